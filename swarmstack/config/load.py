@@ -1,0 +1,175 @@
+"""From a stack's raw config to a validated `StackConfig`, or every problem at once.
+
+Used by the Pulumi program (config from the engine) and by the offline toolkit
+(config read from `stacks/Pulumi.<stack>.yaml`): both give the same messages.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from swarmstack.config import rules
+from swarmstack.config.model import ClusterConfig
+from swarmstack.config.problems import MISSING, ConfigError, Problem
+
+STACKS_DIR = "stacks"
+REGION_KEYS = {"aws": "aws:region", "azure": "azure-native:location"}
+OWN_KEYS = {"swarmstack:cluster", "swarmstack:dockerApiCaKey"}
+
+# Messages for constraints whose pydantic wording would not tell the user what is valid.
+_HINTS = {
+    "managers.count": "must be 1, 3, 5 or 7 (an odd count keeps a raft quorum)",
+    "diskGiB": "must be a whole number of GiB from 20 to 1024",
+    "count": "must be a whole number from 0 to 1000",
+    "name": "must be lowercase letters, digits and dashes, starting with a letter",
+    "cloud": "must be aws or azure",
+    "nat": "must be none, single or perZone",
+    "zones": "must be a whole number of zones from 1 to 6",
+    "port": "must be a port number from 1 to 65535",
+    "protocol": "must be tcp or udp",
+    "ca": "must be generated or provided",
+}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the program needs from a stack: the cluster and where it goes."""
+
+    stack: str
+    source: str
+    cluster: ClusterConfig
+    region: str
+
+
+def stack_file(stack: str, root: Path | None = None) -> Path:
+    return (root or Path.cwd()) / STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(stack: str, root: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """The stack file's `config:` mapping, and the name to show in messages."""
+    path = stack_file(stack, root)
+    source = f"{STACKS_DIR}/{path.name}"
+    if not path.exists():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
+        raise ConfigError(source, [Problem("", MISSING, f"no such stack file; stacks here: {', '.join(known) or 'none'}")])
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(source, [Problem("", "(unreadable)", f"not valid YAML: {err}".replace("\n", " "))]) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(source, [Problem("", MISSING, "the file has no `config:` mapping")])
+    return source, config
+
+
+def validate(stack: str, source: str, config: dict[str, Any]) -> StackConfig:
+    """Validate a stack's whole config mapping (keys like `swarmstack:cluster`)."""
+    problems: list[Problem] = []
+    for key in config:
+        if key.startswith("swarmstack:") and key not in OWN_KEYS:
+            problems.append(Problem(key, config[key], "unknown key; swarmstack reads "
+                                    + " and ".join(sorted(OWN_KEYS))))
+    raw = config.get("swarmstack:cluster", MISSING)
+    if raw is MISSING or not isinstance(raw, dict):
+        problems.append(Problem("swarmstack:cluster", raw, "must be a mapping with at least cloud and name"))
+        raise ConfigError(source, problems)
+    try:
+        cluster = ClusterConfig.model_validate(raw)
+    except ValidationError as err:
+        problems.extend(_from_pydantic(err, raw))
+        raise ConfigError(source, problems) from None
+    problems.extend(rules.check(cluster, raw))
+    region_key = REGION_KEYS[cluster.cloud]
+    region = config.get(region_key)
+    if not isinstance(region, str) or not region:
+        problems.append(Problem(region_key, region if region is not None else MISSING,
+                                f"a {cluster.cloud} stack needs its region: pulumi config set {region_key} <region>"))
+    other = REGION_KEYS["azure" if cluster.cloud == "aws" else "aws"]
+    if other in config:
+        problems.append(Problem(other, config[other], f"is for the other cloud; this stack's cloud is {cluster.cloud}"))
+    if problems:
+        raise ConfigError(source, problems)
+    return StackConfig(stack=stack, source=source, cluster=cluster, region=str(region))
+
+
+def load_stack(stack: str, root: Path | None = None) -> StackConfig:
+    """Read and validate `stacks/Pulumi.<stack>.yaml` (the offline toolkit's way in)."""
+    source, config = read_stack_file(stack, root)
+    return validate(stack, source, config)
+
+
+def _from_pydantic(err: ValidationError, raw: dict[str, Any]) -> list[Problem]:
+    problems = []
+    for item in err.errors():
+        loc = [part for part in item["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
+        path = _path(loc)
+        kind = item["type"]
+        value = item.get("input", MISSING) if kind != "missing" else MISSING
+        if kind == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            valid = ", ".join(f.alias or n for n, f in parent.model_fields.items()) if parent else ""
+            message = f"unknown key; valid keys here: {valid}"
+        elif kind == "missing":
+            message = "is required"
+        elif kind == "value_error":
+            message = str(item["ctx"]["error"]) if "ctx" in item else item["msg"]
+        else:
+            message = _hint(path) or _plain(item)
+        problems.append(Problem(path, value, message))
+    return problems
+
+
+def _path(loc: list[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _hint(path: str) -> str | None:
+    bare = path.split("[")[0] if path.startswith("workers") else path
+    if bare in _HINTS:
+        return _HINTS[bare]
+    leaf = path.rsplit(".", 1)[-1]
+    leaf = leaf.split("[")[0]
+    return _HINTS.get(leaf)
+
+
+def _plain(item: Any) -> str:
+    msg = str(item["msg"])
+    replacements = {"Input should be ": "must be ", "a valid ": "", "Value error, ": ""}
+    for old, new in replacements.items():
+        msg = msg.replace(old, new)
+    return msg
+
+
+def _model_at(loc: list[int | str]) -> type[BaseModel] | None:
+    """The model class that a location inside `ClusterConfig` names."""
+    model: Any = ClusterConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        model = _unwrap(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in (*typing.get_args(annotation), annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = typing.get_args(arg)
+        for sub in inner:
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                return sub
+    return annotation

@@ -1,0 +1,223 @@
+"""The typed shape of `swarmstack:cluster`, the one structured key of a stack.
+
+The model checks what a single value can get wrong (types, ranges, closed sets,
+unknown keys). What depends on several values at once (zones against managers,
+ports against the swarm's own, secrets anywhere) lives in `rules.py`, so each
+problem is reported against the key the user has to change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from swarmstack.config.cron import parse_cron
+
+MANAGER_COUNTS = (1, 3, 5, 7)
+MAX_WORKERS = 1000
+
+
+class Model(BaseModel):
+    """Base: camelCase keys as in Pulumi config, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+DiskGiB = Annotated[int, Field(ge=20, le=1024, strict=True)]
+
+
+class Managers(Model):
+    """The manager group: the swarm's raft members."""
+
+    count: Literal[1, 3, 5, 7] = 3
+    """How many managers; odd so that raft keeps a majority."""
+    instance_type: str = "t3.medium"
+    """One machine type (AWS `t3.medium`, Azure `Standard_B2s`)."""
+    disk_gi_b: DiskGiB = Field(default=30, alias="diskGiB")
+    """Root disk size in GiB, 20 to 1024."""
+
+
+class WorkerPool(Model):
+    """A named group of workers sharing machine types, disk and labels."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}$")]
+    """Pool name: lowercase letters, digits and dashes, at most 24 characters."""
+    count: Annotated[int, Field(ge=0, le=MAX_WORKERS, strict=True)] = 1
+    """Desired number of workers in this pool."""
+    instance_type: list[str] = Field(default_factory=lambda: ["t3.medium"], min_length=1)
+    """One machine type or several (several only make sense with spot)."""
+    disk_gi_b: DiskGiB = Field(default=30, alias="diskGiB")
+    """Root disk size in GiB, 20 to 1024."""
+    spot: bool = False
+    """Run on spot / Spot VMs (interruptible, cheaper)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Swarm node labels put on every node of the pool."""
+
+    @field_validator("instance_type", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class NewNetwork(Model):
+    """A network that swarmstack creates."""
+
+    cidr: str = "10.20.0.0/16"
+    """Address space of the VPC / VNet, a prefix from /16 to /24."""
+    zones: Annotated[int, Field(ge=1, le=6, strict=True)] = 3
+    """How many availability zones to spread over."""
+    nat: Literal["none", "single", "perZone"] = "perZone"
+    """Egress for private nodes: none (nodes get public addresses), one NAT, or one per zone."""
+    flow_logs: bool = False
+    """Send VPC flow logs to the logging service."""
+
+
+class ExistingNetwork(Model):
+    """A network that already exists; swarmstack creates nothing of it."""
+
+    network_id: str
+    """The VPC id (`vpc-…`) or the VNet resource id."""
+    private_subnet_ids: list[str] = Field(min_length=1)
+    """Subnets for the nodes, one per zone."""
+    public_subnet_ids: list[str] = Field(default_factory=list)
+    """Subnets for a public load balancer, one per zone."""
+
+
+class Network(Model):
+    """Either `new` or `existing`, never both."""
+
+    new: NewNetwork | None = None
+    existing: ExistingNetwork | None = None
+
+
+class Access(Model):
+    """Who may reach the nodes from outside the swarm."""
+
+    admin_cidrs: list[str] = Field(default_factory=list)
+    """Address ranges allowed to the TLS Docker API and SSH."""
+    ssh_key_name: str | None = None
+    """AWS: an EC2 key pair name; unset means no SSH at all (use Session Manager)."""
+    ssh_public_key: str | None = None
+    """Azure: an OpenSSH public key line; unset means no SSH at all (use Run Command)."""
+
+
+class DockerApi(Model):
+    """The TLS-protected Docker API on the managers (port 2376)."""
+
+    enabled: bool = False
+    """Open 2376 with `tlsverify` to `access.adminCidrs`."""
+    ca: Literal["generated", "provided"] = "generated"
+    """`generated`: a CA made by the stack; `provided`: `caCertPem` here and the key in
+    the secret config key `swarmstack:dockerApiCaKey`."""
+    ca_cert_pem: str | None = None
+    """The user's CA certificate (public) when `ca: provided`."""
+
+
+class PublishedPort(Model):
+    """A port published by swarm services and forwarded by the load balancer."""
+
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)]
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class LoadBalancer(Model):
+    """The load balancer in front of published ports."""
+
+    enabled: bool = True
+    public: bool = True
+    """Internet-facing (true) or internal to the network (false)."""
+    ports: list[PublishedPort] = Field(default_factory=list)
+
+
+class Logging(Model):
+    """Centralised logs: CloudWatch Logs / Log Analytics."""
+
+    enabled: bool = True
+    retention_days: Annotated[int, Field(strict=True)] = 30
+    """Days to keep logs; one of the values the cloud accepts."""
+    kms: bool = False
+    """Encrypt log groups with a customer-managed key (AWS)."""
+
+
+class Prune(Model):
+    """The scheduled `docker system prune`."""
+
+    enabled: bool = True
+    schedule: str = "42 1 * * *"
+    """Standard 5-field cron, in UTC."""
+    volumes: bool = False
+    """Also prune unused volumes. Destroys data: off unless you mean it."""
+    until: str = "24h"
+    """Only prune objects older than this (a Go duration such as `24h`, `90m`)."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        parse_cron(value)
+        return value
+
+    @field_validator("until")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"(\d+[hms])+", value):
+            raise ValueError("must be a duration such as 24h, 90m or 1h30m")
+        return value
+
+
+class Image(Model):
+    """The node OS image; unset means the cloud's current default looked up at deploy."""
+
+    id: str | None = None
+    """AWS AMI id (`ami-…`) or Azure image resource id."""
+    ssm_parameter: str | None = None
+    """AWS: an SSM parameter path that names the AMI (default Amazon Linux 2023)."""
+    publisher: str | None = None
+    offer: str | None = None
+    sku: str | None = None
+    """Azure marketplace image reference (default Ubuntu 24.04 LTS)."""
+
+
+class ClusterConfig(Model):
+    """The whole of `swarmstack:cluster`."""
+
+    cloud: Literal["aws", "azure"]
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,27}$")]
+    """Cluster name: lowercase letters, digits and dashes, 2 to 28 characters."""
+    production: bool = False
+    """Production stacks get stricter policies (deletion protection, no single manager)."""
+    managers: Managers = Managers()
+    workers: list[WorkerPool] = Field(default_factory=list)
+    network: Network = Network(new=NewNetwork())
+    access: Access = Access()
+    docker_api: DockerApi = DockerApi()
+    load_balancer: LoadBalancer = LoadBalancer()
+    logging: Logging = Logging()
+    prune: Prune = Prune()
+    image: Image = Image()
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def new_network(self) -> NewNetwork | None:
+        return self.network.new
+
+    @property
+    def zone_count(self) -> int:
+        if self.network.new is not None:
+            return self.network.new.zones
+        assert self.network.existing is not None
+        return len(self.network.existing.private_subnet_ids)
+
+
+def network_of(cidr: str) -> ipaddress.IPv4Network:
+    """Parse a CIDR strictly (host bits must be zero)."""
+    return ipaddress.IPv4Network(cidr, strict=True)
