@@ -1,0 +1,104 @@
+"""The engine behind the offline plan and the tests: Pulumi mocks that hand every
+resource to a model of its cloud, and fail loudly on anything they do not know.
+
+- `aws:*` resources and invokes go to moto (in process) through boto3: `aws.py`.
+- `azure-native:*` go to our own semantic model of Azure: `azure.py`.
+- `tls:*` and `random:*` are computed for real (keys, certificates, random ids): `local.py`.
+- Components (`swarmstack:*`) are recorded, nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import pulumi
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+
+from swarmstack.engine.graph import Resource
+
+
+class EngineError(Exception):
+    """The cloud model refused a resource or an invoke, as the cloud would."""
+
+
+class UnsupportedByEngine(EngineError):
+    """A resource type or invoke the engine has no model for: never passes silently."""
+
+
+class Backend(Protocol):
+    """A model of one provider package."""
+
+    def create(self, type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]: ...
+
+    def invoke(self, token: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class EngineMocks(pulumi.runtime.Mocks):
+    """Dispatches by provider package; `backends` maps a package prefix to its model."""
+
+    def __init__(self, backends: dict[str, Backend]):
+        self.backends = backends
+
+    def _backend(self, token: str) -> Backend:
+        package = token.split(":", 1)[0]
+        backend = self.backends.get(package)
+        if backend is None:
+            raise UnsupportedByEngine(
+                f"{token}: the engine has no model of the '{package}' provider; "
+                f"it models {', '.join(sorted(self.backends))}"
+            )
+        return backend
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if not args.custom:
+            return f"{args.name}-component", {}
+        if args.typ.startswith("pulumi:providers:"):
+            raise UnsupportedByEngine(
+                f"{args.typ} '{args.name}': components must not create providers; "
+                "the program's entry point configures the default provider"
+            )
+        return self._backend(args.typ).create(args.typ, args.name, args.inputs)
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return self._backend(args.token).invoke(args.token, args.args), None
+
+
+class RecordingMonitor(MockMonitor):
+    """A mock monitor that keeps the parent, inputs and outputs of every resource,
+    and every error the cloud model raised, for the graph and for the plan."""
+
+    def __init__(self, mocks: EngineMocks):
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+        self.errors: list[BaseException] = []
+
+    def _guard(self, what: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except BaseException as err:  # recorded, then re-raised to the SDK
+            if not any(err is e for e in self.errors):
+                self.errors.append(err)
+            raise
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        response = self._guard(request.name, lambda: super(RecordingMonitor, self).RegisterResource(request))
+        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        state = self.resources[response.urn].state
+        self.recorded.append(Resource(
+            urn=response.urn, type=request.type, name=request.name, parent=request.parent,
+            custom=bool(request.custom), inputs=inputs, outputs=dict(state), id=response.id,
+        ))
+        return response
+
+    def Invoke(self, request: Any) -> Any:
+        return self._guard(request.tok, lambda: super(RecordingMonitor, self).Invoke(request))
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # Components are not registered with the stack root as parent in the base
+        # mock; keep the stack out of the type chain so URNs match the engine's.
+        if parent.endswith("::" + f"{pulumi.get_project()}-{pulumi.get_stack()}"):
+            parent = ""
+        return super().make_urn(parent, type_, name)

@@ -1,0 +1,92 @@
+"""Run the real Pulumi program of a stack under the engine and return its graph.
+
+The program is `__main__.py` at the project root, executed as the Pulumi CLI would
+execute it, with the stack's config set as the CLI would set it. Only the resource
+monitor differs: it is the engine's, backed by moto (AWS) or our Azure model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import Stack, wait_for_rpcs
+
+from swarmstack.engine.graph import Graph
+from swarmstack.engine.mocks import Backend, EngineError, EngineMocks, RecordingMonitor
+
+PROJECT = "swarmstack"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def backends_for(config: dict[str, Any], exits: ExitStack) -> dict[str, Backend]:
+    """A fresh model of each provider the stack may use."""
+    from swarmstack.engine.aws import AwsBackend
+    from swarmstack.engine.azure import AzureBackend
+    from swarmstack.engine.local import RandomBackend, TlsBackend
+
+    region = str(config.get("aws:region") or "us-east-1")
+    location = str(config.get("azure-native:location") or "westeurope")
+    return {
+        "aws": exits.enter_context(AwsBackend(region)),
+        "azure-native": AzureBackend(location),
+        "tls": TlsBackend(),
+        "random": RandomBackend(),
+    }
+
+
+def run_stack(stack: str, config: dict[str, Any], root: Path = ROOT,
+              backends: dict[str, Backend] | None = None) -> Graph:
+    """Run `root/__main__.py` as stack `stack` with `config` (the stack file's `config:`)."""
+    with ExitStack() as exits:
+        mocks = EngineMocks(backends if backends is not None else backends_for(config, exits))
+        monitor = RecordingMonitor(mocks)
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            return _run(stack, config, root, mocks, monitor, loop)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            asyncio.set_event_loop(None)
+
+
+def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
+         monitor: RecordingMonitor, loop: asyncio.AbstractEventLoop) -> Graph:
+    pulumi_settings.ROOT.set(None)
+    set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, [])
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    stack_resource = pulumi_settings.get_root_resource()
+    assert isinstance(stack_resource, Stack)
+    try:
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+        loop.run_until_complete(wait_for_rpcs())
+    except Exception as err:
+        engine_errors = [e for e in monitor.errors if isinstance(e, EngineError)]
+        if engine_errors:
+            raise engine_errors[0] from None
+        raise err
+    if monitor.errors:
+        raise monitor.errors[0]
+    outputs, secrets = loop.run_until_complete(_resolve(stack_resource.outputs))
+    cloud = str((config.get("swarmstack:cluster") or {}).get("cloud", ""))
+    return Graph(stack=stack, cloud=cloud, resources=list(monitor.recorded),
+                 outputs=outputs, secret_outputs=secrets)
+
+
+async def _resolve(outputs: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    values: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for name, value in outputs.items():
+        output = pulumi.Output.from_input(value)
+        values[name] = await output.future()
+        if await output.is_secret():
+            secrets.add(name)
+    return values, secrets
