@@ -411,3 +411,30 @@ def _log_group(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outp
 def policy_document(value: Any) -> dict[str, Any]:
     """An IAM policy input is a JSON string (or already a mapping)."""
     return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+# ---------------------------------------------------------------- iam
+
+@handles("aws:iam/role:Role")
+def _role(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    role_name = i.get("name") or f"{name}-{abs(hash(name)) % 10**7:07d}"
+    trust = need(i, "assumeRolePolicy", "Role", name)
+    kwargs: dict[str, Any] = {"RoleName": role_name, "AssumeRolePolicyDocument":
+                              trust if isinstance(trust, str) else json.dumps(trust),
+                              "Path": i.get("path", "/")}
+    if i.get("tags"):
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    role = aws.client("iam").create_role(**kwargs)["Role"]
+    for arn in i.get("managedPolicyArns") or []:
+        aws.client("iam").attach_role_policy(RoleName=role_name, PolicyArn=arn)
+    return role_name, {"name": role_name, "arn": role["Arn"], "uniqueId": role["RoleId"], **tags_all(i)}
+
+
+@handles("aws:iam/rolePolicy:RolePolicy")
+def _role_policy(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    role = need(i, "role", "RolePolicy", name)
+    policy_name = i.get("name") or name
+    document = need(i, "policy", "RolePolicy", name)
+    aws.client("iam").put_role_policy(RoleName=role, PolicyName=policy_name,
+                                      PolicyDocument=document if isinstance(document, str) else json.dumps(document))
+    return f"{role}:{policy_name}", {"name": policy_name}

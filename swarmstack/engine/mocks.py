@@ -60,8 +60,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             )
         return self._backend(args.typ).create(args.typ, args.name, args.inputs)
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return self._backend(args.token).invoke(args.token, args.args), None
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return self._backend(args.token).invoke(args.token, args.args), []
 
 
 class RecordingMonitor(MockMonitor):

@@ -1,0 +1,150 @@
+"""The VPC a swarm lives in: new (subnets per zone, gateways, routes) or existing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common.cidr import split
+
+
+@dataclass(frozen=True)
+class NewNetworkArgs:
+    """A VPC that the component creates."""
+
+    cidr: str
+    """The VPC's address space."""
+    zones: int
+    """How many availability zones to use (the first N the region offers)."""
+    nat: Literal["none", "single", "perZone"]
+    """Egress for private subnets; `none` puts nodes in public subnets."""
+    flow_logs: bool
+    """Send VPC flow logs to CloudWatch Logs."""
+    flow_log_retention_days: int
+    """Retention of the flow log group."""
+    tags: dict[str, str]
+    """Tags for every resource."""
+
+
+@dataclass(frozen=True)
+class ExistingNetworkArgs:
+    """A VPC that exists already; nothing of it is created."""
+
+    vpc_id: str
+    private_subnet_ids: list[str]
+    public_subnet_ids: list[str]
+
+
+class Network(pulumi.ComponentResource):
+    """A VPC with public and (unless `nat: none`) private subnets in every zone."""
+
+    vpc_id: pulumi.Output[str]
+    cidr: pulumi.Output[str]
+    public_subnet_ids: pulumi.Output[list[str]]
+    node_subnet_ids: pulumi.Output[list[str]]
+    """Where nodes go: the private subnets, or the public ones when there is no NAT."""
+    nodes_public: bool
+    """True when nodes sit in public subnets and need public addresses."""
+
+    def __init__(self, name: str, args: NewNetworkArgs | ExistingNetworkArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swarmstack:aws:Network", name, None, opts)
+        if isinstance(args, ExistingNetworkArgs):
+            self._existing(args)
+        else:
+            self._new(name, args)
+        self.register_outputs({"vpcId": self.vpc_id, "nodeSubnetIds": self.node_subnet_ids})
+
+    def _existing(self, args: ExistingNetworkArgs) -> None:
+        vpc = aws.ec2.get_vpc_output(id=args.vpc_id, opts=pulumi.InvokeOptions(parent=self))
+        self.vpc_id = pulumi.Output.from_input(args.vpc_id)
+        self.cidr = vpc.cidr_block
+        self.public_subnet_ids = pulumi.Output.from_input(list(args.public_subnet_ids))
+        self.node_subnet_ids = pulumi.Output.from_input(list(args.private_subnet_ids))
+        self.nodes_public = False
+
+    def _new(self, name: str, args: NewNetworkArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        available = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names
+        if len(available) < args.zones:
+            raise pulumi.RunError(f"network.new.zones = {args.zones}: this region has only "
+                                  f"{len(available)} zones available ({', '.join(available)})")
+        zones = list(available[: args.zones])
+        private = args.nat != "none"
+        cidrs = split(args.cidr, 2 * args.zones)
+        tags = args.tags
+
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.cidr, enable_dns_hostnames=True,
+                          enable_dns_support=True, tags={**tags, "Name": f"{name}-vpc"}, opts=child)
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[],
+                                     tags={**tags, "Name": f"{name}-default-closed"}, opts=child)
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-igw"}, opts=child)
+        public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id,
+                                       tags={**tags, "Name": f"{name}-public"}, opts=child)
+        aws.ec2.Route(f"{name}-public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
+                      gateway_id=igw.id, opts=child)
+
+        public_subnets, private_subnets, nats = [], [], []
+        for index, zone in enumerate(zones):
+            letter = zone[-1]
+            subnet = aws.ec2.Subnet(f"{name}-public-{letter}", vpc_id=vpc.id, cidr_block=cidrs[index],
+                                    availability_zone=zone, map_public_ip_on_launch=not private,
+                                    tags={**tags, "Name": f"{name}-public-{letter}", "swarmstack:tier": "public"},
+                                    opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-public-{letter}", subnet_id=subnet.id,
+                                          route_table_id=public_rt.id, opts=child)
+            public_subnets.append(subnet)
+            if args.nat == "perZone" or (args.nat == "single" and index == 0):
+                eip = aws.ec2.Eip(f"{name}-nat-{letter}", domain="vpc",
+                                  tags={**tags, "Name": f"{name}-nat-{letter}"}, opts=child)
+                nats.append(aws.ec2.NatGateway(f"{name}-nat-{letter}", allocation_id=eip.id, subnet_id=subnet.id,
+                                               tags={**tags, "Name": f"{name}-nat-{letter}"},
+                                               opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))
+
+        if private:
+            for index, zone in enumerate(zones):
+                letter = zone[-1]
+                subnet = aws.ec2.Subnet(f"{name}-private-{letter}", vpc_id=vpc.id,
+                                        cidr_block=cidrs[args.zones + index], availability_zone=zone,
+                                        map_public_ip_on_launch=False,
+                                        tags={**tags, "Name": f"{name}-private-{letter}", "swarmstack:tier": "private"},
+                                        opts=child)
+                table = aws.ec2.RouteTable(f"{name}-private-{letter}", vpc_id=vpc.id,
+                                           tags={**tags, "Name": f"{name}-private-{letter}"}, opts=child)
+                nat = nats[index] if args.nat == "perZone" else nats[0]
+                aws.ec2.Route(f"{name}-private-{letter}-default", route_table_id=table.id,
+                              destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
+                aws.ec2.RouteTableAssociation(f"{name}-private-{letter}", subnet_id=subnet.id,
+                                              route_table_id=table.id, opts=child)
+                private_subnets.append(subnet)
+
+        if args.flow_logs:
+            self._flow_logs(name, vpc, args)
+
+        self.vpc_id = vpc.id
+        self.cidr = vpc.cidr_block
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
+        nodes = private_subnets if private else public_subnets
+        self.node_subnet_ids = pulumi.Output.all(*[s.id for s in nodes])
+        self.nodes_public = not private
+
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NewNetworkArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/swarmstack/{name}/flow-logs",
+                                        retention_in_days=args.flow_log_retention_days, tags=args.tags, opts=child)
+        role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=pulumi.Output.json_dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}],
+        }), tags=args.tags, opts=child)
+        aws.iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=pulumi.Output.json_dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow",
+                           "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                           "Resource": [group.arn, pulumi.Output.concat(group.arn, ":*")]}],
+        }), opts=child)
+        aws.ec2.FlowLog(f"{name}-flow-logs", vpc_id=vpc.id, traffic_type="ALL", log_destination=group.arn,
+                        log_destination_type="cloud-watch-logs", iam_role_arn=role.arn, tags=args.tags, opts=child)
