@@ -21,6 +21,8 @@ class Resource:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     id: str = ""
+    secret_inputs: set[str] = field(default_factory=set)
+    """Inputs the program marked secret: never printed."""
 
     @property
     def short_type(self) -> str:

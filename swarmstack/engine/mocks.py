@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import pulumi
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
 from swarmstack.engine.graph import Resource
@@ -32,6 +33,24 @@ class Backend(Protocol):
     def create(self, type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]: ...
 
     def invoke(self, token: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def unwrap_secrets(value: Any) -> tuple[Any, bool]:
+    """Strip the engine's secret wrappers; say whether there were any."""
+    if rpc.is_rpc_secret(value):
+        inner, _ = unwrap_secrets(rpc.unwrap_rpc_secret(value))
+        return inner, True
+    if isinstance(value, dict):
+        found = False
+        out = {}
+        for key, item in value.items():
+            out[key], secret = unwrap_secrets(item)
+            found = found or secret
+        return out, found
+    if isinstance(value, list):
+        pairs = [unwrap_secrets(item) for item in value]
+        return [p[0] for p in pairs], any(p[1] for p in pairs)
+    return value, False
 
 
 class EngineMocks(pulumi.runtime.Mocks):
@@ -58,10 +77,12 @@ class EngineMocks(pulumi.runtime.Mocks):
                 f"{args.typ} '{args.name}': components must not create providers; "
                 "the program's entry point configures the default provider"
             )
-        return self._backend(args.typ).create(args.typ, args.name, args.inputs)
+        inputs, _ = unwrap_secrets(args.inputs)
+        return self._backend(args.typ).create(args.typ, args.name, inputs)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        return self._backend(args.token).invoke(args.token, args.args), []
+        arguments, _ = unwrap_secrets(args.args)
+        return self._backend(args.token).invoke(args.token, arguments), []
 
 
 class RecordingMonitor(MockMonitor):
@@ -85,11 +106,18 @@ class RecordingMonitor(MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         response = self._guard(request.name, lambda: super(RecordingMonitor, self).RegisterResource(request))
-        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        wrapped = rpc.deserialize_properties(request.object)
+        inputs: dict[str, Any] = {}
+        secret_keys: set[str] = set()
+        for key, value in wrapped.items():
+            inputs[key], secret = unwrap_secrets(value)
+            if secret:
+                secret_keys.add(key)
         state = self.resources[response.urn].state
         self.recorded.append(Resource(
             urn=response.urn, type=request.type, name=request.name, parent=request.parent,
             custom=bool(request.custom), inputs=inputs, outputs=dict(state), id=response.id,
+            secret_inputs=secret_keys,
         ))
         return response
 
