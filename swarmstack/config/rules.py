@@ -138,7 +138,7 @@ def _network(cfg: ClusterConfig) -> Iterator[Problem]:
 
 def _managers(cfg: ClusterConfig) -> Iterator[Problem]:
     count = cfg.managers.count
-    if count < 3:
+    if count < 3 or (cfg.network.new is None) == (cfg.network.existing is None):
         return
     if cfg.network.new is not None and cfg.network.new.zones < 3:
         yield Problem("network.new.zones", cfg.network.new.zones,

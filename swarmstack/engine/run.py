@@ -61,6 +61,7 @@ def run_stack(stack: str, config: dict[str, Any], root: Path = ROOT,
 def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
          monitor: RecordingMonitor, loop: asyncio.AbstractEventLoop) -> Graph:
     pulumi_settings.ROOT.set(None)
+    pulumi_settings.SETTINGS.outputs.clear()  # tasks a failed earlier run left on its closed loop
     set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, [])
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     stack_resource = pulumi_settings.get_root_resource()

@@ -1,0 +1,142 @@
+"""The engine: it refuses what AWS refuses, and fails loudly on what it does not model."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from swarmstack.engine.mocks import EngineError, UnsupportedByEngine
+from swarmstack.engine.run import run_stack
+
+CONFIG = {"aws:region": "eu-west-1"}
+
+
+def run_program(tmp_path: Path, body: str, config: dict | None = None):  # type: ignore[no-untyped-def]
+    (tmp_path / "__main__.py").write_text(textwrap.dedent(body))
+    return run_stack("test", config or CONFIG, tmp_path)
+
+
+def test_a_subnet_outside_its_vpc_is_refused_as_aws_would(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match=r"aws:ec2/subnet:Subnet 'outside': AWS refuses it: .*InvalidSubnet.Range"):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+            aws.ec2.Subnet("outside", vpc_id=vpc.id, cidr_block="10.1.0.0/24")
+        """)
+
+
+def test_a_rule_on_a_missing_group_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match=r"SecurityGroupIngressRule 'orphan': AWS refuses it: .*InvalidGroup.NotFound"):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            aws.vpc.SecurityGroupIngressRule("orphan", security_group_id="sg-0123456789abcdef0",
+                                             ip_protocol="tcp", from_port=80, to_port=80, cidr_ipv4="10.0.0.0/8")
+        """)
+
+
+def test_a_rule_with_no_source_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match=r"exactly one of cidrIpv4, cidrIpv6, referencedSecurityGroupId or "
+                                          r"prefixListId is required, got none"):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+            sg = aws.ec2.SecurityGroup("sg", vpc_id=vpc.id)
+            aws.vpc.SecurityGroupIngressRule("nosource", security_group_id=sg.id, ip_protocol="tcp",
+                                             from_port=80, to_port=80)
+        """)
+
+
+def test_an_unknown_resource_type_fails_loudly_with_its_name(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedByEngine, match=r"aws:sagemaker/domain:Domain 'd': the engine has no model"):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            aws.sagemaker.Domain("d", domain_name="d", auth_mode="IAM", vpc_id="vpc-1", subnet_ids=["subnet-1"],
+                                 default_user_settings={"execution_role": "arn:aws:iam::123456789012:role/x"})
+        """)
+
+
+def test_an_unknown_invoke_fails_loudly(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedByEngine, match=r"aws:ec2/getVpcEndpoint:getVpcEndpoint: the engine has no model"):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            aws.ec2.get_vpc_endpoint(id="vpce-1")
+        """)
+
+
+def test_an_unknown_provider_package_fails_loudly(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedByEngine, match=r"the engine has no model of the 'gcp' provider"):
+        run_program(tmp_path, """
+            import pulumi
+            class Thing(pulumi.CustomResource):
+                def __init__(self, name):
+                    super().__init__("gcp:compute/network:Network", name, {"name": name})
+            Thing("n")
+        """)
+
+
+def test_explicit_providers_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedByEngine, match=r"components must not create providers"):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            aws.Provider("other", region="us-east-1")
+        """)
+
+
+def test_outputs_parents_and_real_ids_are_recorded(tmp_path: Path) -> None:
+    graph = run_program(tmp_path, """
+        import pulumi, pulumi_aws as aws
+        class Box(pulumi.ComponentResource):
+            def __init__(self, name):
+                super().__init__("swarmstack:test:Box", name, None, None)
+                self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block="10.0.0.0/16",
+                                       opts=pulumi.ResourceOptions(parent=self))
+                self.register_outputs({})
+        box = Box("b")
+        pulumi.export("vpc", box.vpc.id)
+        pulumi.export("hidden", pulumi.Output.secret("s3cret"))
+    """)
+    vpc = graph.one("aws:ec2/vpc:Vpc", "b-vpc")
+    box = graph.one("swarmstack:test:Box", "b")
+    assert vpc.parent == box.urn and vpc.id.startswith("vpc-")
+    assert graph.outputs["vpc"] == vpc.id
+    assert graph.secret_outputs == {"hidden"}
+
+
+def test_tls_certificates_are_really_signed_by_their_ca(tmp_path: Path) -> None:
+    graph = run_program(tmp_path, """
+        import pulumi, pulumi_tls as tls
+        ca_key = tls.PrivateKey("ca", algorithm="ECDSA", ecdsa_curve="P256")
+        ca = tls.SelfSignedCert("ca", private_key_pem=ca_key.private_key_pem, is_ca_certificate=True,
+                                validity_period_hours=24, allowed_uses=["cert_signing"],
+                                subject={"common_name": "ca"})
+        key = tls.PrivateKey("server", algorithm="ECDSA", ecdsa_curve="P256")
+        csr = tls.CertRequest("server", private_key_pem=key.private_key_pem, subject={"common_name": "server"},
+                              dns_names=["localhost"])
+        cert = tls.LocallySignedCert("server", cert_request_pem=csr.cert_request_pem,
+                                     ca_private_key_pem=ca_key.private_key_pem, ca_cert_pem=ca.cert_pem,
+                                     validity_period_hours=24, allowed_uses=["server_auth"])
+        pulumi.export("ca", ca.cert_pem)
+        pulumi.export("cert", cert.cert_pem)
+    """, {})
+    ca = x509.load_pem_x509_certificate(graph.outputs["ca"].encode())
+    cert = x509.load_pem_x509_certificate(graph.outputs["cert"].encode())
+    public = ca.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    cert.verify_directly_issued_by(ca)
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == ["localhost"]
+
+
+def test_a_config_error_reaches_the_user_as_a_run_error(tmp_path: Path) -> None:
+    import pulumi
+
+    root = Path(__file__).resolve().parents[2]
+    config = {"aws:region": "eu-west-1", "swarmstack:cluster": {"cloud": "aws", "name": "x",
+                                                                 "managers": {"count": 2}}}
+    with pytest.raises(pulumi.RunError, match=r"stacks/Pulumi.broken.yaml: swarmstack:cluster.managers.count = 2: "
+                                              r"must be 1, 3, 5 or 7"):
+        run_stack("broken", config, root)
