@@ -1,0 +1,109 @@
+"""How long `swarmstack plan` takes and how much memory it needs, against the floor.
+
+Prints medians over several fresh processes of:
+- floor: a process that only imports the same SDK modules and starts the same moto
+  services (the part no change to swarmstack can remove);
+- `swarmstack plan prod-aws` (with the policy pack);
+- the same for a large stack: 7 managers and 10 worker pools (the program's own work
+  must stay small as the cluster grows).
+
+    .venv/bin/python benchmarks/plan.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+FLOOR = """
+import pulumi, pulumi_aws, pulumi_tls, pulumi_random, pulumi_azure_native  # noqa: F401
+import boto3
+from moto import mock_aws
+with mock_aws():
+    for service in ("ec2", "iam", "ssm", "autoscaling", "elbv2", "logs", "cloudwatch", "kms", "sts"):
+        client = boto3.client(service, region_name="eu-west-1")
+    boto3.client("ec2", region_name="eu-west-1").describe_availability_zones()
+    boto3.client("iam", region_name="eu-west-1").list_roles()
+    boto3.client("ssm", region_name="eu-west-1").describe_parameters()
+    boto3.client("autoscaling", region_name="eu-west-1").describe_auto_scaling_groups()
+    boto3.client("elbv2", region_name="eu-west-1").describe_load_balancers()
+    boto3.client("logs", region_name="eu-west-1").describe_log_groups()
+    boto3.client("cloudwatch", region_name="eu-west-1").describe_alarms()
+    boto3.client("kms", region_name="eu-west-1").list_keys()
+    boto3.client("sts", region_name="eu-west-1").get_caller_identity()
+"""
+
+
+def measure(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one fresh process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {process.stderr.read().decode() if process.stderr else ''}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def large_project() -> Path:
+    """A temporary project with one extra stack: 7 managers, 10 pools of 100 workers."""
+    folder = Path(tempfile.mkdtemp(prefix="swarmstack-bench-"))
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, folder / name)
+    (folder / "stacks").mkdir()
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod-aws.yaml").read_text())
+    cluster = copy.deepcopy(document["config"]["swarmstack:cluster"])
+    cluster["managers"]["count"] = 7
+    cluster["workers"] = [
+        {"name": f"pool{i}", "count": 100, "instanceType": ["m6i.large", "m5.large"] if i % 2 else "m6i.large",
+         "spot": bool(i % 2), "labels": {"pool": str(i)}}
+        for i in range(10)
+    ]
+    document["config"]["swarmstack:cluster"] = cluster
+    (folder / "stacks" / "Pulumi.large-aws.yaml").write_text(yaml.safe_dump(document))
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
+    large = large_project()
+    cli = [PYTHON, "-m", "swarmstack.cli", "plan"]
+    cases = [
+        ("floor (imports + moto services)", [PYTHON, "-c", FLOOR], ROOT),
+        ("swarmstack plan prod-aws", [*cli, "prod-aws"], ROOT),
+        ("swarmstack plan large-aws (7 managers, 10 pools)", [*cli, "large-aws"], large),
+    ]
+    results = {}
+    for label, argv, cwd in cases:
+        measure(argv, cwd)  # warm the page cache, not counted
+        samples = [measure(argv, cwd) for _ in range(runs)]
+        results[label] = (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
+    shutil.rmtree(large)
+    floor_time, floor_mem = results[cases[0][0]]
+    print(f"median of {runs} fresh processes each ({os.cpu_count()} cores)")
+    print(f"{'case':52s} {'wall s':>8s} {'x floor':>8s} {'peak MiB':>9s}")
+    for label, (seconds, mib) in results.items():
+        print(f"{label:52s} {seconds:8.2f} {seconds / floor_time:8.2f} {mib:9.0f}")
+    prod = results[cases[1][0]][0]
+    big = results[cases[2][0]][0]
+    print(f"program's own work: prod-aws {prod - floor_time:.2f} s, large-aws {big - floor_time:.2f} s above the floor")
+
+
+if __name__ == "__main__":
+    main()
