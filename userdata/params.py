@@ -1,0 +1,182 @@
+"""What one node's user data depends on, and how a stack's config maps to it.
+
+`NodeUserData` is the whole input of `render`: two nodes with equal parameters get
+byte-identical user data. Values are checked here, once, so that a template never
+meets a value that would break the YAML or the shell it is pasted into.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarmstack.config.model import ClusterConfig
+
+CLOUDS = ("aws", "azure")
+ROLES = ("manager", "worker")
+MANAGER_POOL = "managers"
+LOG_GROUP_KINDS = ("containers", "events", "bootstrap", "prune")
+OS_FAMILIES = {"aws": ("amazonlinux", "ubuntu"), "azure": ("ubuntu",)}
+DEFAULT_OS = {"aws": "amazonlinux", "azure": "ubuntu"}
+# Overlay address pools tried in order; the first that does not overlap the VPC wins.
+# Docker's own default (10.0.0.0/8) overlaps almost every VPC, so we never use it.
+ADDRESS_POOLS = ("10.240.0.0/12", "172.24.0.0/13", "192.168.128.0/17")
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,27}$")
+_POOL = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$|^[a-z]+[a-z0-9]*$")
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]{0,128}$")
+_LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
+_URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
+_HOOK = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class NodeUserData:
+    """Everything the user data of one node depends on."""
+
+    cluster: str
+    """Cluster name, e.g. `prod`; names the SSM parameters and log groups."""
+    cloud: str
+    """`aws` (azure later): picks the template set."""
+    role: str
+    """`manager` or `worker`."""
+    pool: str
+    """Worker pool name; `managers` for managers."""
+    region: str
+    """The cloud region the node runs in, e.g. `eu-west-1`."""
+    labels: dict[str, str]
+    """The pool's configured swarm node labels."""
+    docker_api: bool
+    """Serve the TLS Docker API on 2376 (managers only)."""
+    log_groups: dict[str, str] | None
+    """Log group per kind (containers, events, bootstrap, prune); None turns logging off."""
+    os: str = ""
+    """OS family of the image: `amazonlinux` (AWS default) or `ubuntu`; empty means the cloud's default."""
+    address_pool: str = ADDRESS_POOLS[0]
+    """The swarm's overlay address pool, set once at `swarm init`; must not overlap the VPC."""
+    imds_endpoint: str = "http://169.254.169.254"
+    """The instance metadata service; the real one unless a test points it elsewhere."""
+    aws_endpoint_url: str | None = None
+    """One endpoint for every AWS API; None means the real regional endpoints."""
+    lifecycle_hook: str = "swarmstack-drain"
+    """Name of the termination lifecycle hook on every auto scaling group."""
+    token_wait_seconds: int = 900
+    """How long a node waits for the join tokens before its bootstrap fails (and systemd retries)."""
+    stale_marker_seconds: int = 600
+    """Age after which an init marker whose instance is gone, with no tokens stored, may be taken over."""
+    drain_wait_seconds: int = 300
+    """How long a leaving node waits for its tasks to move before it leaves anyway."""
+    watch_interval_seconds: int = 10
+    """Period of the termination watcher timer."""
+    cleanup_interval_seconds: int = 60
+    """Period of the managers' clean-up timer."""
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ValueError("invalid node user data: " + "; ".join(problems))
+        if not self.os:
+            object.__setattr__(self, "os", DEFAULT_OS[self.cloud])
+
+    @property
+    def ssm_prefix(self) -> str:
+        """Where the cluster's parameters live: `/swarmstack/<cluster>`."""
+        return f"/swarmstack/{self.cluster}"
+
+
+def _problems(p: NodeUserData) -> list[str]:
+    out: list[str] = []
+    if not _NAME.match(p.cluster):
+        out.append(f"cluster {p.cluster!r} must be 2 to 28 lowercase letters, digits and dashes, starting with a letter")
+    if p.cloud not in CLOUDS:
+        out.append(f"cloud {p.cloud!r} must be one of {', '.join(CLOUDS)}")
+    if p.role not in ROLES:
+        out.append(f"role {p.role!r} must be manager or worker")
+    if p.role == "manager" and p.pool != MANAGER_POOL:
+        out.append(f"pool {p.pool!r}: a manager's pool is always {MANAGER_POOL!r}")
+    if p.role == "worker" and (p.pool == MANAGER_POOL or not _POOL.match(p.pool)):
+        out.append(f"pool {p.pool!r} must be a worker pool name (lowercase letters, digits, dashes; not {MANAGER_POOL!r})")
+    if not _REGION.match(p.region):
+        out.append(f"region {p.region!r} is not a region name such as eu-west-1")
+    for key, value in sorted(p.labels.items()):
+        if not _LABEL_KEY.match(key) or key.startswith("swarmstack."):
+            out.append(f"label key {key!r} must be letters, digits, '.', '_' or '-' (and not start with swarmstack.)")
+        if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+            out.append(f"label {key}={value!r}: values may hold letters, digits and . _ : / @ + - only")
+    if p.docker_api and p.role != "manager":
+        out.append("docker_api: only managers serve the Docker API")
+    if p.log_groups is not None:
+        keys = set(p.log_groups)
+        if keys != set(LOG_GROUP_KINDS):
+            out.append(f"log_groups must have exactly the keys {', '.join(LOG_GROUP_KINDS)}; got {', '.join(sorted(keys)) or 'none'}")
+        for kind, name in sorted(p.log_groups.items()):
+            if not _LOG_GROUP.match(name):
+                out.append(f"log group {kind}={name!r} is not a valid log group name")
+    if p.cloud in OS_FAMILIES and p.os and p.os not in OS_FAMILIES[p.cloud]:
+        out.append(f"os {p.os!r} must be one of {', '.join(OS_FAMILIES[p.cloud])} on {p.cloud}")
+    try:
+        pool = ipaddress.IPv4Network(p.address_pool, strict=True)
+        if not 8 <= pool.prefixlen <= 20:
+            out.append(f"address_pool {p.address_pool!r} must be a /8 to /20 (it is split into /24 overlays)")
+    except ValueError:
+        out.append(f"address_pool {p.address_pool!r} is not an IPv4 network such as 10.240.0.0/12")
+    for name, url in (("imds_endpoint", p.imds_endpoint), ("aws_endpoint_url", p.aws_endpoint_url)):
+        if url is not None and not _URL.match(url):
+            out.append(f"{name} {url!r} must be an http(s) URL")
+    if not _HOOK.match(p.lifecycle_hook):
+        out.append(f"lifecycle_hook {p.lifecycle_hook!r} must be letters, digits, '_' or '-'")
+    for name in ("token_wait_seconds", "stale_marker_seconds", "drain_wait_seconds",
+                 "watch_interval_seconds", "cleanup_interval_seconds"):
+        value = getattr(p, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 86400:
+            out.append(f"{name} {value!r} must be a whole number of seconds from 1 to 86400")
+    return out
+
+
+def address_pool_for(vpc_cidr: str | None) -> str:
+    """The first overlay pool that does not overlap the VPC (the first one when unknown)."""
+    if vpc_cidr is None:
+        return ADDRESS_POOLS[0]
+    vpc = ipaddress.IPv4Network(vpc_cidr, strict=False)
+    for candidate in ADDRESS_POOLS:
+        if not vpc.overlaps(ipaddress.IPv4Network(candidate)):
+            return candidate
+    raise ValueError(f"network {vpc_cidr} overlaps every overlay pool swarmstack knows ({', '.join(ADDRESS_POOLS)})")
+
+
+def log_groups_for(cluster: str) -> dict[str, str]:
+    """The cluster's log groups: `/swarmstack/<cluster>/<kind>`."""
+    return {kind: f"/swarmstack/{cluster}/{kind}" for kind in LOG_GROUP_KINDS}
+
+
+def params_for(cluster: ClusterConfig, region: str, role: str, pool: str) -> NodeUserData:
+    """The user data parameters of one node of `cluster` (a validated stack config)."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} must be manager or worker")
+    if role == "manager":
+        if pool != MANAGER_POOL:
+            raise ValueError(f"pool {pool!r}: a manager's pool is always {MANAGER_POOL!r}")
+        labels: dict[str, str] = {}
+    else:
+        pools = {p.name: p for p in cluster.workers}
+        if pool not in pools:
+            known = ", ".join(sorted(pools)) or "none"
+            raise ValueError(f"cluster {cluster.name!r} has no worker pool {pool!r}; pools: {known}")
+        labels = dict(pools[pool].labels)
+    vpc_cidr = cluster.network.new.cidr if cluster.network.new is not None else None
+    return NodeUserData(
+        cluster=cluster.name,
+        cloud=cluster.cloud,
+        role=role,
+        pool=pool,
+        region=region,
+        labels=labels,
+        docker_api=cluster.docker_api.enabled and role == "manager",
+        log_groups=log_groups_for(cluster.name) if cluster.logging.enabled else None,
+        address_pool=address_pool_for(vpc_cidr),
+    )

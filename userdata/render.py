@@ -1,0 +1,135 @@
+"""Render one node's cloud-init user data from the templates in `templates/`.
+
+The output is a single `#cloud-config` document: every script, unit and config file
+the node needs is in `write_files`, and `runcmd` installs Docker and starts the
+units. Rendering is pure and deterministic; `jinja2.StrictUndefined` makes a value
+missing from the parameters an error instead of an empty string in a script.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import gzip
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from userdata.params import NodeUserData
+
+TEMPLATES = Path(__file__).parent / "templates"
+# EC2 refuses user data over 16 KiB (before base64); cloud-init reads gzip itself.
+EC2_USER_DATA_LIMIT = 16384
+NODE_SCRIPT = "/usr/local/sbin/swarmstack-node"
+DAEMON_BASE = "/etc/swarmstack/daemon.json"
+UNIT_DIR = "/etc/systemd/system"
+
+
+@dataclass(frozen=True)
+class NodeFile:
+    """One file that cloud-init writes on the node."""
+
+    path: str
+    """Absolute path on the node."""
+    mode: str
+    """Octal permissions, e.g. `0644`."""
+    template: str
+    """Template that renders it, relative to `templates/`."""
+    content: str = ""
+    """The rendered content (always ends with a newline)."""
+
+
+def environment() -> jinja2.Environment:
+    """The one Jinja environment: strict, no autoescape (this is YAML and shell, not HTML)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+    env.filters["shq"] = lambda value: shlex.quote(str(value))
+    return env
+
+
+def _context(params: NodeUserData) -> dict[str, Any]:
+    context = dataclasses.asdict(params)
+    context["ssm_prefix"] = params.ssm_prefix
+    return context
+
+
+def node_files(params: NodeUserData) -> list[NodeFile]:
+    """The files of one node, in the order cloud-init writes them."""
+    cloud = params.cloud
+    if not (TEMPLATES / cloud).is_dir():
+        known = ", ".join(sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir() and p.name != "common"))
+        raise ValueError(f"no user data templates for cloud {cloud!r} yet; templates exist for: {known}")
+    files = [
+        NodeFile(NODE_SCRIPT, "0755", f"{cloud}/swarmstack-node.sh.j2"),
+        NodeFile(DAEMON_BASE, "0644", f"{cloud}/daemon.json.j2"),
+        NodeFile(f"{UNIT_DIR}/swarmstack-configure.service", "0644", "common/swarmstack-configure.service.j2"),
+        NodeFile(f"{UNIT_DIR}/swarmstack-bootstrap.service", "0644", "common/swarmstack-bootstrap.service.j2"),
+        NodeFile(f"{UNIT_DIR}/swarmstack-watch.service", "0644", "common/swarmstack-watch.service.j2"),
+        NodeFile(f"{UNIT_DIR}/swarmstack-watch.timer", "0644", "common/swarmstack-watch.timer.j2"),
+    ]
+    if params.role == "manager":
+        files += [
+            NodeFile(f"{UNIT_DIR}/swarmstack-cleanup.service", "0644", "common/swarmstack-cleanup.service.j2"),
+            NodeFile(f"{UNIT_DIR}/swarmstack-cleanup.timer", "0644", "common/swarmstack-cleanup.timer.j2"),
+        ]
+    if params.docker_api:
+        files.append(NodeFile(f"{UNIT_DIR}/docker.service.d/swarmstack-api.conf", "0644", "common/docker-api.conf.j2"))
+    env = environment()
+    context = _context(params)
+    rendered = []
+    for file in files:
+        text = env.get_template(file.template).render(context)
+        rendered.append(dataclasses.replace(file, content=text.rstrip("\n") + "\n"))
+    return rendered
+
+
+def render(params: NodeUserData) -> str:
+    """The full cloud-init user data of one node (text, not base64); deterministic."""
+    files = node_files(params)
+    timers = ["swarmstack-watch.timer"] + (["swarmstack-cleanup.timer"] if params.role == "manager" else [])
+    units = ["swarmstack-configure.service", "docker.service", "swarmstack-bootstrap.service", *timers]
+    context = _context(params) | {
+        "files": files,
+        "units": units,
+        "start_units": ["swarmstack-bootstrap.service", *timers],
+    }
+    text = environment().get_template(f"{params.cloud}/cloud-config.yaml.j2").render(context)
+    _check_round_trip(text, files)
+    return text
+
+
+def _check_round_trip(text: str, files: list[NodeFile]) -> None:
+    """Refuse to return YAML that would not give back exactly the files we rendered."""
+    written = files_of(text)
+    for file in files:
+        if written.get(file.path) != file.content:
+            raise ValueError(f"rendering {file.path} did not survive the YAML round trip")
+
+
+def files_of(user_data: str) -> dict[str, str]:
+    """The `write_files` of rendered user data, path to content (for tests and the harness)."""
+    if not user_data.startswith("#cloud-config\n"):
+        raise ValueError("not a #cloud-config document")
+    document = yaml.safe_load(user_data)
+    return {entry["path"]: entry["content"] for entry in document.get("write_files", [])}
+
+
+def encode(user_data: str) -> str:
+    """Base64 of gzip of the user data, for a launch template (cloud-init un-gzips it).
+
+    Deterministic (no timestamp in the gzip header). Raises when even compressed it
+    is over EC2's 16 KiB limit.
+    """
+    packed = gzip.compress(user_data.encode(), compresslevel=9, mtime=0)
+    if len(packed) > EC2_USER_DATA_LIMIT:
+        raise ValueError(f"user data is {len(packed)} bytes gzipped; EC2 allows {EC2_USER_DATA_LIMIT}")
+    return base64.b64encode(packed).decode()
