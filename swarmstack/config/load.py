@@ -83,6 +83,12 @@ def validate(stack: str, source: str, config: dict[str, Any]) -> StackConfig:
         cluster = ClusterConfig.model_validate(raw)
     except ValidationError as err:
         problems.extend(_from_pydantic(err, raw))
+        # Report the cross-key problems too, checked on the config with the bad values
+        # taken out (so defaults stand in), unless they repeat a key already reported.
+        repaired = _without(raw, [list(e["loc"]) for e in err.errors()])
+        if repaired is not None:
+            reported = {p.path for p in problems}
+            problems.extend(p for p in rules.check(repaired, raw) if p.path not in reported)
         raise ConfigError(source, problems) from None
     problems.extend(rules.check(cluster, raw))
     region_key = REGION_KEYS[cluster.cloud]
@@ -102,6 +108,31 @@ def load_stack(stack: str, root: Path | None = None) -> StackConfig:
     """Read and validate `stacks/Pulumi.<stack>.yaml` (the offline toolkit's way in)."""
     source, config = read_stack_file(stack, root)
     return validate(stack, source, config)
+
+
+def _without(raw: dict[str, Any], locations: list[list[int | str]]) -> ClusterConfig | None:
+    """The config with the values at `locations` removed, if that makes it valid."""
+    import copy
+
+    trimmed = copy.deepcopy(raw)
+    for loc in locations:
+        loc = [part for part in loc if not (isinstance(part, str) and part.startswith("function-"))]
+        target: Any = trimmed
+        try:
+            for part in loc[:-1]:
+                target = target[part]
+            if loc == ["managers", "count"]:
+                target["count"] = 1  # the count constraining nothing else, not the default 3
+            elif isinstance(target, dict):
+                target.pop(loc[-1], None)
+            else:
+                return None
+        except (KeyError, IndexError, TypeError):
+            return None
+    try:
+        return ClusterConfig.model_validate(trimmed)
+    except ValidationError:
+        return None
 
 
 def _from_pydantic(err: ValidationError, raw: dict[str, Any]) -> list[Problem]:

@@ -1,0 +1,85 @@
+"""The offline toolkit as a user runs it: `swarmstack validate` and `swarmstack plan`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swarmstack.cli import EXIT_CONFIG, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the project's program and stacks, as the working directory."""
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_validate_a_good_stack(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "prod-aws"]) == 0
+    assert capsys.readouterr().out == (
+        "stacks/Pulumi.prod-aws.yaml: valid (aws in eu-west-1: 3 managers, 5 workers in 2 pools)\n")
+
+
+def test_validate_a_bad_stack_prints_each_problem_and_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = project / "stacks" / "Pulumi.prod-aws.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["swarmstack:cluster"]["managers"]["count"] = 4
+    document["config"]["swarmstack:cluster"]["loadBalancer"]["ports"].append({"port": 2375})
+    path.write_text(yaml.safe_dump(document))
+    assert main(["validate", "prod-aws"]) == EXIT_CONFIG
+    assert capsys.readouterr().err.splitlines() == [
+        "stacks/Pulumi.prod-aws.yaml: swarmstack:cluster.managers.count = 4: must be 1, 3, 5 or 7 "
+        "(an odd count keeps a raft quorum)",
+        "stacks/Pulumi.prod-aws.yaml: swarmstack:cluster.loadBalancer.ports[2].port = 2375: "
+        "is the plaintext Docker API; publish services on another port",
+    ]
+
+
+def test_plan_refuses_bad_config_before_anything_runs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = project / "stacks" / "Pulumi.dev-aws.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["swarmstack:cluster"]["loadBalancer"]["ports"] = [{"port": 4789, "protocol": "udp"}]
+    path.write_text(yaml.safe_dump(document))
+    assert main(["plan", "dev-aws"]) == EXIT_CONFIG
+    assert capsys.readouterr().err.strip() == (
+        "stacks/Pulumi.dev-aws.yaml: swarmstack:cluster.loadBalancer.ports[0].port = 4789: "
+        "is the swarm overlay (VXLAN); publish services on another port")
+
+
+def test_validate_an_unknown_stack(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "staging"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith("stacks/Pulumi.staging.yaml: swarmstack:cluster = (missing): no such stack file; "
+                          "stacks here: dev-aws, dev-azure, prod-aws, prod-azure")
+
+
+def test_plan_json_is_the_whole_graph(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plan", "dev-aws", "--json", "--no-policy"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert document["stack"] == "dev-aws" and document["cloud"] == "aws"
+    types = {r["type"] for r in document["resources"]}
+    assert {"swarmstack:aws:Cluster", "swarmstack:aws:Network", "aws:ec2/vpc:Vpc"} <= types
+    vpc = next(r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
+    assert vpc["inputs"]["cidrBlock"] == "10.30.0.0/20" and vpc["id"].startswith("vpc-")
+    assert document["summary"]["resources"] == sum(1 for r in document["resources"] if r["custom"])
+    assert document["outputs"]["vpcId"] == vpc["id"]
+
+
+def test_plan_text_shows_the_tree_outputs_and_summary(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "dev-aws", "--no-policy"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Plan for stack dev-aws (aws, eu-west-1): offline, through the engine\n")
+    assert "└─ aws.Cluster dev" in out
+    assert "ec2.Vpc dev-vpc  cidrBlock=10.30.0.0/20" in out
+    assert "\nOutputs:\n" in out and "\nSummary: " in out
