@@ -1,0 +1,206 @@
+"""The whole swarm on Azure: wires resource group, firewalls, network, identities, the
+swarm's store, load balancer, TLS, logs and scale sets, and exports what a person needs.
+
+Shaped like `components/aws/cluster.py`; where Azure differs (ASGs instead of
+security-group references, a subnet per role instead of per zone, one NAT gateway,
+Key Vault plus a table instead of SSM), the component shows it rather than hiding it.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pulumi
+import pulumi_azure_native as azure
+import pulumi_random as random
+import pulumi_tls as tls
+
+from components.aws.cluster import cluster_summary, cluster_tags
+from components.azure.docker_tls import DockerTls, DockerTlsArgs
+from components.azure.firewall import Firewall, FirewallArgs
+from components.azure.identity import IdentityArgs, Identities
+from components.azure.load_balancer import LoadBalancer, LoadBalancerArgs, lb_rules
+from components.azure.logs import Logs, LogsArgs
+from components.azure.names import computer_name_prefix
+from components.azure.network import ExistingNetworkArgs, Network, NewNetworkArgs
+from components.azure.node_pool import DEFAULT_IMAGE, NodePool, NodePoolArgs
+from components.azure.swarm_store import SwarmStore, SwarmStoreArgs
+from components.common.ports import Exposure
+from swarmstack.config.load import StackConfig
+from userdata.azure import AzureNodeUserData, render_azure
+
+ZONES = ("1", "2", "3")
+
+
+def exposure_of(settings: StackConfig) -> Exposure:
+    """The port matrix's view of the cluster."""
+    cfg = settings.cluster
+    return Exposure(
+        docker_api=cfg.docker_api.enabled,
+        ssh=cfg.access.ssh_public_key is not None and bool(cfg.access.admin_cidrs),
+        published=tuple((p.port, p.protocol) for p in cfg.load_balancer.ports),
+        has_workers=bool(cfg.workers), load_balancer=cfg.load_balancer.enabled)
+
+
+def zones_of(settings: StackConfig) -> list[str]:
+    """Azure zones to spread over: the first `zone_count`, at most 3."""
+    return list(ZONES[: min(settings.cluster.zone_count, len(ZONES))])
+
+
+def image_of(settings: StackConfig) -> dict[str, str]:
+    image = settings.cluster.image
+    if image.id:
+        return {"id": image.id}
+    if image.publisher and image.offer and image.sku:
+        return {"publisher": image.publisher, "offer": image.offer, "sku": image.sku, "version": "latest"}
+    return dict(DEFAULT_IMAGE)
+
+
+def network_args(settings: StackConfig, resource_group: pulumi.Input[str],
+                 nsg_ids: dict[str, pulumi.Output[str]]) -> NewNetworkArgs | ExistingNetworkArgs:
+    cfg = settings.cluster
+    if cfg.network.existing is not None:
+        e = cfg.network.existing
+        return ExistingNetworkArgs(vnet_id=e.network_id, subnet_ids=list(e.private_subnet_ids))
+    n = cfg.network.new
+    assert n is not None
+    return NewNetworkArgs(resource_group=resource_group, location=settings.region, cidr=n.cidr, nat=n.nat,
+                          nsg_ids=dict(nsg_ids), tags=cluster_tags(settings))
+
+
+class Cluster(pulumi.ComponentResource):
+    """A self-forming Docker Swarm on Azure."""
+
+    exports: dict[str, Any]
+
+    def __init__(self, name: str, settings: StackConfig, ca_key: pulumi.Output[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swarmstack:azure:Cluster", name, cluster_summary(settings), opts)
+        cfg = settings.cluster
+        child = pulumi.ResourceOptions(parent=self)
+        location = settings.region
+        tags = cluster_tags(settings)
+        client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self))
+        exposure = exposure_of(settings)
+        zones = zones_of(settings)
+
+        group = azure.resources.ResourceGroup(f"{name}-rg", resource_group_name=f"swarmstack-{name}",
+                                              location=location, tags=tags, opts=child)
+        rg = group.name
+        suffix = random.RandomString(f"{name}-suffix", length=6, special=False, upper=False, opts=child)
+
+        firewall = Firewall(name, FirewallArgs(
+            resource_group=rg, location=location, exposure=exposure, admin_cidrs=tuple(cfg.access.admin_cidrs),
+            lb_public=cfg.load_balancer.public, tags=tags), opts=child)
+        network = Network(name, network_args(settings, rg, firewall.nsg_ids), opts=child)
+        identities = Identities(f"{name}-identity", IdentityArgs(
+            resource_group=rg, resource_group_id=group.id, subscription_id=client.subscription_id,
+            location=location, tags=tags), opts=child)
+
+        balancer = None
+        if cfg.load_balancer.enabled:
+            balancer = LoadBalancer(f"{name}-lb", LoadBalancerArgs(
+                resource_group=rg, resource_group_id=group.id, location=location, public=cfg.load_balancer.public,
+                subnet_id=network.subnet_ids["lb"], zones=zones,
+                rules=lb_rules(exposure.published, exposure.docker_api, exposure.has_workers),
+                dns_label=suffix.result.apply(lambda s: f"{name}-swarm-{s}"), tags=tags), opts=child)
+
+        docker_tls = None
+        if cfg.docker_api.enabled:
+            docker_tls = DockerTls(f"{name}-docker-api", DockerTlsArgs(
+                cluster=name, ip_addresses=[balancer.address] if balancer else [],
+                dns_names=[balancer.fqdn] if balancer and balancer.fqdn is not None else [],
+                ca_cert_pem=cfg.docker_api.ca_cert_pem if cfg.docker_api.ca == "provided" else None,
+                ca_key_pem=ca_key), opts=child)
+
+        store = SwarmStore(f"{name}-store", SwarmStoreArgs(
+            cluster=name, suffix=suffix.result, resource_group=rg, location=location, tenant_id=client.tenant_id,
+            subscription_id=client.subscription_id, production=cfg.production,
+            manager_principal=identities.principal_ids["managers"],
+            worker_principal=identities.principal_ids["workers"],
+            server_key_pem=docker_tls.server_key_pem if docker_tls else None, tags=tags), opts=child)
+
+        logs = None
+        manager_prefix = computer_name_prefix(name, "mgr")
+        if cfg.logging.enabled:
+            logs = Logs(f"{name}-logs", LogsArgs(
+                resource_group=rg, location=location, retention_days=cfg.logging.retention_days,
+                manager_count=cfg.managers.count, manager_computer_prefix=manager_prefix, tags=tags), opts=child)
+
+        if cfg.access.ssh_public_key is not None:
+            ssh_key: pulumi.Input[str] = cfg.access.ssh_public_key
+        else:
+            # Azure wants a key when passwords are off; nobody gets its private half.
+            generated = tls.PrivateKey(f"{name}-ssh", algorithm="RSA", rsa_bits=4096, opts=child)
+            ssh_key = generated.public_key_openssh.apply(lambda key: key.strip())
+
+        pools = balancer.pool_ids if balancer else {}
+        services = "workers" if exposure.has_workers else "managers"
+
+        def backend(role: str) -> list[pulumi.Input[str]]:
+            wanted = role in pools and (role == services or (role == "managers" and exposure.docker_api))
+            return [pools[role]] if wanted else []
+
+        def custom_data(role: str, pool: str, labels: dict[str, str]) -> pulumi.Output[str]:
+            role_key = "managers" if role == "manager" else "workers"
+            values = [store.vault_name, store.table_endpoint, identities.client_ids[role_key],
+                      docker_tls.ca_cert_pem if docker_tls and role == "manager" else "",
+                      docker_tls.server_cert_pem if docker_tls and role == "manager" else ""]
+            return pulumi.Output.all(*values).apply(lambda v: base64.b64encode(render_azure(AzureNodeUserData(
+                cluster=name, role=role, pool=pool, region=location, labels=dict(labels),
+                docker_api=bool(docker_tls) and role == "manager", vault_name=v[0], table_endpoint=v[1],
+                identity_client_id=v[2], ca_cert_pem=v[3], server_cert_pem=v[4],
+                logging=cfg.logging.enabled, prune=cfg.prune.enabled,
+                prune_schedule=cfg.prune.schedule, prune_volumes=cfg.prune.volumes, prune_until=cfg.prune.until,
+                vnet_cidr=cfg.network.new.cidr if cfg.network.new else None,
+            )).encode()).decode())
+
+        def node_pool(pool_name: str, role: str, sizes: list[str], count: int, disk: int, spot: bool,
+                      labels: dict[str, str], prefix: str) -> NodePool:
+            role_key = "managers" if role == "manager" else "workers"
+            return NodePool(f"{name}-{pool_name}" if role == "manager" else f"{name}-w-{pool_name}", NodePoolArgs(
+                role=role, pool=pool_name, resource_group=rg, location=location,  # type: ignore[arg-type]
+                sizes=sizes, count=count, disk_gib=disk, zones=zones, spot=spot,
+                subnet_id=network.subnet_ids[role_key], nsg_id=firewall.nsg_ids[role_key],
+                asg_id=firewall.asg_ids[role_key], backend_pool_ids=backend(role_key),
+                identity_id=identities.ids[role_key], ssh_public_key=ssh_key,
+                custom_data=custom_data(role, pool_name, labels), public_addresses=network.nodes_public,
+                computer_name_prefix=prefix, collection_rule_id=logs.collection_rule_id if logs else None,
+                image=image_of(settings), tags=tags), opts=child)
+
+        managers = node_pool("managers", "manager", [cfg.managers.instance_type], cfg.managers.count,
+                             cfg.managers.disk_gi_b, False, {}, manager_prefix)
+        workers = {pool.name: node_pool(pool.name, "worker", list(pool.instance_type), pool.count, pool.disk_gi_b,
+                                        pool.spot, pool.labels, computer_name_prefix(name, f"w-{pool.name}"))
+                   for pool in cfg.workers}
+
+        self.exports = {
+            "resourceGroup": rg,
+            "vnetId": network.vnet_id,
+            "nodeSubnetIds": network.subnet_ids,
+            "nsgIds": firewall.nsg_ids,
+            "keyVaultName": store.vault_name,
+            "managerScaleSet": managers.scale_set_name,
+            "workerScaleSets": {pool: nodes.scale_set_name for pool, nodes in workers.items()},
+            "shell": pulumi.Output.concat(
+                "az vmss run-command invoke --resource-group ", rg, " --name ", managers.scale_set_name,
+                " --instance-id 0 --command-id RunShellScript --scripts 'docker node ls'"),
+        }
+        if balancer is not None:
+            self.exports["loadBalancerAddress"] = balancer.address
+            if balancer.fqdn is not None:
+                self.exports["loadBalancerFqdn"] = balancer.fqdn
+        if docker_tls is not None:
+            target = balancer.fqdn if balancer is not None and balancer.fqdn is not None else \
+                balancer.address if balancer is not None else pulumi.Output.from_input("<a manager's address>")
+            self.exports["dockerHost"] = pulumi.Output.concat("tcp://", target, ":2376")
+            self.exports["dockerClientTls"] = docker_tls.client_bundle
+        if logs is not None:
+            self.exports["logWorkspaceId"] = logs.workspace_id
+            self.exports["logWorkspaceCustomerId"] = logs.workspace_customer_id
+        if cfg.access.ssh_public_key is not None:
+            self.exports["ssh"] = pulumi.Output.concat(
+                "ssh swarmadmin@<node address>  # or: az ssh vm; nodes: az vmss list-instance-connection-info "
+                "--resource-group ", rg, " --name ", managers.scale_set_name)
+        self.register_outputs(self.exports)

@@ -1,0 +1,95 @@
+"""Logs and the quorum alarm: a Log Analytics workspace, the data collection rule the
+nodes' Azure Monitor Agent follows, and an alert when managers fall below quorum.
+
+How logs get there (the user data sets this up, see docs/azure.md):
+- containers log through Docker's `syslog` driver to facility local0 (`docker logs`
+  still works through Docker's dual logging), tagged with the container name;
+- `docker events` are written as JSON lines to facility local1;
+- dockerd itself logs to daemon, the bootstrap to local2;
+- the agent ships those facilities to the workspace's `Syslog` table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native as azure
+
+FACILITIES = {"local0": "containers", "local1": "docker events", "local2": "swarmstack bootstrap",
+              "daemon": "dockerd and systemd services"}
+
+
+def quorum(managers: int) -> int:
+    """Raft's majority of `managers`."""
+    return managers // 2 + 1
+
+
+def quorum_query(computer_prefix: str) -> str:
+    """KQL: how many managers sent a heartbeat in the window (0 when none did)."""
+    return ("Heartbeat\n"
+            f"| where Computer startswith \"{computer_prefix}\"\n"
+            "| summarize managers = dcount(Computer)")
+
+
+@dataclass(frozen=True)
+class LogsArgs:
+    """Where logs go and how long they stay."""
+
+    resource_group: pulumi.Input[str]
+    """Name of the cluster's resource group."""
+    location: str
+    """Azure region."""
+    retention_days: int
+    """Log Analytics retention, 30 to 730 days."""
+    manager_count: int
+    """How many managers the swarm should have (the alert fires below its quorum)."""
+    manager_computer_prefix: str
+    """Host name prefix of the managers, as in the Heartbeat table."""
+    tags: dict[str, str]
+    """Tags for every resource."""
+
+
+class Logs(pulumi.ComponentResource):
+    """The workspace, the collection rule and the quorum alert."""
+
+    workspace_id: pulumi.Output[str]
+    workspace_customer_id: pulumi.Output[str]
+    """The workspace id a person pastes into `az monitor log-analytics query -w`."""
+    collection_rule_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LogsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swarmstack:azure:Logs", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        workspace = azure.operationalinsights.Workspace(
+            f"{name}-workspace", resource_group_name=args.resource_group, location=args.location,
+            workspace_name=f"{name}-workspace", retention_in_days=args.retention_days,
+            sku=azure.operationalinsights.WorkspaceSkuArgs(name="PerGB2018"), tags=args.tags, opts=child)
+        rule = azure.monitor.DataCollectionRule(
+            f"{name}-collection", resource_group_name=args.resource_group, location=args.location,
+            data_collection_rule_name=f"{name}-collection", kind="Linux",
+            description="swarm nodes: containers, docker events, dockerd, bootstrap",
+            data_sources=azure.monitor.DataCollectionRuleDataSourcesArgs(syslog=[
+                azure.monitor.SyslogDataSourceArgs(
+                    name="swarm", streams=["Microsoft-Syslog"], facility_names=list(FACILITIES),
+                    log_levels=["Info", "Notice", "Warning", "Error", "Critical", "Alert", "Emergency"])]),
+            destinations=azure.monitor.DataCollectionRuleDestinationsArgs(log_analytics=[
+                azure.monitor.LogAnalyticsDestinationArgs(name="workspace", workspace_resource_id=workspace.id)]),
+            data_flows=[azure.monitor.DataFlowArgs(streams=["Microsoft-Syslog"], destinations=["workspace"])],
+            tags=args.tags, opts=child)
+        azure.monitor.ScheduledQueryRule(
+            f"{name}-quorum", resource_group_name=args.resource_group, location=args.location,
+            rule_name=f"{name}-manager-quorum", display_name=f"{name}: swarm managers below quorum",
+            description=f"Fewer than {quorum(args.manager_count)} of {args.manager_count} managers sent a "
+                        "heartbeat: the swarm cannot schedule or join until quorum is back.",
+            severity=1, enabled=True, scopes=[workspace.id], evaluation_frequency="PT5M", window_size="PT10M",
+            criteria=azure.monitor.ScheduledQueryRuleCriteriaArgs(all_of=[azure.monitor.ConditionArgs(
+                query=quorum_query(args.manager_computer_prefix), time_aggregation="Minimum",
+                metric_measure_column="managers", operator="LessThan", threshold=quorum(args.manager_count),
+                failing_periods=azure.monitor.ConditionFailingPeriodsArgs(
+                    number_of_evaluation_periods=1, min_failing_periods_to_alert=1))]),
+            tags=args.tags, opts=child)
+        self.workspace_id = workspace.id
+        self.workspace_customer_id = workspace.customer_id
+        self.collection_rule_id = rule.id
+        self.register_outputs({"workspaceId": self.workspace_id})

@@ -1,0 +1,135 @@
+"""Where the swarm keeps what its nodes share, and who may read it.
+
+- A storage table holds the init marker: the first manager to insert the row
+  `swarm/leader` (an insert fails if the row exists, so exactly one wins) runs
+  `swarm init` and records its address there. Workers may read the table, managers
+  may write it.
+- A Key Vault (RBAC, soft delete, purge protection in production) holds the join
+  tokens and the Docker API's server key. Access is granted per secret: workers may
+  read the worker token and nothing else; managers may write both tokens and read
+  the server key. The token secrets start as placeholders the first manager replaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native as azure
+
+from components.azure.identity import role_definition
+from components.azure.names import key_vault_name, storage_account_name
+
+SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+TABLE_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+TABLE_READER = "76199698-9eea-4c19-bc75-cec21354c6b6"
+
+MANAGER_TOKEN = "swarm-manager-token"
+WORKER_TOKEN = "swarm-worker-token"
+SERVER_KEY = "docker-server-key"
+TABLE = "swarm"
+PLACEHOLDER = "pending"
+"""The value a token secret has until the first manager writes the real token."""
+
+
+@dataclass(frozen=True)
+class SwarmStoreArgs:
+    """What the store needs to know."""
+
+    cluster: str
+    """Cluster name (the start of the vault and storage account names)."""
+    suffix: pulumi.Input[str]
+    """Random lowercase letters and digits that make the global names unique."""
+    resource_group: pulumi.Input[str]
+    """Name of the cluster's resource group."""
+    location: str
+    """Azure region."""
+    tenant_id: pulumi.Input[str]
+    """The directory the vault trusts."""
+    subscription_id: pulumi.Input[str]
+    """For role definition ids."""
+    production: bool
+    """Production: purge protection, 90 days of soft delete, zone-redundant storage."""
+    manager_principal: pulumi.Input[str]
+    """Object id of the managers' identity."""
+    worker_principal: pulumi.Input[str]
+    """Object id of the workers' identity."""
+    server_key_pem: pulumi.Input[str] | None
+    """The Docker API server's private key (a secret), or None without the API."""
+    tags: dict[str, str]
+    """Tags for every resource."""
+
+
+class SwarmStore(pulumi.ComponentResource):
+    """The init marker table and the vault of join tokens, with per-secret access."""
+
+    vault_name: pulumi.Output[str]
+    vault_uri: pulumi.Output[str]
+    vault_id: pulumi.Output[str]
+    storage_account: pulumi.Output[str]
+    table_endpoint: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SwarmStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swarmstack:azure:SwarmStore", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        suffix = pulumi.Output.from_input(args.suffix)
+        vault = azure.keyvault.Vault(
+            f"{name}-vault", resource_group_name=args.resource_group, location=args.location,
+            vault_name=suffix.apply(lambda s: key_vault_name(args.cluster, s)),
+            properties=azure.keyvault.VaultPropertiesArgs(
+                tenant_id=args.tenant_id, sku=azure.keyvault.SkuArgs(family="A", name="standard"),
+                enable_rbac_authorization=True, enable_soft_delete=True,
+                soft_delete_retention_in_days=90 if args.production else 7,
+                enable_purge_protection=True if args.production else None,
+                public_network_access="Enabled"),
+            tags=args.tags, opts=pulumi.ResourceOptions(parent=self, protect=args.production))
+        account = azure.storage.StorageAccount(
+            f"{name}-storage", resource_group_name=args.resource_group, location=args.location,
+            account_name=suffix.apply(lambda s: storage_account_name(args.cluster, s)),
+            kind="StorageV2", sku=azure.storage.SkuArgs(name="Standard_ZRS" if args.production else "Standard_LRS"),
+            allow_blob_public_access=False, allow_shared_key_access=False, default_to_o_auth_authentication=True,
+            minimum_tls_version="TLS1_2", enable_https_traffic_only=True, tags=args.tags, opts=child)
+        table = azure.storage.Table(f"{name}-table", resource_group_name=args.resource_group,
+                                    account_name=account.name, table_name=TABLE, opts=child)
+
+        secrets = {}
+        for secret in (MANAGER_TOKEN, WORKER_TOKEN):
+            secrets[secret] = azure.keyvault.Secret(
+                f"{name}-{secret}", resource_group_name=args.resource_group, vault_name=vault.name,
+                secret_name=secret, properties=azure.keyvault.SecretPropertiesArgs(
+                    value=pulumi.Output.secret(PLACEHOLDER), content_type="text/plain"),
+                # The first manager writes the real token; the program must not put the placeholder back.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["properties"]))
+        if args.server_key_pem is not None:
+            secrets[SERVER_KEY] = azure.keyvault.Secret(
+                f"{name}-{SERVER_KEY}", resource_group_name=args.resource_group, vault_name=vault.name,
+                secret_name=SERVER_KEY, properties=azure.keyvault.SecretPropertiesArgs(
+                    value=pulumi.Output.secret(args.server_key_pem), content_type="application/x-pem-file"),
+                opts=child)
+
+        grants = [
+            ("managers", MANAGER_TOKEN, SECRETS_OFFICER, args.manager_principal),
+            ("managers", WORKER_TOKEN, SECRETS_OFFICER, args.manager_principal),
+            ("workers", WORKER_TOKEN, SECRETS_USER, args.worker_principal),
+        ]
+        if SERVER_KEY in secrets:
+            grants.append(("managers", SERVER_KEY, SECRETS_USER, args.manager_principal))
+        for role, secret, definition, principal in grants:
+            azure.authorization.RoleAssignment(
+                f"{name}-{role}-{secret}", principal_id=principal, principal_type="ServicePrincipal",
+                role_definition_id=role_definition(args.subscription_id, definition), scope=secrets[secret].id,
+                description=f"swarm {role}: {secret}", opts=child)
+        for role, definition, principal in (("managers", TABLE_CONTRIBUTOR, args.manager_principal),
+                                            ("workers", TABLE_READER, args.worker_principal)):
+            azure.authorization.RoleAssignment(
+                f"{name}-{role}-table", principal_id=principal, principal_type="ServicePrincipal",
+                role_definition_id=role_definition(args.subscription_id, definition), scope=table.id,
+                description=f"swarm {role}: the init marker table", opts=child)
+
+        self.vault_name = vault.name
+        self.vault_id = vault.id
+        self.vault_uri = vault.properties.vault_uri
+        self.storage_account = account.name
+        self.table_endpoint = account.primary_endpoints.table
+        self.register_outputs({"vaultName": self.vault_name, "storageAccount": self.storage_account})
