@@ -170,6 +170,9 @@ def role_of(resource_type: str, props: dict[str, Any]) -> str | None:
 
 # --- ports and sources -----------------------------------------------------------------
 
+PRIVATE_BLOCKS = tuple(ipaddress.ip_network(block) for block in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
+"""Address space a VNet may use (RFC 1918, shared address space, IPv6 unique local)."""
 WORLD_TAGS = {"*", "internet", "any", "0.0.0.0"}
 PROTOCOLS = {"-1": "all", "all": "all", "*": "all", "6": "tcp", "tcp": "tcp", "17": "udp", "udp": "udp",
              "50": "esp", "esp": "esp", "1": "icmp", "icmp": "icmp", "58": "icmpv6", "icmpv6": "icmpv6",
@@ -204,7 +207,9 @@ class Source:
             network = ipaddress.ip_network(self.value, strict=False)
         except ValueError:
             return False
-        return network.prefixlen > 0 and network.is_private
+        return network.prefixlen > 0 and any(
+            network.version == block.version and network.subnet_of(block)  # type: ignore[arg-type]
+            for block in PRIVATE_BLOCKS)
 
     def __str__(self) -> str:
         return self.value if self.kind in ("cidr", "tag") else f"{self.kind} {self.value}"

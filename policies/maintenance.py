@@ -126,18 +126,20 @@ def timers(text: str) -> Iterator[tuple[str, str, str]]:
     `[Timer]` section in a script; context is the text before the section (its file name
     and [Unit] description), to tell a prune timer from another."""
     for match in re.finditer(r"\[Timer\]", text):
-        context = text[max(0, match.start() - 600):match.start()]
+        before = text[max(0, match.start() - 1500):match.start()]
+        starts = [m.start() for m in re.finditer(r"(?m)^\s*-?\s*path:|cat\s+>|tee\s|#cloud-config", before)]
+        context = before[starts[-1]:] if starts else before[-600:]
         body = text[match.end():]
         end = re.search(r"\n\s*\[[A-Za-z]+\]|\n\s*-\s*path:|\n[A-Z_]+\n|\nEOF\b", body)
         body = body[:end.start()] if end else body
-        for setting in re.finditer(r"(OnCalendar|OnUnitActiveSec|OnActiveSec|OnBootSec)\s*=\s*([^\n]+)", body):
+        for setting in re.finditer(r"(OnCalendar|OnUnitActiveSec|OnUnitInactiveSec|OnActiveSec|OnBootSec)\s*=\s*([^\n]+)", body):
             yield setting.group(1), setting.group(2).strip().strip("'\""), context
 
 
 def _timer_runs_per_hour(setting: str, value: str) -> int:
     if setting == "OnCalendar":
         return systemd_calendar_runs_per_hour(value)
-    if setting == "OnUnitActiveSec":
+    if setting in ("OnUnitActiveSec", "OnUnitInactiveSec"):
         seconds = systemd_span_seconds(value)
         return 60 if seconds <= 0 else max(1, int(3600 // seconds))
     return 1  # OnBootSec / OnActiveSec fire once
