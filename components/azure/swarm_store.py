@@ -4,6 +4,9 @@
   `swarm/leader` (an insert fails if the row exists, so exactly one wins) runs
   `swarm init` and records its address there. Workers may read the table, managers
   may write it.
+- A second table, `leaving`, is where a worker that Azure is about to delete
+  writes its swarm node id (workers cannot drain themselves); the leader drains it.
+  Both roles may write it, and nothing else of the store.
 - A Key Vault (RBAC, soft delete, purge protection in production) holds the join
   tokens and the Docker API's server key. Access is granted per secret: workers may
   read the worker token and nothing else; managers may write both tokens and read
@@ -29,6 +32,8 @@ MANAGER_TOKEN = "swarm-manager-token"
 WORKER_TOKEN = "swarm-worker-token"
 SERVER_KEY = "docker-server-key"
 TABLE = "swarm"
+LEAVING_TABLE = "leaving"
+"""Workers that Azure is about to delete sign up here; the leader drains them."""
 PLACEHOLDER = "pending"
 """The value a token secret has until the first manager writes the real token."""
 
@@ -92,6 +97,8 @@ class SwarmStore(pulumi.ComponentResource):
             minimum_tls_version="TLS1_2", enable_https_traffic_only=True, tags=args.tags, opts=child)
         table = azure.storage.Table(f"{name}-table", resource_group_name=args.resource_group,
                                     account_name=account.name, table_name=TABLE, opts=child)
+        leaving = azure.storage.Table(f"{name}-leaving", resource_group_name=args.resource_group,
+                                      account_name=account.name, table_name=LEAVING_TABLE, opts=child)
 
         secrets = {}
         for secret in (MANAGER_TOKEN, WORKER_TOKEN):
@@ -126,6 +133,11 @@ class SwarmStore(pulumi.ComponentResource):
                 f"{name}-{role}-table", principal_id=principal, principal_type="ServicePrincipal",
                 role_definition_id=role_definition(args.subscription_id, definition), scope=table.id,
                 description=f"swarm {role}: the init marker table", opts=child)
+        for role, principal in (("managers", args.manager_principal), ("workers", args.worker_principal)):
+            azure.authorization.RoleAssignment(
+                f"{name}-{role}-leaving", principal_id=principal, principal_type="ServicePrincipal",
+                role_definition_id=role_definition(args.subscription_id, TABLE_CONTRIBUTOR), scope=leaving.id,
+                description=f"swarm {role}: nodes about to be deleted", opts=child)
 
         self.vault_name = vault.name
         self.vault_id = vault.id
