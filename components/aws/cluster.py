@@ -7,8 +7,21 @@ from typing import Any
 
 import pulumi
 
+from components.aws.identity import NodeIdentity, NodeIdentityArgs
+from components.aws.key import ClusterKey, ClusterKeyArgs
+from components.aws.load_balancer import Forward, LoadBalancer, LoadBalancerArgs, docker_api_forward
+from components.aws.logs import LogGroups, LogGroupsArgs
+from components.aws.maintenance import Prune, PruneArgs
+from components.aws.monitoring import Monitoring, MonitoringArgs
 from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
+from components.aws.nodes import NodeGroup, NodeGroupArgs
+from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
+from components.aws.tls import DockerTls, DockerTlsArgs
+from components.common.ports import Exposure
 from swarmstack.config.load import StackConfig
+from swarmstack.config.model import ClusterConfig
+
+MANAGER_POOL = "managers"
 
 
 def cluster_tags(settings: StackConfig) -> dict[str, str]:
@@ -39,6 +52,34 @@ def cluster_summary(settings: StackConfig) -> dict[str, Any]:
             "pruneSchedule": cfg.prune.schedule, "logKms": cfg.logging.kms}
 
 
+def exposure_of(cfg: ClusterConfig) -> Exposure:
+    """What the cluster opens, as the port matrix needs it. Pure."""
+    lb = cfg.load_balancer
+    return Exposure(docker_api=cfg.docker_api.enabled, ssh=cfg.access.ssh_key_name is not None,
+                    published=tuple((p.port, p.protocol) for p in lb.ports) if lb.enabled else (),
+                    has_workers=bool(cfg.workers), load_balancer=lb.enabled)
+
+
+def node_user_data(settings: StackConfig, role: str, pool: str) -> str:
+    """The base64 cloud-init of one node group, rendered by `userdata`."""
+    from userdata import encode, params_for, render
+
+    return encode(render(params_for(settings.cluster, settings.region, role, pool)))
+
+
+def shell_command(cluster: str, region: str) -> str:
+    """The command that opens a shell on a running manager through Session Manager. Pure."""
+    find = (f"aws ec2 describe-instances --region {region} --filters Name=tag:swarmstack:cluster,Values={cluster} "
+            "Name=tag:swarmstack:role,Values=manager Name=instance-state-name,Values=running "
+            "--query 'Reservations[0].Instances[0].InstanceId' --output text")
+    return f"aws ssm start-session --region {region} --target $({find})"
+
+
+def dashboard_url(region: str, dashboard: str) -> str:
+    """The console address of a CloudWatch dashboard. Pure."""
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={dashboard}"
+
+
 class Cluster(pulumi.ComponentResource):
     """A self-forming Docker Swarm on AWS."""
 
@@ -48,6 +89,95 @@ class Cluster(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:aws:Cluster", name, cluster_summary(settings), opts)
         child = pulumi.ResourceOptions(parent=self)
+        cfg, region, tags = settings.cluster, settings.region, cluster_tags(settings)
+        lb_cfg, api = cfg.load_balancer, cfg.docker_api.enabled
+
         network = Network(f"{name}", network_args(settings), opts=child)
-        self.exports = {"vpcId": network.vpc_id, "nodeSubnetIds": network.node_subnet_ids}
+        key = ClusterKey(f"{name}", ClusterKeyArgs(cluster=cfg.name, region=region, for_logs=cfg.logging.kms,
+                                                   tags=tags), opts=child)
+        logs = LogGroups(f"{name}-logs", LogGroupsArgs(
+            cluster=cfg.name, retention_days=cfg.logging.retention_days,
+            kms_key_arn=key.arn if cfg.logging.kms else None, tags=tags), opts=child)
+        exposure = exposure_of(cfg)
+        groups = SecurityGroups(f"{name}-sg", SecurityGroupsArgs(
+            vpc_id=network.vpc_id, vpc_cidr=network.cidr, exposure=exposure, admin_cidrs=list(cfg.access.admin_cidrs),
+            public_lb=lb_cfg.public, tags=tags), opts=child)
+
+        identities = {
+            role: NodeIdentity(f"{name}-{role}", NodeIdentityArgs(
+                role=role, cluster=cfg.name, region=region, log_group_arns=list(logs.arns.values()),
+                key_arn=key.arn, tags=tags), opts=child)
+            for role in ("manager", "worker")
+        }
+        image = {"image_id": cfg.image.id, "image_parameter": cfg.image.ssm_parameter}
+        node_common = {"cluster": cfg.name, "subnet_ids": network.node_subnet_ids, "public_ip": network.nodes_public,
+                       "key_name": cfg.access.ssh_key_name, "tags": tags, **image}
+        managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
+            role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
+            instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gi_b,
+            security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
+            user_data=node_user_data(settings, "manager", MANAGER_POOL),
+            lifecycle_roles={"manager": identities["manager"].role_name}, **node_common), opts=child)
+        workers: dict[str, NodeGroup] = {}
+        for pool in cfg.workers:
+            workers[pool.name] = NodeGroup(f"{name}-{pool.name}", NodeGroupArgs(
+                role="worker", pool=pool.name, count=pool.count, instance_types=list(pool.instance_type),
+                spot=pool.spot, disk_gib=pool.disk_gi_b, security_group_id=groups.workers_id,
+                instance_profile_arn=identities["worker"].profile_arn,
+                user_data=node_user_data(settings, "worker", pool.name),
+                lifecycle_roles={"manager": identities["manager"].role_name,
+                                 "worker": identities["worker"].role_name}, **node_common), opts=child)
+
+        balancer: LoadBalancer | None = None
+        if lb_cfg.enabled:
+            assert groups.lb_id is not None
+            service_groups = ({pool: group.group_name for pool, group in workers.items()} if workers
+                              else {MANAGER_POOL: managers.group_name})
+            forwards = [Forward(p.port, p.protocol.upper(), service_groups) for p in lb_cfg.ports]
+            if api:
+                forwards.append(docker_api_forward(managers.group_name))
+            balancer = LoadBalancer(f"{name}-lb", LoadBalancerArgs(
+                vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids if lb_cfg.public else network.node_subnet_ids,
+                internal=not lb_cfg.public, security_group_id=groups.lb_id, forwards=forwards,
+                deletion_protection=cfg.production, tags=tags), opts=child)
+
+        certificates: DockerTls | None = None
+        if api:
+            certificates = DockerTls(f"{name}-tls", DockerTlsArgs(
+                cluster=cfg.name, lb_dns_name=balancer.dns_name if balancer else None,
+                ca_cert_pem=cfg.docker_api.ca_cert_pem if cfg.docker_api.ca == "provided" else None,
+                ca_key_pem=ca_key, key_id=key.arn, tags=tags), opts=child)
+
+        monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
+            cluster=cfg.name, region=region, events_group=logs.names["events"], manager_count=cfg.managers.count,
+            manager_group=managers.group_name,
+            worker_groups={pool: group.group_name for pool, group in workers.items()},
+            lb_arn_suffix=balancer.arn_suffix if balancer else None,
+            target_groups=balancer.target_groups if balancer else {}, tags=tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]))
+        if cfg.prune.enabled:
+            Prune(f"{name}-maintenance", PruneArgs(
+                cluster=cfg.name, region=region, schedule=cfg.prune.schedule, until=cfg.prune.until,
+                volumes=cfg.prune.volumes, log_group=logs.names["prune"]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]))
+
+        self.exports = {
+            "vpcId": network.vpc_id,
+            "nodeSubnetIds": network.node_subnet_ids,
+            "managerShell": shell_command(cfg.name, region),
+            "logGroups": logs.names,
+            "dashboardUrl": monitoring.dashboard_name.apply(lambda d: dashboard_url(region, d)),
+            "alarmTopicArn": monitoring.topic_arn,
+            "securityGroupIds": {"managers": groups.managers_id, "workers": groups.workers_id,
+                                 **({"loadBalancer": groups.lb_id} if groups.lb_id is not None else {})},
+            "managerGroup": managers.group_name,
+            "workerGroups": {pool: group.group_name for pool, group in workers.items()},
+        }
+        if balancer is not None:
+            self.exports["loadBalancerDns"] = balancer.dns_name
+        if certificates is not None:
+            self.exports["dockerHost"] = (balancer.dns_name.apply(lambda d: f"tcp://{d}:2376") if balancer
+                                          else "tcp://<a manager's address>:2376")
+            self.exports["dockerTlsParameters"] = certificates.parameter_names
+            self.exports["clientTls"] = certificates.client_bundle
         self.register_outputs(self.exports)

@@ -12,6 +12,7 @@ itself against AWS's documented rules and says so in its docstring.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,10 @@ class AwsBackend:
         from moto import mock_aws
 
         for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                           ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", self.region)):
+                           ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", self.region),
+                           # moto's ~5,000 default AMIs cost seconds a run; the images that
+                           # public SSM parameters name are published one by one instead.
+                           ("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")):
             os.environ.setdefault(key, value)
         self._mock = mock_aws()
         self._mock.start()
@@ -79,6 +83,26 @@ class AwsBackend:
     @property
     def ec2(self) -> Any:
         return self.client("ec2")
+
+    def publish_image(self, image_id: str) -> None:
+        """Make an AMI that AWS publishes (and a public SSM parameter names) exist in
+        moto, from moto's own copy of the region's current Amazon images."""
+        if self.ec2.describe_images(Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]:
+            return
+        from moto.ec2.models import ec2_backends
+        from moto.ec2.models.amis import Ami
+        from moto.utilities.utils import load_resource
+
+        for path in ("latest_amis", "ecs/optimized_amis"):
+            try:
+                images = load_resource(f"ec2/resources/{path}/{self.region}.json")
+            except FileNotFoundError:
+                continue
+            for image in images:
+                if image["ami_id"] == image_id:
+                    backend = ec2_backends[self.account][self.region]
+                    backend.amis[image_id] = Ami(backend, **{**image, "owner_alias": "amazon"})
+                    return
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account}:{resource}"
@@ -158,6 +182,8 @@ def _partition(aws: AwsBackend, args: dict[str, Any]) -> Outputs:
 def _parameter(aws: AwsBackend, args: dict[str, Any]) -> Outputs:
     found = aws.client("ssm").get_parameter(Name=args["name"], WithDecryption=bool(args.get("withDecryption", True)))
     p = found["Parameter"]
+    if args["name"].startswith("/aws/service/") and str(p["Value"]).startswith("ami-"):
+        aws.publish_image(p["Value"])
     return {"name": p["Name"], "value": p["Value"], "type": p["Type"], "arn": p["ARN"],
             "version": p["Version"], "id": p["Name"], "insecureValue": p["Value"]}
 
@@ -284,6 +310,9 @@ def _rule_permission(rule: dict[str, Any]) -> dict[str, Any]:
     if protocol not in ("-1", "50", "esp", "all"):
         permission["FromPort"] = as_int(rule["fromPort"])
         permission["ToPort"] = as_int(rule["toPort"])
+    elif protocol != "-1":
+        # AWS ignores ports for protocols without them; moto needs a value.
+        permission["FromPort"] = permission["ToPort"] = -1
     for key, target, inner in (("cidrIpv4", "IpRanges", "CidrIp"), ("cidrIpv6", "Ipv6Ranges", "CidrIpv6")):
         if rule.get(key):
             permission[target] = [{inner: rule[key], "Description": rule.get("description", "")}]
@@ -438,3 +467,743 @@ def _role_policy(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Ou
     aws.client("iam").put_role_policy(RoleName=role, PolicyName=policy_name,
                                       PolicyDocument=document if isinstance(document, str) else json.dumps(document))
     return f"{role}:{policy_name}", {"name": policy_name}
+
+
+def _aws_managed_policy(aws: AwsBackend, arn: str) -> None:
+    """Make one AWS-managed policy known to moto, from moto's own copy of AWS's list.
+
+    moto can load all ~1,500 AWS-managed policies, but that costs over a second a run;
+    loading the one a role attaches keeps the check (an unknown ARN is refused) cheap.
+    """
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    name = arn.rsplit("/", 1)[-1]
+    known = _MANAGED.get("data")
+    if known is None:
+        known = _MANAGED["data"] = json.loads(aws_managed_policies_data)
+    if name not in known or not arn.startswith("arn:aws:iam::aws:policy/"):
+        return  # moto then refuses the attachment, as AWS would
+    backend = iam_backends[aws.account]["aws"]
+    if arn not in backend.managed_policies:
+        backend.managed_policies[arn] = AWSManagedPolicy.from_data(name, aws.account, aws.region, known[name])
+
+
+_MANAGED: dict[str, Any] = {}
+
+
+@handles("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+def _role_policy_attachment(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    role = need(i, "role", "RolePolicyAttachment", name)
+    arn = need(i, "policyArn", "RolePolicyAttachment", name)
+    _aws_managed_policy(aws, arn)
+    aws.client("iam").attach_role_policy(RoleName=role, PolicyArn=arn)
+    return f"{role}-{abs(hash(arn)) % 10**8:08d}", {}
+
+
+@handles("aws:iam/instanceProfile:InstanceProfile")
+def _instance_profile(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    iam = aws.client("iam")
+    profile_name = i.get("name") or f"{i.get('namePrefix', name)}-{abs(hash(name)) % 10**7:07d}"
+    kwargs: dict[str, Any] = {"InstanceProfileName": profile_name, "Path": i.get("path", "/")}
+    if i.get("tags"):
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    profile = iam.create_instance_profile(**kwargs)["InstanceProfile"]
+    if i.get("role"):
+        iam.get_role(RoleName=i["role"])  # moto adds a missing role silently; AWS refuses
+        iam.add_role_to_instance_profile(InstanceProfileName=profile_name, RoleName=i["role"])
+    return profile_name, {"name": profile_name, "arn": profile["Arn"], "uniqueId": profile["InstanceProfileId"],
+                          **tags_all(i)}
+
+
+# ---------------------------------------------------------------- kms
+
+@handles("aws:kms/key:Key")
+def _kms_key(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    kms = aws.client("kms")
+    kwargs: dict[str, Any] = {"Description": i.get("description", ""),
+                              "KeyUsage": i.get("keyUsage", "ENCRYPT_DECRYPT"),
+                              "KeySpec": i.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT")}
+    if i.get("policy"):
+        document = policy_document(i["policy"])
+        _check_key_policy(name, document)
+        kwargs["Policy"] = json.dumps(document)
+    if i.get("tags"):
+        kwargs["Tags"] = [{"TagKey": k, "TagValue": v} for k, v in i["tags"].items()]
+    key = kms.create_key(**kwargs)["KeyMetadata"]
+    if i.get("enableKeyRotation"):
+        kms.enable_key_rotation(KeyId=key["KeyId"])
+    return key["KeyId"], {"arn": key["Arn"], "keyId": key["KeyId"], **tags_all(i)}
+
+
+def _check_key_policy(name: str, document: dict[str, Any]) -> None:
+    """AWS refuses a key policy that would lock the account out of the key
+    (unless bypassPolicyLockoutSafetyCheck): some statement must let the account's
+    root (and so IAM) administer it."""
+    for statement in document.get("Statement", []):
+        principal = statement.get("Principal", {})
+        aws_principal = principal.get("AWS") if isinstance(principal, dict) else principal
+        principals = aws_principal if isinstance(aws_principal, list) else [aws_principal]
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if statement.get("Effect") == "Allow" and any(str(p).endswith(":root") for p in principals) \
+                and ("kms:*" in actions or "kms:PutKeyPolicy" in actions):
+            return
+    raise EngineError(f"kms Key '{name}': MalformedPolicyDocumentException: the new key policy will not allow "
+                      "you to update the key policy in the future (no statement lets the account root administer it)")
+
+
+@handles("aws:kms/alias:Alias")
+def _kms_alias(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    alias = need(i, "name", "Alias", name)
+    if not alias.startswith("alias/") or alias.startswith("alias/aws/"):
+        raise EngineError(f"kms Alias '{name}': the name must start with alias/ and not alias/aws/, got {alias}")
+    target = need(i, "targetKeyId", "Alias", name)
+    aws.client("kms").describe_key(KeyId=target)
+    aws.client("kms").create_alias(AliasName=alias, TargetKeyId=target)
+    return alias, {"arn": aws.arn("kms", alias), "targetKeyArn": aws.arn("kms", f"key/{target.rsplit('/', 1)[-1]}")}
+
+
+# ---------------------------------------------------------------- ssm
+
+SSM_PARAMETER_TYPES = ("String", "StringList", "SecureString")
+
+
+@handles("aws:ssm/parameter:Parameter")
+def _ssm_parameter(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    path = i.get("name") or name
+    kind = need(i, "type", "Parameter", name)
+    if kind not in SSM_PARAMETER_TYPES:
+        raise EngineError(f"ssm Parameter '{name}': type must be one of {SSM_PARAMETER_TYPES}, got {kind}")
+    kwargs: dict[str, Any] = {"Name": path, "Type": kind, "Value": need(i, "value", "Parameter", name),
+                              "Tier": i.get("tier", "Standard"), "Overwrite": bool(i.get("overwrite", False))}
+    if i.get("description"):
+        kwargs["Description"] = i["description"]
+    if i.get("keyId"):
+        if kind != "SecureString":
+            raise EngineError(f"ssm Parameter '{name}': keyId is only for SecureString parameters")
+        aws.client("kms").describe_key(KeyId=i["keyId"])  # moto does not check the key exists
+        kwargs["KeyId"] = i["keyId"]
+    if i.get("tags"):
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    result = aws.client("ssm").put_parameter(**kwargs)
+    found = aws.client("ssm").get_parameter(Name=path)["Parameter"]
+    return path, {"name": path, "arn": found["ARN"], "version": result["Version"], "tier": kwargs["Tier"],
+                  "dataType": "text", **tags_all(i)}
+
+
+# SSM State Manager: moto has no CreateAssociation. The handler checks the inputs
+# against the rules the API documents and keeps the association in `aws.state`.
+SSM_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+SSM_CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+)(?: (\S+))?\)$")
+SSM_TARGET_KEY = re.compile(r"^(InstanceIds|tag:[\w.:/=+\-@ ]{1,128}|tag-key|resource-groups:Name|"
+                            r"resource-groups:ResourceTypeFilters)$")
+BUILTIN_DOCUMENTS = {"AWS-RunShellScript": {"commands", "workingDirectory", "executionTimeout"},
+                     "AWS-RunPowerShellScript": {"commands", "workingDirectory", "executionTimeout"},
+                     "AWS-UpdateSSMAgent": {"version", "allowDowngrade"},
+                     "AWS-GatherSoftwareInventory": set()}
+
+
+def check_schedule_expression(expression: str) -> str | None:
+    """Why SSM would refuse a State Manager schedule, or None. Cron in SSM's form:
+    `cron(min hour day-of-month month day-of-week [year])`, where exactly one of
+    day-of-month and day-of-week is `?`; rate() at least 30 minutes."""
+    rate = SSM_RATE.match(expression)
+    if rate:
+        amount, unit = int(rate.group(1)), rate.group(2)
+        minutes = amount * {"minute": 1, "hour": 60, "day": 1440}[unit.rstrip("s")]
+        return None if minutes >= 30 else "rate() schedules must be at least 30 minutes"
+    cron = SSM_CRON.match(expression)
+    if not cron:
+        return "must be cron(minute hour day-of-month month day-of-week [year]) or rate(n unit)"
+    minute, hour, dom, month, dow, _year = cron.groups()
+    if (dom == "?") == (dow == "?"):
+        return "exactly one of day-of-month and day-of-week must be ?"
+    field = re.compile(r"^(\*|\?|[0-9A-Z,\-/#L]+)$")
+    for label, value in (("minute", minute), ("hour", hour), ("day-of-month", dom), ("month", month),
+                         ("day-of-week", dow)):
+        if not field.match(value):
+            return f"{label} field '{value}' is not valid"
+    for label, value, high in (("minute", minute, 59), ("hour", hour, 23)):
+        for number in re.findall(r"\d+", value):
+            if int(number) > high and "/" not in value:
+                return f"{label} {number} is out of range"
+    return None
+
+
+@handles("aws:ssm/association:Association")
+def _ssm_association(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "ssm Association"
+    document = need(i, "name", type_, name)
+    if document not in BUILTIN_DOCUMENTS:
+        try:
+            aws.client("ssm").describe_document(Name=document)
+        except ClientError:
+            raise EngineError(f"{type_} '{name}': InvalidDocument: document {document} does not exist") from None
+    else:
+        unknown = set(i.get("parameters") or {}) - BUILTIN_DOCUMENTS[document]
+        if unknown:
+            raise EngineError(f"{type_} '{name}': InvalidParameters: {document} has no parameter(s) "
+                              f"{sorted(unknown)}")
+        if document == "AWS-RunShellScript" and not (i.get("parameters") or {}).get("commands"):
+            raise EngineError(f"{type_} '{name}': InvalidParameters: AWS-RunShellScript needs commands")
+    schedule = i.get("scheduleExpression")
+    if schedule:
+        problem = check_schedule_expression(schedule)
+        if problem:
+            raise EngineError(f"{type_} '{name}': ValidationException: scheduleExpression {schedule}: {problem}")
+    targets = i.get("targets") or []
+    if i.get("instanceId") is None and not targets:
+        raise EngineError(f"{type_} '{name}': targets (or instanceId) are required")
+    if len(targets) > 5:
+        raise EngineError(f"{type_} '{name}': at most 5 targets, got {len(targets)}")
+    for target in targets:
+        key, values = target.get("key", ""), target.get("values") or []
+        if not SSM_TARGET_KEY.match(key):
+            raise EngineError(f"{type_} '{name}': target key '{key}' is not InstanceIds, tag:<key>, tag-key "
+                              "or resource-groups:…")
+        if not values or len(values) > 50 or any(not str(v) for v in values):
+            raise EngineError(f"{type_} '{name}': target '{key}' needs 1 to 50 non-empty values")
+    location = i.get("outputLocation")
+    if location:
+        bucket = location.get("s3BucketName")
+        if not bucket:
+            raise EngineError(f"{type_} '{name}': outputLocation needs s3BucketName (S3 is the only output "
+                              "location State Manager associations support)")
+        aws.client("s3").head_bucket(Bucket=bucket)
+    for key, low, high in (("maxConcurrency", 1, None), ("maxErrors", 0, None)):
+        value = i.get(key)
+        if value is not None and not re.fullmatch(r"\d+%?", str(value)):
+            raise EngineError(f"{type_} '{name}': {key} must be a number or a percentage, got {value}")
+    association_id = f"{abs(hash((name, document))) % 16**32:032x}"
+    association_id = "-".join((association_id[:8], association_id[8:12], association_id[12:16],
+                               association_id[16:20], association_id[20:]))
+    aws.state.setdefault("associations", {})[association_id] = {**i, "associationId": association_id}
+    return association_id, {"associationId": association_id,
+                            "arn": aws.arn("ssm", f"association/{association_id}")}
+
+
+# ---------------------------------------------------------------- invokes of existing things
+
+@answers("aws:ec2/getVpc:getVpc")
+def _get_vpc(aws: AwsBackend, args: dict[str, Any]) -> Outputs:
+    vpc = aws.ec2.describe_vpcs(VpcIds=[args["id"]])["Vpcs"][0]
+    return {"id": vpc["VpcId"], "cidrBlock": vpc["CidrBlock"], "arn": aws.arn("ec2", f"vpc/{vpc['VpcId']}"),
+            "state": vpc["State"], "default": vpc.get("IsDefault", False), "ownerId": aws.account}
+
+
+@answers("aws:ec2/getSubnet:getSubnet")
+def _get_subnet(aws: AwsBackend, args: dict[str, Any]) -> Outputs:
+    subnet = aws.ec2.describe_subnets(SubnetIds=[args["id"]])["Subnets"][0]
+    return {"id": subnet["SubnetId"], "vpcId": subnet["VpcId"], "cidrBlock": subnet["CidrBlock"],
+            "availabilityZone": subnet["AvailabilityZone"], "availabilityZoneId": subnet.get("AvailabilityZoneId", ""),
+            "mapPublicIpOnLaunch": subnet.get("MapPublicIpOnLaunch", False),
+            "arn": subnet.get("SubnetArn", aws.arn("ec2", f"subnet/{subnet['SubnetId']}"))}
+
+
+# ---------------------------------------------------------------- compute
+
+def _truthy(value: Any) -> bool:
+    """The provider takes some booleans of launch templates as strings ("true")."""
+    return value is True or str(value).lower() == "true"
+
+
+def _launch_template_data(aws: AwsBackend, name: str, i: dict[str, Any]) -> dict[str, Any]:
+    type_ = "LaunchTemplate"
+    data: dict[str, Any] = {}
+    if i.get("imageId"):
+        image = i["imageId"]
+        if not image.startswith("resolve:ssm:") and not aws.ec2.describe_images(ImageIds=[image])["Images"]:
+            raise EngineError(f"{type_} '{name}': image {image} does not exist")
+        data["ImageId"] = image
+    if i.get("instanceType"):
+        data["InstanceType"] = i["instanceType"]
+    if i.get("keyName"):
+        aws.ec2.describe_key_pairs(KeyNames=[i["keyName"]])
+        data["KeyName"] = i["keyName"]
+    profile = i.get("iamInstanceProfile") or {}
+    if profile:
+        profile_name = profile.get("name") or str(profile.get("arn", "")).rsplit("/", 1)[-1]
+        aws.client("iam").get_instance_profile(InstanceProfileName=profile_name)
+        data["IamInstanceProfile"] = {"Arn": profile["arn"]} if profile.get("arn") else {"Name": profile_name}
+    metadata = i.get("metadataOptions") or {}
+    if metadata:
+        tokens = metadata.get("httpTokens", "optional")
+        if tokens not in ("optional", "required"):
+            raise EngineError(f"{type_} '{name}': metadataOptions.httpTokens must be optional or required")
+        hops = as_int(metadata.get("httpPutResponseHopLimit", 1))
+        if not 1 <= hops <= 64:
+            raise EngineError(f"{type_} '{name}': metadataOptions.httpPutResponseHopLimit must be 1 to 64")
+        data["MetadataOptions"] = {"HttpTokens": tokens, "HttpPutResponseHopLimit": hops,
+                                   "HttpEndpoint": metadata.get("httpEndpoint", "enabled"),
+                                   "InstanceMetadataTags": metadata.get("instanceMetadataTags", "disabled")}
+    mappings = []
+    for mapping in i.get("blockDeviceMappings") or []:
+        ebs = mapping.get("ebs") or {}
+        volume_type = ebs.get("volumeType", "gp3")
+        if volume_type not in ("standard", "io1", "io2", "gp2", "gp3", "sc1", "st1"):
+            raise EngineError(f"{type_} '{name}': unknown volume type {volume_type}")
+        size = as_int(ebs.get("volumeSize", 8))
+        if volume_type in ("gp2", "gp3") and not 1 <= size <= 16384:
+            raise EngineError(f"{type_} '{name}': {volume_type} volumes are 1 to 16384 GiB, got {size}")
+        out: dict[str, Any] = {"VolumeSize": size, "VolumeType": volume_type,
+                               "Encrypted": _truthy(ebs.get("encrypted", False)),
+                               "DeleteOnTermination": _truthy(ebs.get("deleteOnTermination", True))}
+        if ebs.get("kmsKeyId"):
+            if not out["Encrypted"]:
+                raise EngineError(f"{type_} '{name}': kmsKeyId needs encrypted = true")
+            aws.client("kms").describe_key(KeyId=ebs["kmsKeyId"])
+            out["KmsKeyId"] = ebs["kmsKeyId"]
+        for key, target in (("iops", "Iops"), ("throughput", "Throughput")):
+            if ebs.get(key) is not None:
+                out[target] = as_int(ebs[key])
+        mappings.append({"DeviceName": need(mapping, "deviceName", type_, name), "Ebs": out})
+    if mappings:
+        data["BlockDeviceMappings"] = mappings
+    interfaces = []
+    for nic in i.get("networkInterfaces") or []:
+        groups = list(nic.get("securityGroups") or [])
+        if groups:
+            found = aws.ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"]
+            if len({g["VpcId"] for g in found}) > 1:
+                raise EngineError(f"{type_} '{name}': security groups of one interface must share a VPC")
+        entry: dict[str, Any] = {"DeviceIndex": as_int(nic.get("deviceIndex", 0)), "Groups": groups,
+                                 "DeleteOnTermination": _truthy(nic.get("deleteOnTermination", True))}
+        if nic.get("associatePublicIpAddress") not in (None, ""):
+            entry["AssociatePublicIpAddress"] = _truthy(nic["associatePublicIpAddress"])
+        if nic.get("subnetId"):
+            entry["SubnetId"] = nic["subnetId"]
+        interfaces.append(entry)
+    if interfaces:
+        if i.get("vpcSecurityGroupIds"):
+            raise EngineError(f"{type_} '{name}': InvalidParameterCombination: network interfaces and "
+                              "instance-level security groups may not be specified together")
+        data["NetworkInterfaces"] = interfaces
+    if i.get("vpcSecurityGroupIds"):
+        aws.ec2.describe_security_groups(GroupIds=list(i["vpcSecurityGroupIds"]))
+        data["SecurityGroupIds"] = list(i["vpcSecurityGroupIds"])
+    if i.get("userData"):
+        import base64
+        import binascii
+        try:
+            raw = base64.b64decode(i["userData"], validate=True)
+        except (binascii.Error, ValueError):
+            raise EngineError(f"{type_} '{name}': userData must be base64-encoded") from None
+        if len(raw) > 16 * 1024:
+            raise EngineError(f"{type_} '{name}': user data is {len(raw)} bytes; EC2 takes at most 16 KB")
+        data["UserData"] = i["userData"]
+    specs = []
+    for spec in i.get("tagSpecifications") or []:
+        kind = spec.get("resourceType")
+        if kind not in ("instance", "volume", "network-interface", "spot-instances-request", "elastic-gpu"):
+            raise EngineError(f"{type_} '{name}': tag specifications cannot tag {kind}")
+        specs.append({"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]})
+    if specs:
+        data["TagSpecifications"] = specs
+    if i.get("monitoring"):
+        data["Monitoring"] = {"Enabled": _truthy(i["monitoring"].get("enabled", False))}
+    return data
+
+
+@handles("aws:ec2/launchTemplate:LaunchTemplate")
+def _launch_template(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    template_name = i.get("name") or f"{i.get('namePrefix', name)}{abs(hash(name)) % 10**8:08d}"
+    kwargs: dict[str, Any] = {"LaunchTemplateName": template_name,
+                              "LaunchTemplateData": _launch_template_data(aws, name, i)}
+    if i.get("tags"):
+        kwargs["TagSpecifications"] = tag_specs("launch-template", i)
+    template = aws.ec2.create_launch_template(**kwargs)["LaunchTemplate"]
+    tid = template["LaunchTemplateId"]
+    return tid, {"arn": aws.arn("ec2", f"launch-template/{tid}"), "name": template_name,
+                 "latestVersion": template["LatestVersionNumber"],
+                 "defaultVersion": template["DefaultVersionNumber"], **tags_all(i)}
+
+
+LIFECYCLE_TRANSITIONS = ("autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING")
+SPOT_STRATEGIES = ("lowest-price", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized")
+
+
+def check_lifecycle_hook(hook: dict[str, Any]) -> str | None:
+    """Why Auto Scaling would refuse a lifecycle hook, or None."""
+    name = hook.get("name") or hook.get("lifecycleHookName") or ""
+    if not re.fullmatch(r"[A-Za-z0-9\-_/]{1,255}", name):
+        return f"hook name '{name}' must be 1 to 255 letters, digits, -, _ or /"
+    if hook.get("lifecycleTransition") not in LIFECYCLE_TRANSITIONS:
+        return f"lifecycleTransition must be one of {LIFECYCLE_TRANSITIONS}"
+    heartbeat = hook.get("heartbeatTimeout")
+    if heartbeat is not None and not 30 <= as_int(heartbeat) <= 7200:
+        return f"heartbeatTimeout {as_int(heartbeat)} is outside 30 to 7200 seconds"
+    if hook.get("defaultResult", "ABANDON") not in ("CONTINUE", "ABANDON"):
+        return "defaultResult must be CONTINUE or ABANDON"
+    if bool(hook.get("notificationTargetArn")) != bool(hook.get("roleArn")):
+        return "notificationTargetArn and roleArn go together"
+    return None
+
+
+def check_instance_refresh(refresh: dict[str, Any], has_template: bool) -> str | None:
+    """Why Auto Scaling would refuse these instance refresh settings, or None. moto
+    does not model instance refresh; these are the rules of StartInstanceRefresh."""
+    if refresh.get("strategy") != "Rolling":
+        return "strategy must be Rolling"
+    prefs = refresh.get("preferences") or {}
+    low = prefs.get("minHealthyPercentage")
+    high = prefs.get("maxHealthyPercentage")
+    low_i = 90 if low is None else as_int(low)
+    if not 0 <= low_i <= 100:
+        return f"minHealthyPercentage {low_i} is outside 0 to 100"
+    if high is not None:
+        high_i = as_int(high)
+        if not 100 <= high_i <= 200:
+            return f"maxHealthyPercentage {high_i} is outside 100 to 200"
+        if low is None:
+            return "maxHealthyPercentage needs minHealthyPercentage"
+        if high_i - low_i > 100:
+            return "maxHealthyPercentage may exceed minHealthyPercentage by at most 100"
+    checkpoints = [as_int(c) for c in prefs.get("checkpointPercentages") or []]
+    if checkpoints:
+        if any(not 1 <= c <= 100 for c in checkpoints) or checkpoints != sorted(set(checkpoints)):
+            return "checkpointPercentages must be rising values from 1 to 100"
+    delay = prefs.get("checkpointDelay")
+    if delay not in (None, "") and not 0 <= as_int(delay) <= 172800:
+        return "checkpointDelay must be 0 to 172800 seconds"
+    warmup = prefs.get("instanceWarmup")
+    if warmup not in (None, "") and as_int(warmup) < 0:
+        return "instanceWarmup must not be negative"
+    for key, allowed in (("scaleInProtectedInstances", ("Refresh", "Ignore", "Wait")),
+                         ("standbyInstances", ("Terminate", "Ignore", "Wait"))):
+        if prefs.get(key) not in (None, *allowed):
+            return f"{key} must be one of {allowed}"
+    if (prefs.get("skipMatching") or prefs.get("autoRollback")) and not has_template:
+        return "skipMatching and autoRollback need a launch template"
+    return None
+
+
+def _template_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if spec.get("id") or spec.get("launchTemplateId"):
+        out["LaunchTemplateId"] = spec.get("id") or spec.get("launchTemplateId")
+    if spec.get("name") or spec.get("launchTemplateName"):
+        out["LaunchTemplateName"] = spec.get("name") or spec.get("launchTemplateName")
+    if spec.get("version") not in (None, ""):
+        out["Version"] = str(spec["version"]).removesuffix(".0")
+    return out
+
+
+@handles("aws:autoscaling/group:Group")
+def _asg(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "autoscaling Group"
+    asg = aws.client("autoscaling")
+    group = i.get("name") or f"{i.get('namePrefix', name)}-{abs(hash(name)) % 10**7:07d}"
+    low, high = as_int(need(i, "minSize", type_, name)), as_int(need(i, "maxSize", type_, name))
+    desired = as_int(i["desiredCapacity"]) if i.get("desiredCapacity") is not None else low
+    if not low <= desired <= high:
+        raise EngineError(f"{type_} '{name}': ValidationError: desired capacity {desired} is outside "
+                          f"min {low} to max {high}")
+    subnets = list(i.get("vpcZoneIdentifiers") or [])
+    if not subnets:
+        raise EngineError(f"{type_} '{name}': vpcZoneIdentifiers is required in a VPC")
+    found = aws.ec2.describe_subnets(SubnetIds=subnets)["Subnets"]
+    if len({s["VpcId"] for s in found}) != 1:
+        raise EngineError(f"{type_} '{name}': ValidationError: the subnets are in different VPCs")
+    kwargs: dict[str, Any] = {"AutoScalingGroupName": group, "MinSize": low, "MaxSize": high,
+                              "DesiredCapacity": desired, "VPCZoneIdentifier": ",".join(subnets),
+                              "NewInstancesProtectedFromScaleIn": bool(i.get("protectFromScaleIn", False)),
+                              "CapacityRebalance": bool(i.get("capacityRebalance", False))}
+    template, mixed = i.get("launchTemplate"), i.get("mixedInstancesPolicy")
+    if bool(template) == bool(mixed):
+        raise EngineError(f"{type_} '{name}': give exactly one of launchTemplate and mixedInstancesPolicy")
+    if template:
+        kwargs["LaunchTemplate"] = _template_spec(template)
+    else:
+        spec = (mixed.get("launchTemplate") or {})
+        overrides = spec.get("overrides") or []
+        if not 1 <= len(overrides) <= 40:
+            raise EngineError(f"{type_} '{name}': a mixed instances policy takes 1 to 40 overrides")
+        distribution = mixed.get("instancesDistribution") or {}
+        strategy = distribution.get("spotAllocationStrategy", "lowest-price")
+        if strategy not in SPOT_STRATEGIES:
+            raise EngineError(f"{type_} '{name}': spotAllocationStrategy must be one of {SPOT_STRATEGIES}")
+        share = as_int(distribution.get("onDemandPercentageAboveBaseCapacity", 100))
+        if not 0 <= share <= 100:
+            raise EngineError(f"{type_} '{name}': onDemandPercentageAboveBaseCapacity must be 0 to 100")
+        template_spec = _template_spec(spec.get("launchTemplateSpecification") or {})
+        if "LaunchTemplateId" in template_spec:  # moto does not check the template of a mixed policy
+            aws.ec2.describe_launch_templates(LaunchTemplateIds=[template_spec["LaunchTemplateId"]])
+        kwargs["MixedInstancesPolicy"] = {
+            "LaunchTemplate": {"LaunchTemplateSpecification": template_spec,
+                               "Overrides": [{"InstanceType": o["instanceType"]} for o in overrides]},
+            "InstancesDistribution": {"OnDemandBaseCapacity": as_int(distribution.get("onDemandBaseCapacity", 0)),
+                                      "OnDemandPercentageAboveBaseCapacity": share,
+                                      "SpotAllocationStrategy": strategy}}
+    if i.get("healthCheckType"):
+        if i["healthCheckType"] not in ("EC2", "ELB", "VPC_LATTICE", "EBS"):
+            raise EngineError(f"{type_} '{name}': unknown healthCheckType {i['healthCheckType']}")
+        kwargs["HealthCheckType"] = i["healthCheckType"]
+    if i.get("healthCheckGracePeriod") is not None:
+        kwargs["HealthCheckGracePeriod"] = as_int(i["healthCheckGracePeriod"])
+    if i.get("terminationPolicies"):
+        kwargs["TerminationPolicies"] = list(i["terminationPolicies"])
+    tags = [{"Key": t["key"], "Value": t["value"], "PropagateAtLaunch": bool(t.get("propagateAtLaunch", False))}
+            for t in i.get("tags") or []]
+    if tags:
+        kwargs["Tags"] = tags
+    hooks = i.get("initialLifecycleHooks") or []
+    for hook in hooks:
+        problem = check_lifecycle_hook(hook)
+        if problem:
+            raise EngineError(f"{type_} '{name}': ValidationError: lifecycle hook: {problem}")
+    refresh = i.get("instanceRefresh")
+    if refresh:
+        problem = check_instance_refresh(refresh, has_template=True)
+        if problem:
+            raise EngineError(f"{type_} '{name}': ValidationError: instance refresh: {problem}")
+    if i.get("targetGroupArns"):
+        aws.client("elbv2").describe_target_groups(TargetGroupArns=list(i["targetGroupArns"]))
+        kwargs["TargetGroupARNs"] = list(i["targetGroupArns"])
+    asg.create_auto_scaling_group(**kwargs)
+    for hook in hooks:
+        hook_kwargs: dict[str, Any] = {"LifecycleHookName": hook["name"], "AutoScalingGroupName": group,
+                                       "LifecycleTransition": hook["lifecycleTransition"],
+                                       "DefaultResult": hook.get("defaultResult", "ABANDON")}
+        if hook.get("heartbeatTimeout") is not None:
+            hook_kwargs["HeartbeatTimeout"] = as_int(hook["heartbeatTimeout"])
+        asg.put_lifecycle_hook(**hook_kwargs)
+    if i.get("suspendedProcesses"):
+        asg.suspend_processes(AutoScalingGroupName=group, ScalingProcesses=list(i["suspendedProcesses"]))
+    if i.get("enabledMetrics"):
+        asg.enable_metrics_collection(AutoScalingGroupName=group, Metrics=list(i["enabledMetrics"]),
+                                      Granularity=i.get("metricsGranularity", "1Minute"))
+    if refresh:
+        aws.state.setdefault("instance_refresh", {})[group] = refresh
+    described = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    return group, {"name": group, "arn": described["AutoScalingGroupARN"],
+                   "availabilityZones": described["AvailabilityZones"], "desiredCapacity": desired}
+
+
+@handles("aws:autoscaling/attachment:Attachment")
+def _asg_attachment(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "autoscaling Attachment"
+    group = need(i, "autoscalingGroupName", type_, name)
+    asg = aws.client("autoscaling")
+    if not asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]:
+        raise EngineError(f"{type_} '{name}': ValidationError: auto scaling group {group} does not exist")
+    target_group = need(i, "lbTargetGroupArn", type_, name)
+    described = aws.client("elbv2").describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"][0]
+    subnets = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["VPCZoneIdentifier"]
+    vpcs = {s["VpcId"] for s in aws.ec2.describe_subnets(SubnetIds=subnets.split(","))["Subnets"]}
+    if vpcs != {described["VpcId"]}:
+        raise EngineError(f"{type_} '{name}': target group {described['TargetGroupName']} is in "
+                          f"{described['VpcId']}, the group's instances in {sorted(vpcs)}")
+    asg.attach_load_balancer_target_groups(AutoScalingGroupName=group, TargetGroupARNs=[target_group])
+    return f"{group}-{abs(hash(target_group)) % 10**8:08d}", {}
+
+
+# ---------------------------------------------------------------- load balancing
+
+def _lb_name(i: dict[str, Any], name: str) -> str:
+    base = i.get("name") or f"{i.get('namePrefix', name)[:24]}-{abs(hash(name)) % 10**6:06d}"
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?", base) or base.startswith("internal-"):
+        raise EngineError(f"'{name}': load balancer and target group names are 1 to 32 letters, digits "
+                          f"and inner hyphens, got {base}")
+    return base
+
+
+def _suffix(arn: str, marker: str) -> str:
+    return marker + arn.split(f":{marker}", 1)[-1] if f":{marker}" in arn else arn.split(":")[-1]
+
+
+@handles("aws:lb/loadBalancer:LoadBalancer")
+def _load_balancer(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "lb LoadBalancer"
+    elb = aws.client("elbv2")
+    kind = i.get("loadBalancerType", "application")
+    internal = bool(i.get("internal", False))
+    subnets = list(i.get("subnets") or [])
+    found = aws.ec2.describe_subnets(SubnetIds=subnets)["Subnets"] if subnets else []
+    zones = [s["AvailabilityZone"] for s in found]
+    if len(zones) != len(set(zones)):
+        raise EngineError(f"{type_} '{name}': InvalidConfigurationRequest: a load balancer takes one subnet "
+                          f"per availability zone, got {zones}")
+    if not internal and found:
+        vpc = found[0]["VpcId"]
+        gateways = aws.ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])["InternetGateways"]
+        if not gateways:
+            raise EngineError(f"{type_} '{name}': InvalidSubnet: VPC {vpc} has no internet gateway")
+    kwargs: dict[str, Any] = {"Name": _lb_name(i, name), "Subnets": subnets, "Type": kind,
+                              "Scheme": "internal" if internal else "internet-facing",
+                              "IpAddressType": i.get("ipAddressType", "ipv4")}
+    if i.get("securityGroups"):
+        aws.ec2.describe_security_groups(GroupIds=list(i["securityGroups"]))
+        kwargs["SecurityGroups"] = list(i["securityGroups"])
+    if i.get("tags"):
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    lb = elb.create_load_balancer(**kwargs)["LoadBalancers"][0]
+    arn = lb["LoadBalancerArn"]
+    attributes = [{"Key": "deletion_protection.enabled", "Value": str(bool(i.get("enableDeletionProtection"))).lower()}]
+    if i.get("enableCrossZoneLoadBalancing") is not None:
+        attributes.append({"Key": "load_balancing.cross_zone.enabled",
+                           "Value": str(bool(i["enableCrossZoneLoadBalancing"])).lower()})
+    logs = i.get("accessLogs") or {}
+    if logs.get("enabled"):
+        aws.client("s3").head_bucket(Bucket=need(logs, "bucket", type_, name))
+        attributes += [{"Key": "access_logs.s3.enabled", "Value": "true"},
+                       {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
+                       {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix", "")}]
+    elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
+    return arn, {"arn": arn, "arnSuffix": _suffix(arn, "loadbalancer/")[len("loadbalancer/"):],
+                 "dnsName": lb["DNSName"], "zoneId": lb.get("CanonicalHostedZoneId", ""), "name": lb["LoadBalancerName"],
+                 "vpcId": lb.get("VpcId", ""), **tags_all(i)}
+
+
+@handles("aws:lb/targetGroup:TargetGroup")
+def _target_group(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "lb TargetGroup"
+    protocol = need(i, "protocol", type_, name)
+    health = i.get("healthCheck") or {}
+    health_protocol = health.get("protocol", "HTTP" if protocol.startswith("HTTP") else "TCP")
+    if protocol in ("UDP", "TCP_UDP") and health_protocol not in ("TCP", "HTTP", "HTTPS"):
+        raise EngineError(f"{type_} '{name}': a {protocol} target group needs a TCP, HTTP or HTTPS health check")
+    kwargs: dict[str, Any] = {"Name": _lb_name(i, name), "Protocol": protocol,
+                              "Port": as_int(need(i, "port", type_, name)),
+                              "VpcId": need(i, "vpcId", type_, name), "TargetType": i.get("targetType", "instance"),
+                              "HealthCheckProtocol": health_protocol,
+                              "HealthCheckPort": str(health.get("port", "traffic-port"))}
+    for key, target in (("interval", "HealthCheckIntervalSeconds"), ("healthyThreshold", "HealthyThresholdCount"),
+                        ("unhealthyThreshold", "UnhealthyThresholdCount"), ("timeout", "HealthCheckTimeoutSeconds")):
+        if health.get(key) is not None:
+            kwargs[target] = as_int(health[key])
+    if health.get("path"):
+        kwargs["HealthCheckPath"] = health["path"]
+    if i.get("tags"):
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    group = aws.client("elbv2").create_target_group(**kwargs)["TargetGroups"][0]
+    arn = group["TargetGroupArn"]
+    if i.get("deregistrationDelay") is not None:
+        delay = as_int(i["deregistrationDelay"])
+        if not 0 <= delay <= 3600:
+            raise EngineError(f"{type_} '{name}': deregistrationDelay must be 0 to 3600 seconds")
+        aws.client("elbv2").modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(delay)}])
+    return arn, {"arn": arn, "arnSuffix": _suffix(arn, "targetgroup/"), "name": group["TargetGroupName"],
+                 **tags_all(i)}
+
+
+@handles("aws:lb/listener:Listener")
+def _listener(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "lb Listener"
+    elb = aws.client("elbv2")
+    lb_arn = need(i, "loadBalancerArn", type_, name)
+    lb = elb.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
+    protocol = need(i, "protocol", type_, name)
+    if lb["Type"] == "network" and protocol not in ("TCP", "UDP", "TCP_UDP", "TLS"):
+        raise EngineError(f"{type_} '{name}': a network load balancer listens on TCP, UDP, TCP_UDP or TLS")
+    actions = []
+    for action in i.get("defaultActions") or []:
+        if action.get("type") != "forward" or not action.get("targetGroupArn"):
+            raise EngineError(f"{type_} '{name}': only forward actions to a target group are modelled")
+        group = elb.describe_target_groups(TargetGroupArns=[action["targetGroupArn"]])["TargetGroups"][0]
+        if group["Protocol"] != protocol and not (group["Protocol"] == "TCP_UDP" and protocol in ("TCP", "UDP")):
+            raise EngineError(f"{type_} '{name}': a {protocol} listener cannot forward to a "
+                              f"{group['Protocol']} target group")
+        if group["VpcId"] != lb["VpcId"]:
+            raise EngineError(f"{type_} '{name}': the target group is in another VPC than the load balancer")
+        actions.append({"Type": "forward", "TargetGroupArn": action["targetGroupArn"]})
+    if not actions:
+        raise EngineError(f"{type_} '{name}': defaultActions is required")
+    listener = elb.create_listener(LoadBalancerArn=lb_arn, Protocol=protocol,
+                                   Port=as_int(need(i, "port", type_, name)), DefaultActions=actions)["Listeners"][0]
+    return listener["ListenerArn"], {"arn": listener["ListenerArn"], **tags_all(i)}
+
+
+# ---------------------------------------------------------------- monitoring
+
+@handles("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+def _metric_filter(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "cloudwatch LogMetricFilter"
+    logs = aws.client("logs")
+    group = need(i, "logGroupName", type_, name)
+    if not any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]):
+        raise EngineError(f"{type_} '{name}': ResourceNotFoundException: log group {group} does not exist")
+    transform = need(i, "metricTransformation", type_, name)
+    metric: dict[str, Any] = {"metricName": transform["name"], "metricNamespace": transform["namespace"],
+                              "metricValue": transform["value"]}
+    if transform.get("defaultValue") not in (None, ""):
+        metric["defaultValue"] = float(transform["defaultValue"])
+    filter_name = i.get("name") or name
+    logs.put_metric_filter(logGroupName=group, filterName=filter_name,
+                           filterPattern=need(i, "pattern", type_, name), metricTransformations=[metric])
+    return filter_name, {"name": filter_name}
+
+
+ALARM_OPERATORS = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold",
+                   "LessThanOrEqualToThreshold")
+ALARM_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+
+
+@handles("aws:cloudwatch/metricAlarm:MetricAlarm")
+def _metric_alarm(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "cloudwatch MetricAlarm"
+    alarm = i.get("name") or name
+    operator = need(i, "comparisonOperator", type_, name)
+    if operator not in ALARM_OPERATORS:
+        raise EngineError(f"{type_} '{name}': comparisonOperator must be one of {ALARM_OPERATORS}")
+    statistic = i.get("statistic")
+    if statistic not in ALARM_STATISTICS:
+        raise EngineError(f"{type_} '{name}': statistic must be one of {ALARM_STATISTICS}")
+    period = as_int(need(i, "period", type_, name))
+    if period not in (10, 20, 30) and period % 60:
+        raise EngineError(f"{type_} '{name}': period must be 10, 20, 30 or a multiple of 60, got {period}")
+    periods = as_int(need(i, "evaluationPeriods", type_, name))
+    if i.get("datapointsToAlarm") is not None and not 1 <= as_int(i["datapointsToAlarm"]) <= periods:
+        raise EngineError(f"{type_} '{name}': datapointsToAlarm must be 1 to evaluationPeriods")
+    missing = i.get("treatMissingData", "missing")
+    if missing not in ("breaching", "notBreaching", "ignore", "missing"):
+        raise EngineError(f"{type_} '{name}': unknown treatMissingData {missing}")
+    actions = list(i.get("alarmActions") or []) + list(i.get("okActions") or [])
+    for action in actions:
+        if action.startswith("arn:aws:sns:"):
+            aws.client("sns").get_topic_attributes(TopicArn=action)
+    kwargs: dict[str, Any] = {
+        "AlarmName": alarm, "ComparisonOperator": operator, "EvaluationPeriods": periods,
+        "MetricName": need(i, "metricName", type_, name), "Namespace": need(i, "namespace", type_, name),
+        "Period": period, "Statistic": statistic, "Threshold": float(need(i, "threshold", type_, name)),
+        "TreatMissingData": missing, "AlarmDescription": i.get("alarmDescription", ""),
+        "Dimensions": [{"Name": k, "Value": v} for k, v in (i.get("dimensions") or {}).items()],
+        "AlarmActions": list(i.get("alarmActions") or []), "OKActions": list(i.get("okActions") or [])}
+    if i.get("datapointsToAlarm") is not None:
+        kwargs["DatapointsToAlarm"] = as_int(i["datapointsToAlarm"])
+    aws.client("cloudwatch").put_metric_alarm(**kwargs)
+    return alarm, {"arn": aws.arn("cloudwatch", f"alarm:{alarm}"), **tags_all(i)}
+
+
+@handles("aws:cloudwatch/dashboard:Dashboard")
+def _dashboard(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    type_ = "cloudwatch Dashboard"
+    dashboard = need(i, "dashboardName", type_, name)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", dashboard):
+        raise EngineError(f"{type_} '{name}': dashboard names are letters, digits, - and _")
+    body = need(i, "dashboardBody", type_, name)
+    try:
+        widgets = json.loads(body).get("widgets")
+    except (ValueError, AttributeError):
+        widgets = None
+    if not isinstance(widgets, list):
+        raise EngineError(f"{type_} '{name}': InvalidParameterInput: the body must be JSON with a widgets list")
+    for widget in widgets:
+        if widget.get("type") not in ("metric", "text", "log", "alarm", "explorer"):
+            raise EngineError(f"{type_} '{name}': unknown widget type {widget.get('type')}")
+    aws.client("cloudwatch").put_dashboard(DashboardName=dashboard, DashboardBody=body)
+    return dashboard, {"dashboardArn": aws.arn("cloudwatch", f"dashboard/{dashboard}", region=False)}
+
+
+@handles("aws:sns/topic:Topic")
+def _topic(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    topic = i.get("name") or f"{i.get('namePrefix', name)}-{abs(hash(name)) % 10**7:07d}"
+    kwargs: dict[str, Any] = {"Name": topic}
+    if i.get("kmsMasterKeyId"):
+        kwargs["Attributes"] = {"KmsMasterKeyId": i["kmsMasterKeyId"]}
+    if i.get("tags"):
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    arn = aws.client("sns").create_topic(**kwargs)["TopicArn"]
+    return arn, {"arn": arn, "name": topic, **tags_all(i)}

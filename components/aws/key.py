@@ -1,0 +1,77 @@
+"""The cluster's own KMS key: it encrypts the SSM SecureString parameters (TLS keys,
+join tokens) and, when `logging.kms` is on, the log groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+
+def key_policy(partition: str, region: str, account: str, cluster: str, for_logs: bool) -> dict[str, Any]:
+    """The key policy. Pure.
+
+    The account root administers the key (AWS refuses a policy that locks the account
+    out; IAM policies then grant the nodes narrow use). In a key policy `Resource: "*"`
+    means "this key". With `for_logs`, CloudWatch Logs may use it for the cluster's own
+    log groups only (the encryption context names the log group).
+    """
+    statements: list[dict[str, Any]] = [{
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }]
+    if for_logs:
+        statements.append({
+            "Sid": "CloudWatchLogsForTheClusterGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Resource": "*",
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                      f"arn:{partition}:logs:{region}:{account}:log-group:/swarmstack/{cluster}/*"}},
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+@dataclass(frozen=True)
+class ClusterKeyArgs:
+    """What the key needs to know."""
+
+    cluster: str
+    """The cluster's name (names the alias and scopes the logs grant)."""
+    region: str
+    """The stack's region (the CloudWatch Logs service principal is regional)."""
+    for_logs: bool
+    """Let CloudWatch Logs encrypt the cluster's log groups with it."""
+    tags: dict[str, str]
+    """Tags for the key."""
+
+
+class ClusterKey(pulumi.ComponentResource):
+    """A symmetric KMS key with yearly rotation and the alias `alias/swarmstack/<cluster>`."""
+
+    arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+    alias: str
+
+    def __init__(self, name: str, args: ClusterKeyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swarmstack:aws:ClusterKey", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity(opts=invoke).account_id
+        partition = aws.get_partition(opts=invoke).partition
+        key = aws.kms.Key(
+            f"{name}-key", description=f"swarmstack {args.cluster}: SSM parameters and logs",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            policy=pulumi.Output.json_dumps(key_policy(partition, args.region, account, args.cluster, args.for_logs)),
+            tags={**args.tags, "Name": f"{name}-key"}, opts=child)
+        self.alias = f"alias/swarmstack/{args.cluster}"
+        aws.kms.Alias(f"{name}-key", name=self.alias, target_key_id=key.key_id, opts=child)
+        self.arn = key.arn
+        self.key_id = key.key_id
+        self.register_outputs({"arn": self.arn, "alias": self.alias})

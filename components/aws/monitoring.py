@@ -1,0 +1,144 @@
+"""What tells a person the swarm is unwell: metric filters on the nodes' Docker
+events, alarms (OOM kills, crash-looping containers, managers below quorum or below
+their count, unhealthy load balancer targets) into one SNS topic, and a dashboard.
+
+The `/events` log group holds one JSON object per Docker event, as
+`docker events --format '{{json .}}'` prints it; the metric filters read that shape.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.nodes import quorum
+
+OOM_PATTERN = '{ ($.Type = "container") && ($.Action = "oom") }'
+CRASH_PATTERN = '{ ($.Type = "container") && ($.Action = "die") && ($.Actor.Attributes.exitCode != "0") }'
+RESTART_THRESHOLD = 5
+"""Containers exiting with an error within 5 minutes before the alarm fires (a task crash-looping)."""
+
+
+def namespace(cluster: str) -> str:
+    """The CloudWatch namespace of the cluster's own metrics. Pure."""
+    return f"swarmstack/{cluster}"
+
+
+def dashboard_body(cluster: str, region: str, manager_group: str, worker_groups: dict[str, str],
+                   lb_suffix: str | None, target_groups: dict[str, str]) -> dict[str, Any]:
+    """The dashboard's widgets. Pure."""
+    ns = namespace(cluster)
+    groups = {"managers": manager_group, **worker_groups}
+    widgets: list[dict[str, Any]] = [
+        {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6, "properties": {
+            "title": "Nodes in service", "region": region, "view": "timeSeries", "stat": "Minimum", "period": 60,
+            "metrics": [["AWS/AutoScaling", "GroupInServiceInstances", "AutoScalingGroupName", name,
+                         {"label": label}] for label, name in groups.items()]}},
+        {"type": "metric", "x": 12, "y": 0, "width": 12, "height": 6, "properties": {
+            "title": "CPU by group", "region": region, "view": "timeSeries", "stat": "Average", "period": 300,
+            "metrics": [["AWS/EC2", "CPUUtilization", "AutoScalingGroupName", name, {"label": label}]
+                        for label, name in groups.items()]}},
+        {"type": "metric", "x": 0, "y": 6, "width": 12, "height": 6, "properties": {
+            "title": "Containers: OOM kills and error exits", "region": region, "view": "timeSeries",
+            "stat": "Sum", "period": 300,
+            "metrics": [[ns, "ContainerOOMKills"], [ns, "ContainerErrorExits"]]}},
+    ]
+    if lb_suffix is not None and target_groups:
+        widgets.append({"type": "metric", "x": 12, "y": 6, "width": 12, "height": 6, "properties": {
+            "title": "Load balancer targets", "region": region, "view": "timeSeries", "stat": "Maximum",
+            "period": 60,
+            "metrics": [["AWS/NetworkELB", metric, "TargetGroup", tg, "LoadBalancer", lb_suffix,
+                         {"label": f"{key} {metric}"}]
+                        for key, tg in target_groups.items()
+                        for metric in ("HealthyHostCount", "UnHealthyHostCount")]}})
+    return {"widgets": widgets}
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """What the alarms and the dashboard watch."""
+
+    cluster: str
+    """The cluster's name."""
+    region: str
+    """The stack's region (dashboard widgets name it)."""
+    events_group: pulumi.Input[str]
+    """The log group of the nodes' Docker events."""
+    manager_count: int
+    """How many managers there should be."""
+    manager_group: pulumi.Input[str]
+    """The managers' auto scaling group."""
+    worker_groups: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Pool name to auto scaling group."""
+    lb_arn_suffix: pulumi.Input[str] | None = None
+    """The load balancer, for target health; None without one."""
+    target_groups: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Listener key to target group ARN suffix."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Tags for every resource."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Metric filters, alarms into an SNS topic, and a dashboard."""
+
+    topic_arn: pulumi.Output[str]
+    dashboard_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swarmstack:aws:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = namespace(args.cluster)
+        topic = aws.sns.Topic(f"{name}-alarms", tags={**args.tags, "Name": f"{name}-alarms"}, opts=child)
+        filters = []
+        for key, metric, pattern in (("oom", "ContainerOOMKills", OOM_PATTERN),
+                                     ("error-exits", "ContainerErrorExits", CRASH_PATTERN)):
+            filters.append(aws.cloudwatch.LogMetricFilter(
+                f"{name}-{key}", name=f"{args.cluster}-{key}", log_group_name=args.events_group, pattern=pattern,
+                metric_transformation={"name": metric, "namespace": ns, "value": "1", "default_value": "0"},
+                opts=child))
+
+        def alarm(key: str, description: str, **kwargs: Any) -> None:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{key}", name=f"swarmstack-{args.cluster}-{key}", alarm_description=description,
+                alarm_actions=[topic.arn], ok_actions=[topic.arn], tags={**args.tags, "Name": f"{name}-{key}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=filters), **kwargs)
+
+        alarm("oom-kills", "A container was killed for running out of memory.", namespace=ns,
+              metric_name="ContainerOOMKills", statistic="Sum", period=300, evaluation_periods=1,
+              threshold=0, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching")
+        alarm("error-exits", f"More than {RESTART_THRESHOLD} containers exited with an error in 5 minutes "
+              "(a service is crash-looping).", namespace=ns, metric_name="ContainerErrorExits", statistic="Sum",
+              period=300, evaluation_periods=1, threshold=RESTART_THRESHOLD,
+              comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching")
+        manager_dims = {"AutoScalingGroupName": args.manager_group}
+        alarm("managers-below-quorum", f"Fewer than {quorum(args.manager_count)} of {args.manager_count} managers "
+              "are in service: the swarm cannot schedule or change anything.", namespace="AWS/AutoScaling",
+              metric_name="GroupInServiceInstances", dimensions=manager_dims, statistic="Minimum", period=60,
+              evaluation_periods=2, threshold=quorum(args.manager_count), comparison_operator="LessThanThreshold",
+              treat_missing_data="breaching")
+        alarm("managers-missing", f"Fewer than {args.manager_count} managers are in service: one more loss "
+              "may cost the quorum.", namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",
+              dimensions=manager_dims, statistic="Minimum", period=60, evaluation_periods=10, datapoints_to_alarm=10,
+              threshold=args.manager_count, comparison_operator="LessThanThreshold", treat_missing_data="breaching")
+        if args.lb_arn_suffix is not None:
+            for key, suffix in args.target_groups.items():
+                alarm(f"unhealthy-{key}", f"Targets of {key} fail their health check.", namespace="AWS/NetworkELB",
+                      metric_name="UnHealthyHostCount",
+                      dimensions={"TargetGroup": suffix, "LoadBalancer": args.lb_arn_suffix},
+                      statistic="Maximum", period=60, evaluation_periods=3, threshold=0,
+                      comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching")
+        groups = pulumi.Output.all(
+            manager=args.manager_group, lb=args.lb_arn_suffix,
+            workers=pulumi.Output.all(**args.worker_groups) if args.worker_groups else {},
+            targets=pulumi.Output.all(**args.target_groups) if args.target_groups else {})
+        body = groups.apply(lambda g: json.dumps(dashboard_body(
+            args.cluster, args.region, g["manager"], dict(g["workers"]), g["lb"], dict(g["targets"]))))
+        dashboard = aws.cloudwatch.Dashboard(f"{name}-dashboard", dashboard_name=f"swarmstack-{args.cluster}",
+                                             dashboard_body=body, opts=child)
+        self.topic_arn = topic.arn
+        self.dashboard_name = dashboard.dashboard_name
+        self.register_outputs({"topicArn": self.topic_arn, "dashboard": self.dashboard_name})
