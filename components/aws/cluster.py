@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 
+from components.aws.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.aws.identity import NodeIdentity, NodeIdentityArgs
 from components.aws.key import ClusterKey, ClusterKeyArgs
 from components.aws.load_balancer import Forward, LoadBalancer, LoadBalancerArgs, docker_api_forward
@@ -30,7 +31,8 @@ def cluster_tags(settings: StackConfig) -> dict[str, str]:
             "swarmstack:stack": settings.stack}
 
 
-def network_args(settings: StackConfig) -> NewNetworkArgs | ExistingNetworkArgs:
+def network_args(settings: StackConfig, log_key_arn: pulumi.Input[str] | None = None
+                 ) -> NewNetworkArgs | ExistingNetworkArgs:
     cfg = settings.cluster
     if cfg.network.existing is not None:
         e = cfg.network.existing
@@ -39,7 +41,8 @@ def network_args(settings: StackConfig) -> NewNetworkArgs | ExistingNetworkArgs:
     n = cfg.network.new
     assert n is not None
     return NewNetworkArgs(cidr=n.cidr, zones=n.zones, nat=n.nat, flow_logs=n.flow_logs,
-                          flow_log_retention_days=cfg.logging.retention_days, tags=cluster_tags(settings))
+                          flow_log_retention_days=cfg.logging.retention_days, tags=cluster_tags(settings),
+                          flow_log_kms_key_arn=log_key_arn)
 
 
 def cluster_summary(settings: StackConfig) -> dict[str, Any]:
@@ -92,9 +95,9 @@ class Cluster(pulumi.ComponentResource):
         cfg, region, tags = settings.cluster, settings.region, cluster_tags(settings)
         lb_cfg, api = cfg.load_balancer, cfg.docker_api.enabled
 
-        network = Network(f"{name}", network_args(settings), opts=child)
         key = ClusterKey(f"{name}", ClusterKeyArgs(cluster=cfg.name, region=region, for_logs=cfg.logging.kms,
                                                    tags=tags), opts=child)
+        network = Network(f"{name}", network_args(settings, key.arn if cfg.logging.kms else None), opts=child)
         logs = LogGroups(f"{name}-logs", LogGroupsArgs(
             cluster=cfg.name, retention_days=cfg.logging.retention_days,
             kms_key_arn=key.arn if cfg.logging.kms else None, tags=tags), opts=child)
@@ -136,10 +139,14 @@ class Cluster(pulumi.ComponentResource):
             forwards = [Forward(p.port, p.protocol.upper(), service_groups) for p in lb_cfg.ports]
             if api:
                 forwards.append(docker_api_forward(managers.group_name))
+            logs_bucket = AccessLogBucket(f"{name}-lb-logs", AccessLogBucketArgs(
+                retention_days=cfg.logging.retention_days, tags=tags), opts=child) if cfg.production else None
             balancer = LoadBalancer(f"{name}-lb", LoadBalancerArgs(
                 vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids if lb_cfg.public else network.node_subnet_ids,
                 internal=not lb_cfg.public, security_group_id=groups.lb_id, forwards=forwards,
-                deletion_protection=cfg.production, tags=tags), opts=child)
+                deletion_protection=cfg.production, tags=tags,
+                access_logs_bucket=logs_bucket.bucket if logs_bucket else None,
+                access_logs_prefix=logs_bucket.prefix if logs_bucket else ""), opts=child)
 
         certificates: DockerTls | None = None
         if api:
@@ -180,4 +187,4 @@ class Cluster(pulumi.ComponentResource):
                                           else "tcp://<a manager's address>:2376")
             self.exports["dockerTlsParameters"] = certificates.parameter_names
             self.exports["clientTls"] = certificates.client_bundle
-        self.register_outputs(self.exports)
+        self.register_outputs({**cluster_summary(settings), **self.exports})

@@ -53,6 +53,10 @@ class LoadBalancerArgs:
     """Published ports, and 2376 to the managers when the Docker API is on."""
     deletion_protection: bool
     """Refuse deletion (production)."""
+    access_logs_bucket: pulumi.Input[str] | None = None
+    """Write access logs to this bucket; None for no access logs."""
+    access_logs_prefix: str = ""
+    """Key prefix of the access logs in the bucket."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags for every resource."""
 
@@ -72,6 +76,8 @@ class LoadBalancer(pulumi.ComponentResource):
             f"{name}-nlb", load_balancer_type="network", internal=args.internal, subnets=args.subnet_ids,
             security_groups=[args.security_group_id], enable_deletion_protection=args.deletion_protection,
             enable_cross_zone_load_balancing=False, ip_address_type="ipv4",
+            access_logs={"enabled": True, "bucket": args.access_logs_bucket, "prefix": args.access_logs_prefix}
+            if args.access_logs_bucket is not None else None,
             tags={**args.tags, "Name": f"{name}-nlb"}, opts=child)
         self.target_groups = {}
         for forward in args.forwards:

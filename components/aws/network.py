@@ -11,6 +11,22 @@ import pulumi_aws as aws
 from components.common.cidr import split
 
 
+def subnet_problem(vpc_id: str, subnets: list[tuple[str, str, str]]) -> str | None:
+    """What is wrong with existing subnets (id, VPC, zone) for a swarm, or None. Pure.
+
+    Every subnet must be in the given VPC, and each in its own zone: the zones are
+    what lets the swarm survive the loss of one.
+    """
+    for subnet, vpc, _zone in subnets:
+        if vpc != vpc_id:
+            return f"{subnet} is in {vpc}, not in {vpc_id}"
+    zones = [zone for _subnet, _vpc, zone in subnets]
+    doubled = sorted({zone for zone in zones if zones.count(zone) > 1})
+    if doubled:
+        return f"two subnets share zone {', '.join(doubled)}; list one subnet per availability zone"
+    return None
+
+
 @dataclass(frozen=True)
 class NewNetworkArgs:
     """A VPC that the component creates."""
@@ -27,6 +43,8 @@ class NewNetworkArgs:
     """Retention of the flow log group."""
     tags: dict[str, str]
     """Tags for every resource."""
+    flow_log_kms_key_arn: pulumi.Input[str] | None = None
+    """Encrypt the flow log group with this key (when the stack encrypts its logs)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +52,11 @@ class ExistingNetworkArgs:
     """A VPC that exists already; nothing of it is created."""
 
     vpc_id: str
+    """The VPC's id."""
     private_subnet_ids: list[str]
+    """Subnets for the nodes, one per zone."""
     public_subnet_ids: list[str]
+    """Subnets for an internet-facing load balancer, one per zone."""
 
 
 class Network(pulumi.ComponentResource):
@@ -59,9 +80,15 @@ class Network(pulumi.ComponentResource):
         self.register_outputs({"vpcId": self.vpc_id, "nodeSubnetIds": self.node_subnet_ids})
 
     def _existing(self, args: ExistingNetworkArgs) -> None:
-        vpc = aws.ec2.get_vpc_output(id=args.vpc_id, opts=pulumi.InvokeOptions(parent=self))
+        invoke = pulumi.InvokeOptions(parent=self)
+        vpc = aws.ec2.get_vpc(id=args.vpc_id, opts=invoke)
+        for kind, ids in (("private", args.private_subnet_ids), ("public", args.public_subnet_ids)):
+            subnets = [aws.ec2.get_subnet(id=subnet, opts=invoke) for subnet in ids]
+            problem = subnet_problem(args.vpc_id, [(s.id, s.vpc_id, s.availability_zone) for s in subnets])
+            if problem:
+                raise pulumi.RunError(f"network.existing.{kind}SubnetIds: {problem}")
         self.vpc_id = pulumi.Output.from_input(args.vpc_id)
-        self.cidr = vpc.cidr_block
+        self.cidr = pulumi.Output.from_input(vpc.cidr_block)
         self.public_subnet_ids = pulumi.Output.from_input(list(args.public_subnet_ids))
         self.node_subnet_ids = pulumi.Output.from_input(list(args.private_subnet_ids))
         self.nodes_public = False
@@ -134,7 +161,8 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NewNetworkArgs) -> None:
         child = pulumi.ResourceOptions(parent=self)
         group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/swarmstack/{name}/flow-logs",
-                                        retention_in_days=args.flow_log_retention_days, tags=args.tags, opts=child)
+                                        retention_in_days=args.flow_log_retention_days,
+                                        kms_key_id=args.flow_log_kms_key_arn, tags=args.tags, opts=child)
         role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=pulumi.Output.json_dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
