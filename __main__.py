@@ -21,6 +21,17 @@ if settings.cluster.docker_api.enabled and settings.cluster.docker_api.ca == "pr
         "private key must be set: pulumi config set --secret swarmstack:dockerApiCaKey < ca-key.pem"
     )
 
+new_network = settings.cluster.network.new
+if settings.cluster.cloud == "aws" and new_network is not None:
+    import pulumi_aws as aws
+
+    zones = aws.get_availability_zones(state="available").names
+    if len(zones) < new_network.zones:
+        raise pulumi.RunError(
+            f"{settings.source}: swarmstack:cluster.network.new.zones = {new_network.zones}: "
+            f"{settings.region} has {len(zones)} zones available ({', '.join(zones)}); use at most {len(zones)}"
+        )
+
 if settings.cluster.cloud == "aws":
     from components.aws.cluster import Cluster
 else:

@@ -48,6 +48,7 @@ def _plan(args: argparse.Namespace) -> int:
     from swarmstack.config.problems import ConfigError
     from swarmstack.engine.mocks import EngineError
     from swarmstack.engine.run import run_stack
+    from pulumi import RunError
     from swarmstack.plan import render_json, render_text
 
     root = project_root()
@@ -62,6 +63,9 @@ def _plan(args: argparse.Namespace) -> int:
     except EngineError as err:
         print(f"engine: {err}", file=sys.stderr)
         return EXIT_ENGINE
+    except RunError as err:  # the program's own refusal: already one line per problem
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
     findings = [] if args.no_policy else _findings(graph)
     if args.json:
         document = render_json(graph, settings.region)

@@ -53,6 +53,7 @@ def run_stack(stack: str, config: dict[str, Any], root: Path = ROOT,
         try:
             return _run(stack, config, root, mocks, monitor, loop)
         finally:
+            _cancel_pending(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
             asyncio.set_event_loop(None)
@@ -80,6 +81,17 @@ def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
     cloud = str((config.get("swarmstack:cluster") or {}).get("cloud", ""))
     return Graph(stack=stack, cloud=cloud, resources=list(monitor.recorded),
                  outputs=outputs, secret_outputs=secrets)
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """After a failed run, end the SDK's outstanding tasks quietly instead of leaving
+    them to be destroyed while pending."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    pulumi_settings.SETTINGS.outputs.clear()
 
 
 async def _resolve(outputs: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:

@@ -140,3 +140,17 @@ def test_a_config_error_reaches_the_user_as_a_run_error(tmp_path: Path) -> None:
     with pytest.raises(pulumi.RunError, match=r"stacks/Pulumi.broken.yaml: swarmstack:cluster.managers.count = 2: "
                                               r"must be 1, 3, 5 or 7"):
         run_stack("broken", config, root)
+
+
+def test_more_zones_than_the_region_has_is_a_config_line() -> None:
+    import pulumi
+
+    root = Path(__file__).resolve().parents[2]
+    config = {"aws:region": "eu-west-1", "swarmstack:cluster": {
+        "cloud": "aws", "name": "zz", "managers": {"count": 3},
+        "network": {"new": {"cidr": "10.0.0.0/16", "zones": 4, "nat": "single"}},
+        "loadBalancer": {"ports": [{"port": 80}]}}}
+    with pytest.raises(pulumi.RunError) as caught:
+        run_stack("zones", config, root)
+    assert str(caught.value) == ("stacks/Pulumi.zones.yaml: swarmstack:cluster.network.new.zones = 4: eu-west-1 has 3 "
+                                 "zones available (eu-west-1a, eu-west-1b, eu-west-1c); use at most 3")
