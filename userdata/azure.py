@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]{0,128}$")
 _UNTIL = re.compile(r"^(\d+[hms])+$")
+_environment = functools.cache(environment)
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ def node_files(p: AzureNodeUserData) -> list[NodeFile]:
             NodeFile(f"{TLS_DIR}/server-cert.pem", "0644", "azure/pem.j2"),
             NodeFile(f"{UNIT_DIR}/docker.service.d/swarmstack-api.conf", "0644", "common/docker-api.conf.j2"),
         ]
-    env = environment()
+    env = _environment()
     context = _context(p)
     rendered = []
     for file in files:
@@ -214,7 +216,7 @@ def render_azure(p: AzureNodeUserData) -> str:
     """The full cloud-init user data of one Azure node (text); deterministic."""
     files = node_files(p)
     enable, start = units_of(p)
-    text = environment().get_template("azure/cloud-config.yaml.j2").render(
+    text = _environment().get_template("azure/cloud-config.yaml.j2").render(
         {**_context(p), "files": files, "units": enable, "start_units": start})
     written = files_of(text)
     for file in files:

@@ -39,7 +39,7 @@ def exposure_of(settings: StackConfig) -> Exposure:
     return Exposure(
         docker_api=cfg.docker_api.enabled,
         ssh=cfg.access.ssh_public_key is not None and bool(cfg.access.admin_cidrs),
-        published=tuple((p.port, p.protocol) for p in cfg.load_balancer.ports),
+        published=tuple((p.port, p.protocol) for p in cfg.load_balancer.ports) if cfg.load_balancer.enabled else (),
         has_workers=bool(cfg.workers), load_balancer=cfg.load_balancer.enabled)
 
 
@@ -183,19 +183,19 @@ class Cluster(pulumi.ComponentResource):
             "keyVaultName": store.vault_name,
             "managerScaleSet": managers.scale_set_name,
             "workerScaleSets": {pool: nodes.scale_set_name for pool, nodes in workers.items()},
-            "shell": pulumi.Output.concat(
+            "managerShell": pulumi.Output.concat(
                 "az vmss run-command invoke --resource-group ", rg, " --name ", managers.scale_set_name,
                 " --instance-id 0 --command-id RunShellScript --scripts 'docker node ls'"),
         }
         if balancer is not None:
             self.exports["loadBalancerAddress"] = balancer.address
             if balancer.fqdn is not None:
-                self.exports["loadBalancerFqdn"] = balancer.fqdn
+                self.exports["loadBalancerDns"] = balancer.fqdn
         if docker_tls is not None:
             target = balancer.fqdn if balancer is not None and balancer.fqdn is not None else \
                 balancer.address if balancer is not None else pulumi.Output.from_input("<a manager's address>")
             self.exports["dockerHost"] = pulumi.Output.concat("tcp://", target, ":2376")
-            self.exports["dockerClientTls"] = docker_tls.client_bundle
+            self.exports["clientTls"] = docker_tls.client_bundle
         if logs is not None:
             self.exports["logWorkspaceId"] = logs.workspace_id
             self.exports["logWorkspaceCustomerId"] = logs.workspace_customer_id
@@ -203,4 +203,4 @@ class Cluster(pulumi.ComponentResource):
             self.exports["ssh"] = pulumi.Output.concat(
                 "ssh swarmadmin@<node address>  # or: az ssh vm; nodes: az vmss list-instance-connection-info "
                 "--resource-group ", rg, " --name ", managers.scale_set_name)
-        self.register_outputs(self.exports)
+        self.register_outputs({**cluster_summary(settings), **self.exports})

@@ -388,20 +388,20 @@ def test_the_vault_is_rbac_with_soft_delete_and_purge_protection_in_production(
 def test_the_docker_api_pki_holds_together(run: tuple[Graph, dict, AzureBackend]) -> None:
     graph, cluster, _ = run
     if not cluster.get("dockerApi", {}).get("enabled"):
-        assert "dockerClientTls" not in graph.outputs
+        assert "clientTls" not in graph.outputs
         assert not [s for s in graph.of_type(SECRET) if s.outputs["name"] == SERVER_KEY]
         return
-    assert "dockerClientTls" in graph.secret_outputs
-    bundle = graph.outputs["dockerClientTls"]
+    assert "clientTls" in graph.secret_outputs
+    bundle = graph.outputs["clientTls"]
     ca = x509.load_pem_x509_certificate(bundle["ca.pem"].encode())
     client = x509.load_pem_x509_certificate(bundle["cert.pem"].encode())
     assert client.issuer == ca.subject
     server = next(r for r in graph.of_type("tls:index/locallySignedCert:LocallySignedCert") if r.name.endswith("server"))
     cert = x509.load_pem_x509_certificate(server.outputs["certPem"].encode())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    if "loadBalancerFqdn" in graph.outputs:
-        assert graph.outputs["loadBalancerFqdn"] in names.get_values_for_type(x509.DNSName)
-        assert graph.outputs["dockerHost"] == f"tcp://{graph.outputs['loadBalancerFqdn']}:2376"
+    if "loadBalancerDns" in graph.outputs:
+        assert graph.outputs["loadBalancerDns"] in names.get_values_for_type(x509.DNSName)
+        assert graph.outputs["dockerHost"] == f"tcp://{graph.outputs['loadBalancerDns']}:2376"
     key_secret = next(s for s in graph.of_type(SECRET) if s.outputs["name"] == SERVER_KEY)
     server_key = next(r for r in graph.of_type("tls:index/privateKey:PrivateKey") if r.name.endswith("server"))
     assert key_secret.inputs["properties"]["value"] == server_key.outputs["privateKeyPem"]
@@ -447,7 +447,7 @@ def test_user_data_carries_the_store_and_the_prune_schedule(run: tuple[Graph, di
 
 def test_the_exports_say_how_to_get_a_shell(run: tuple[Graph, dict, AzureBackend]) -> None:
     graph, _, _ = run
-    shell = graph.outputs["shell"]
+    shell = graph.outputs["managerShell"]
     assert shell.startswith(f"az vmss run-command invoke --resource-group {graph.outputs['resourceGroup']} "
                             f"--name {graph.outputs['managerScaleSet']}")
     assert set(graph.outputs["nsgIds"]) == {"managers", "workers"}

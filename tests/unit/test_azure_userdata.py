@@ -1,0 +1,114 @@
+"""The Azure nodes' user data: rendered from the real templates, valid YAML, a script
+shellcheck accepts, the prune schedule as the config says, nothing secret inside."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swarmstack.config.cron import parse_cron, to_systemd
+from userdata.azure import AzureNodeUserData, node_files, render_azure
+
+CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+BASE = dict(cluster="prod", region="westeurope", vault_name="prod-abc123",
+            table_endpoint="https://prodabc123.table.core.windows.net/",
+            identity_client_id="12345678-1234-1234-1234-123456789012")
+
+
+def manager(**changes: object) -> AzureNodeUserData:
+    return AzureNodeUserData(**{**BASE, "role": "manager", "pool": "managers", "labels": {}, "docker_api": True,
+                                "ca_cert_pem": CERT, "server_cert_pem": CERT, **changes})  # type: ignore[arg-type]
+
+
+def worker(**changes: object) -> AzureNodeUserData:
+    return AzureNodeUserData(**{**BASE, "role": "worker", "pool": "batch", "labels": {"tier": "batch"},
+                                "docker_api": False, **changes})  # type: ignore[arg-type]
+
+
+def files(params: AzureNodeUserData) -> dict[str, str]:
+    return {f.path: f.content for f in node_files(params)}
+
+
+def test_rendering_is_deterministic_and_round_trips() -> None:
+    text = render_azure(manager())
+    assert text == render_azure(manager())
+    document = yaml.safe_load(text)
+    assert {f["path"] for f in document["write_files"]} == set(files(manager()))
+    assert document["runcmd"][0] == ["/usr/local/sbin/swarmstack-node", "install"]
+
+
+def test_managers_get_the_api_and_clean_up_workers_neither() -> None:
+    m, w = files(manager()), files(worker())
+    assert "/etc/systemd/system/docker.service.d/swarmstack-api.conf" in m
+    assert "/etc/docker/tls/ca.pem" in m and "/etc/docker/tls/server-cert.pem" in m
+    assert "/etc/docker/tls/server-key.pem" not in m  # the key comes from Key Vault at boot
+    assert "/etc/systemd/system/swarmstack-cleanup.timer" in m
+    assert not any("tls" in path or "cleanup" in path for path in w)
+    assert '"tlsverify": true' in m["/etc/swarmstack/daemon.json"]
+    assert "2376" not in w["/etc/swarmstack/daemon.json"]
+
+
+def test_logs_go_to_syslog_facilities_the_agent_ships() -> None:
+    daemon = files(worker())["/etc/swarmstack/daemon.json"]
+    assert '"log-driver": "syslog"' in daemon and '"syslog-facility": "local0"' in daemon
+    events = files(worker())["/etc/systemd/system/swarmstack-docker-events.service"]
+    assert "docker events --format \"{{json .}}\"" in events and "local1.info" in events
+    quiet = files(worker(logging=False))
+    assert '"log-driver": "local"' in quiet["/etc/swarmstack/daemon.json"]
+    assert "/etc/systemd/system/swarmstack-docker-events.service" not in quiet
+
+
+@pytest.mark.parametrize("schedule", ["42 1 * * *", "0 */6 * * *", "15 3 * * sun", "0 4 1 * *"])
+def test_the_prune_timer_fires_when_the_config_says(schedule: str) -> None:
+    timer = files(worker(prune_schedule=schedule))["/etc/systemd/system/swarmstack-prune.timer"]
+    assert f"OnCalendar={to_systemd(parse_cron(schedule))}\n" in timer
+
+
+def test_volumes_are_pruned_only_when_asked() -> None:
+    assert "readonly PRUNE_VOLUMES=false" in files(worker())["/usr/local/sbin/swarmstack-node"]
+    assert "readonly PRUNE_VOLUMES=true" in files(worker(prune_volumes=True))["/usr/local/sbin/swarmstack-node"]
+    assert "/etc/systemd/system/swarmstack-prune.timer" not in files(worker(prune=False))
+
+
+def test_the_script_names_the_nodes_own_store_and_identity() -> None:
+    script = files(worker())["/usr/local/sbin/swarmstack-node"]
+    assert "readonly CLIENT_ID=12345678-1234-1234-1234-123456789012" in script
+    assert "https://prod-abc123.vault.azure.net" in script
+    assert "readonly POOL_LABELS=(tier=batch)" in script
+    assert "PRIVATE KEY" not in render_azure(manager())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"vault_name": "no--dashes"}, "not a Key Vault name"),
+    ({"identity_client_id": "me"}, "not a GUID"),
+    ({"prune_schedule": "every day"}, "prune_schedule"),
+    ({"labels": {"swarmstack.role": "x"}}, "not a valid swarm node label"),
+    ({"docker_api": True}, "only managers serve the Docker API"),
+])
+def test_bad_parameters_are_refused_before_rendering(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        worker(**change)
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.parametrize("params", [manager(), worker(), manager(docker_api=False, logging=False)],
+                         ids=["manager-api", "worker", "manager-plain"])
+def test_the_node_script_is_shellcheck_clean(tmp_path: Path, params: AzureNodeUserData) -> None:
+    script = tmp_path / "swarmstack-node"
+    script.write_text(files(params)["/usr/local/sbin/swarmstack-node"])
+    result = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_script_parses_and_refuses_unknown_commands(tmp_path: Path) -> None:
+    script = tmp_path / "swarmstack-node"
+    script.write_text(files(worker())["/usr/local/sbin/swarmstack-node"])
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    result = subprocess.run(["bash", str(script), "bogus"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "SWARMSTACK_STATE_DIR": str(tmp_path / "state"),
+                                 "SWARMSTACK_LOG_FILE": str(tmp_path / "log")})
+    assert result.returncode == 2 and "usage: swarmstack-node" in result.stderr
