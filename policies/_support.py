@@ -289,7 +289,7 @@ def aws_flows(resource_type: str, props: dict[str, Any]) -> list[Flow]:
     if resource_type in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
         blocks = props.get("ingress")
         if is_unknown(blocks):
-            return [Flow("all", None, None, (Source("unknown", "(unknown)"),), "ingress")]
+            return []  # computed (preview of a group whose rules are separate resources): judged at update
         return [_aws_block(block, f"ingress[{i}]", None) for i, block in enumerate(as_list(blocks))
                 if isinstance(block, dict)]
     return []

@@ -16,11 +16,13 @@ from pulumi_policy import (
 )
 
 from policies._support import (
+    UNKNOWN,
     Flow,
     Source,
     dig,
     flows,
     forwards,
+    is_unknown,
     need,
     plain,
     port_text,
@@ -275,6 +277,8 @@ def _swarm_ports_from_nodes_only(args: StackValidationArgs, report: ReportViolat
     import ipaddress
 
     nodes, balancers = _node_and_lb_groups(args)
+    nodes = {g for g in nodes if not is_unknown(g)}
+    unknown_balancer = any(is_unknown(g) for g in balancers)
     vnets = [ipaddress.ip_network(r) for r in _vnet_ranges(args)]
     for resource, props in _resources_props(args):
         group = props.get("securityGroupId")
@@ -283,6 +287,10 @@ def _swarm_ports_from_nodes_only(args: StackValidationArgs, report: ReportViolat
                 if not flow.covers(port, protocols):
                     continue
                 for source in flow.sources:
+                    if source.kind == "group" and (is_unknown(source.value) or (
+                            unknown_balancer and source.value not in nodes and source.value != "self")):
+                        # which group is not known before the update: the engine says it can't judge
+                        need(UNKNOWN, resource.name, "referencedSecurityGroupId")
                     if source.kind == "group" and source.value in balancers:
                         report(f"{resource.name}: {flow.where} lets the load balancer's group {source.value} "
                                f"reach {what}", resource.urn)

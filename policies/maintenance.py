@@ -132,7 +132,8 @@ def timers(text: str) -> Iterator[tuple[str, str, str]]:
         body = text[match.end():]
         end = re.search(r"\n\s*\[[A-Za-z]+\]|\n\s*-\s*path:|\n[A-Z_]+\n|\nEOF\b", body)
         body = body[:end.start()] if end else body
-        for setting in re.finditer(r"(OnCalendar|OnUnitActiveSec|OnUnitInactiveSec|OnActiveSec|OnBootSec)\s*=\s*([^\n]+)", body):
+        settings = r"(OnCalendar|OnUnitActiveSec|OnUnitInactiveSec|OnActiveSec|OnBootSec)\s*=\s*([^\n]+)"
+        for setting in re.finditer(settings, body):
             yield setting.group(1), setting.group(2).strip().strip("'\""), context
 
 
@@ -231,6 +232,22 @@ def _prune_texts(resource_type: str, props: dict[str, Any]) -> Iterator[tuple[st
                 yield path, text
 
 
+_GUARD = re.compile(r"if\s+\[\[?\s*\"?\$\{?(\w+)\}?\"?\s*==?\s*\"?true\"?\s*\]\]?")
+
+
+def _switched_off(text: str, start: int) -> bool:
+    """Whether the command at `start` sits in an `if [[ $VAR == true ]]` block of a script
+    that sets `VAR=false` once and for all (how a rendered node script carries the opt-in)."""
+    window = text[max(0, start - 400):start]
+    guards = list(_GUARD.finditer(window))
+    if not guards or re.search(r"\bfi\b", window[guards[-1].end():]):
+        return False
+    var = re.escape(guards[-1].group(1))
+    assignment = r"(?m)^\s*(?:readonly\s+|declare\s+(?:-\w+\s+)?|export\s+)?" + var + r"=[\"']?(\w+)[\"']?\s*$"
+    values = {m.group(1) for m in re.finditer(assignment, text)}
+    return values == {"false"}
+
+
 def _prune_volumes_opt_in(args: StackValidationArgs, report: ReportViolation) -> None:
     found = summaries(args.resources)
     if not found:
@@ -239,11 +256,14 @@ def _prune_volumes_opt_in(args: StackValidationArgs, report: ReportViolation) ->
         args.not_applicable("the stack opts in to pruning volumes (prune.volumes: true)")
     for resource in args.resources:
         for path, text in _prune_texts(resource.resource_type, plain(resource.props)):
-            match = VOLUME_PRUNE.search(text.replace("\\\n", " "))
-            if match:
+            flat = text.replace("\\\n", " ")
+            for match in VOLUME_PRUNE.finditer(flat):
+                if _switched_off(flat, match.start()):
+                    continue
                 report(f"{resource.name}: {path} runs `{' '.join(match.group(0).split())}`, which deletes unused "
                        "volumes and their data, but the stack has not opted in (prune.volumes: false)",
                        resource.urn)
+                break
 
 
 prune_volumes_opt_in = StackValidationPolicy(

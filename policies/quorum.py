@@ -71,7 +71,8 @@ def manager_groups(args: StackValidationArgs) -> list[ManagerGroup]:
                     templates[key] = props
         elif resource.resource_type == SUBNET:
             subnet_id, zone = props.get("id"), props.get("availabilityZone")
-            if isinstance(subnet_id, str) and isinstance(zone, str) and not is_unknown(zone):
+            if isinstance(subnet_id, str) and isinstance(zone, str) and not is_unknown(zone) \
+                    and not is_unknown(subnet_id):
                 zone_of_subnet[subnet_id] = zone
     groups = []
     for resource, props in resources:

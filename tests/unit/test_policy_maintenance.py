@@ -59,7 +59,8 @@ def scale_set(text: str) -> Any:
 
 @pytest.mark.parametrize(("expression", "runs"), [
     ("cron(42 1 ? * * *)", 1), ("cron(0 * * * ? *)", 1), ("cron(0/15 * * * ? *)", 4), ("cron(*/30 * ? * MON *)", 2),
-    ("rate(30 minutes)", 2), ("rate(1 hour)", 1), ("rate(90 minutes)", 1), ("rate(1 day)", 1), ("at(2026-01-01T00:00:00)", 1),
+    ("rate(30 minutes)", 2), ("rate(1 hour)", 1), ("rate(90 minutes)", 1), ("rate(1 day)", 1),
+    ("at(2026-01-01T00:00:00)", 1),
 ])
 def test_aws_schedules(expression: str, runs: int) -> None:
     assert aws_schedule_runs_per_hour(expression) == runs
@@ -119,7 +120,8 @@ def test_prune_without_volumes_passes() -> None:
 
 
 def test_prune_volumes_without_opt_in_is_refused() -> None:
-    assert messages(maintenance.prune_volumes_opt_in, summary(), association(parameters={"commands": VOLUME_PRUNE})) == [
+    volumes = association(parameters={"commands": VOLUME_PRUNE})
+    assert messages(maintenance.prune_volumes_opt_in, summary(), volumes) == [
         "prod-prune: parameters.commands runs `docker system prune --all --force --volumes`, which deletes unused "
         "volumes and their data, but the stack has not opted in (prune.volumes: false)"]
     assert messages(maintenance.prune_volumes_opt_in, summary(),
@@ -127,7 +129,28 @@ def test_prune_volumes_without_opt_in_is_refused() -> None:
         "workers: virtualMachineProfile.osProfile.customData runs `docker volume prune`, which deletes unused "
         "volumes and their data, but the stack has not opted in (prune.volumes: false)"]
     document = resource("aws:ssm/document:Document", "prune-doc", {
-        "documentType": "Command", "content": '{"mainSteps": [{"inputs": {"runCommand": ["docker volume prune -f"]}}]}'})
+        "documentType": "Command",
+        "content": '{"mainSteps": [{"inputs": {"runCommand": ["docker volume prune -f"]}}]}'})
     assert messages(maintenance.prune_volumes_opt_in, summary(), document) == [
         "prune-doc: content runs `docker volume prune`, which deletes unused volumes and their data, but the stack "
         "has not opted in (prune.volumes: false)"]
+
+
+GUARDED = """#!/usr/bin/env bash
+readonly PRUNE_VOLUMES={value}
+cmd_prune() {{
+  docker system prune --all --force --filter "until=24h" >/dev/null
+  if [[ $PRUNE_VOLUMES == true ]]; then
+    docker volume prune --force >/dev/null
+  fi
+}}
+"""
+
+
+def test_a_volume_prune_switched_off_in_the_rendered_script_passes() -> None:
+    off = scale_set(GUARDED.format(value="false"))
+    assert messages(maintenance.prune_volumes_opt_in, summary(), off) == []
+    on = scale_set(GUARDED.format(value="true"))
+    assert messages(maintenance.prune_volumes_opt_in, summary(), on) == [
+        "workers: virtualMachineProfile.osProfile.customData runs `docker volume prune`, which deletes unused "
+        "volumes and their data, but the stack has not opted in (prune.volumes: false)"]

@@ -39,7 +39,8 @@ def scale_set(**profile_changes: Any) -> dict[str, Any]:
                       "linuxConfiguration": {"disablePasswordAuthentication": True,
                                              "ssh": {"publicKeys": []}}},
         "securityProfile": {"encryptionAtHost": True},
-        "storageProfile": {"osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}}},
+        "storageProfile": {"osDisk": {"createOption": "FromImage",
+                                      "managedDisk": {"storageAccountType": "Premium_LRS"}}},
         "priority": "Regular",
     }
     profile.update(profile_changes)
@@ -86,7 +87,8 @@ def test_disks_encrypted_passes() -> None:
     assert messages(nodes.disks_encrypted, resource(LT, "lt", template())) == []
     assert messages(nodes.disks_encrypted, resource(VMSS, "vmss", scale_set())) == []
     with_set = scale_set(securityProfile={}, storageProfile={"osDisk": {"managedDisk": {
-        "diskEncryptionSet": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/diskEncryptionSets/des"}}}})
+        "diskEncryptionSet": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/"
+                                    "diskEncryptionSets/des"}}}})
     assert messages(nodes.disks_encrypted, resource(VMSS, "vmss", with_set)) == []
 
 

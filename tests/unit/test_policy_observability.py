@@ -84,4 +84,5 @@ def test_vpc_flow_logs_in_production() -> None:
     flow = resource("aws:ec2/flowLog:FlowLog", "prod-flow-logs", {"vpcId": "vpc-0prod", "trafficType": "ALL"})
     assert messages(observability.vpc_flow_logs, summary(), vpc, flow) == []
     assert messages(observability.vpc_flow_logs, summary(production=False), vpc) == []
-    assert messages(observability.vpc_flow_logs, summary(), vpc) == ["VPC prod-vpc has no flow log in a production stack"]
+    assert messages(observability.vpc_flow_logs, summary(), vpc) == [
+        "VPC prod-vpc has no flow log in a production stack"]

@@ -1,0 +1,267 @@
+"""The pack against the real program: every shipped stack passes every mandatory rule, and
+unsafe stacks (configs the validator allows, user additions to the program, or the real
+graph with one property broken) are caught by the rule meant for them."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+import textwrap
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policies._support import decode_user_data
+from swarmstack.config.load import read_stack_file
+from swarmstack.engine.graph import Graph, Resource
+from swarmstack.engine.run import ROOT, run_stack
+from swarmstack.policy import Finding, evaluate
+
+AZURE_BUILT = (ROOT / "components" / "azure" / "cluster.py").exists()
+STACKS = [
+    "dev-aws", "prod-aws",
+    pytest.param("dev-azure", marks=pytest.mark.skipif(not AZURE_BUILT, reason="components/azure/cluster.py "
+                                                       "does not exist yet: the Azure program can't run")),
+    pytest.param("prod-azure", marks=pytest.mark.skipif(not AZURE_BUILT, reason="components/azure/cluster.py "
+                                                        "does not exist yet: the Azure program can't run")),
+]
+
+
+@cache
+def _run(stack: str, changes: str = "{}") -> Graph:
+    _, config = read_stack_file(stack, ROOT)
+    config = copy.deepcopy(config)
+    _merge(config["swarmstack:cluster"], json.loads(changes))
+    return run_stack(stack, config, ROOT)
+
+
+def program(stack: str, **changes: Any) -> Graph:
+    """The real program's graph for a shipped stack, with `changes` merged into its cluster config."""
+    return copy.deepcopy(_run(stack, json.dumps(changes, sort_keys=True)))
+
+
+def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def mandatory(findings: list[Finding]) -> list[tuple[str, str, str]]:
+    return [(f.rule, f.name, f.message) for f in findings if f.level == "mandatory"]
+
+
+def rules_hit(findings: list[Finding]) -> set[str]:
+    return {f.rule for f in findings if f.level == "mandatory"}
+
+
+def mutate(graph: Graph, type_: str, name: str, change: Callable[[dict[str, Any]], None]) -> Resource:
+    """Break one property of one real resource, in its inputs and its outputs alike."""
+    resource = graph.one(type_, name)
+    change(resource.inputs)
+    change(resource.outputs)
+    return resource
+
+
+# --- the shipped stacks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_shipped_stack_passes_every_mandatory_rule(stack: str) -> None:
+    assert mandatory(evaluate(program(stack))) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_shipped_stack_passes_in_preview_too(stack: str) -> None:
+    findings = evaluate(program(stack), preview=True)
+    assert mandatory(findings) == []
+    assert all(f.message.startswith("can't run policy") for f in findings if f.level == "advisory"
+               and f.rule not in ("esp-between-nodes", "log-retention-set", "vpc-flow-logs"))
+
+
+def test_the_rules_see_the_real_resources() -> None:
+    """Guard against vacuous passes: the real graph has what the rules are about."""
+    graph = program("prod-aws")
+    kinds = {r.type for r in graph.resources}
+    for kind in ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:ec2/launchTemplate:LaunchTemplate",
+                 "aws:autoscaling/group:Group", "aws:cloudwatch/logGroup:LogGroup", "aws:ssm/association:Association",
+                 "aws:iam/rolePolicy:RolePolicy", "aws:lb/loadBalancer:LoadBalancer", "swarmstack:aws:Cluster"):
+        assert kind in kinds
+
+
+# --- configs the validator allows and the policies refuse -----------------------------------------------
+
+
+def test_production_with_a_single_manager_is_caught_on_aws() -> None:
+    findings = evaluate(program("prod-aws", managers={"count": 1}, prune={"schedule": "*/15 * * * *"}))
+    assert ("single-manager-not-production", "prod",
+            "a production stack runs a single manager: losing it stops all scheduling and joins; use 3 managers "
+            "over 3 zones") in mandatory(findings)
+
+
+def test_a_prune_every_quarter_hour_is_caught_on_aws() -> None:
+    findings = evaluate(program("prod-aws", managers={"count": 1}, prune={"schedule": "*/15 * * * *"}))
+    hits = [(f.type, f.message) for f in findings if f.rule == "prune-at-most-hourly"]
+    assert ("swarmstack:aws:Cluster",
+            "pruneSchedule '*/15 * * * *' runs 4 times an hour; prune at most hourly (daily is usual)") in hits
+    assert any(kind == "aws:ssm/association:Association" and "runs the prune 4 times an hour" in message
+               for kind, message in hits)
+
+
+@pytest.mark.skipif(not AZURE_BUILT, reason="components/azure/cluster.py does not exist yet")
+def test_production_with_a_single_manager_and_a_frequent_prune_is_caught_on_azure() -> None:
+    findings = evaluate(program("prod-azure", managers={"count": 1}, prune={"schedule": "*/10 * * * *"}))
+    assert "single-manager-not-production" in rules_hit(findings)
+    timers = [f for f in findings if f.rule == "prune-at-most-hourly"
+              and f.type == "azure-native:compute:VirtualMachineScaleSet"]
+    assert timers and all("runs 6 times an hour; at most hourly" in f.message for f in timers)
+
+
+def test_pruning_volumes_passes_only_when_the_stack_opts_in() -> None:
+    opted_in = program("prod-aws", prune={"volumes": True})
+    assert "prune-volumes-opt-in" not in rules_hit(evaluate(opted_in))
+    # the same commands in a stack that did not opt in
+    graph = program("prod-aws")
+    commands = opted_in.of_type("aws:ssm/association:Association")[0].inputs["parameters"]["commands"]
+    association = graph.of_type("aws:ssm/association:Association")[0]
+    mutate(graph, association.type, association.name, lambda p: p["parameters"].update(commands=commands))
+    assert "prune-volumes-opt-in" in rules_hit(evaluate(graph))
+
+
+def test_a_user_program_opening_the_plaintext_docker_api_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "__main__.py").write_text(textwrap.dedent(f"""
+        import runpy
+        import pulumi_aws as aws
+        program = runpy.run_path({str(ROOT / "__main__.py")!r}, run_name="__main__")
+        vpc_id = program["cluster"].exports["vpcId"]
+        group = aws.ec2.SecurityGroup("debug", vpc_id=vpc_id, description="added by hand")
+        aws.vpc.SecurityGroupIngressRule("debug-docker", security_group_id=group.id, ip_protocol="tcp",
+                                         from_port=2375, to_port=2376, cidr_ipv4="0.0.0.0/0")
+    """))
+    _, config = read_stack_file("dev-aws", ROOT)
+    graph = run_stack("dev-aws", config, tmp_path)
+    found = {(f.rule, f.name) for f in evaluate(graph) if f.level == "mandatory"}
+    assert found == {("no-plaintext-docker-api", "debug-docker"), ("docker-tls-api-not-public", "debug-docker"),
+                     ("docker-tls-api-only-when-enabled", "debug-docker")}
+
+
+# --- the real graph with one property broken -------------------------------------------------------------
+
+
+def _manager_template(graph: Graph) -> Resource:
+    return next(r for r in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate") if "managers" in r.name)
+
+
+def _recode(change: Callable[[str], str]) -> Callable[[dict[str, Any]], None]:
+    """Edit base64 (possibly gzipped) user data, and store it back gzipped as the program does."""
+    def apply(props: dict[str, Any]) -> None:
+        text = decode_user_data(props["userData"])
+        assert text is not None and text.startswith("#cloud-config")
+        props["userData"] = base64.b64encode(gzip.compress(change(text).encode())).decode()
+    return apply
+
+
+AWS_BREAKS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("imdsv2-required", lambda p: p["metadataOptions"].update(httpTokens="optional")),
+    ("imdsv2-required", lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=3.0)),
+    ("disks-encrypted", lambda p: p["blockDeviceMappings"][0]["ebs"].update(encrypted="false")),
+    ("user-data-no-secrets", _recode(lambda t: t + "\n# docker swarm join --token SWMTKN-1-abc123def456\n")),
+    ("user-data-no-secrets", _recode(lambda t: t + "\n# -----BEGIN EC PRIVATE KEY-----\n")),
+    ("user-data-no-secrets", _recode(lambda t: t + "\n# AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")),
+    ("managers-on-demand", lambda p: p.update(instanceMarketOptions={"marketType": "spot"})),
+]
+
+
+@pytest.mark.parametrize(("rule", "change"), AWS_BREAKS)
+def test_breaking_the_manager_launch_template_is_caught(rule: str, change: Callable[[dict[str, Any]], None]) -> None:
+    graph = program("prod-aws")
+    mutate(graph, "aws:ec2/launchTemplate:LaunchTemplate", _manager_template(graph).name, change)
+    assert rule in rules_hit(evaluate(graph))
+
+
+def _swarm_rule(graph: Graph) -> Resource:
+    return next(r for r in graph.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                if r.inputs.get("fromPort") == 2377.0)
+
+
+def test_a_swarm_port_opened_to_a_range_is_caught() -> None:
+    graph = program("prod-aws")
+    rule = _swarm_rule(graph)
+
+    def to_range(props: dict[str, Any]) -> None:
+        props.pop("referencedSecurityGroupId", None)
+        props["cidrIpv4"] = "10.20.0.0/16"
+
+    mutate(graph, rule.type, rule.name, to_range)
+    assert "swarm-ports-internal-only" in rules_hit(evaluate(graph))
+
+
+def test_a_swarm_port_opened_to_the_load_balancer_group_is_caught() -> None:
+    graph = program("prod-aws")
+    balancer = graph.of_type("aws:lb/loadBalancer:LoadBalancer")[0]
+    lb_groups = balancer.outputs.get("securityGroups") or []
+    if not lb_groups:
+        pytest.skip("the network load balancer has no security group to misuse")
+    rule = _swarm_rule(graph)
+    mutate(graph, rule.type, rule.name, lambda p: p.update(referencedSecurityGroupId=lb_groups[0]))
+    assert "swarm-ports-from-nodes-only" in rules_hit(evaluate(graph))
+
+
+def test_an_iam_wildcard_is_caught() -> None:
+    graph = program("prod-aws")
+    policy = next(r for r in graph.of_type("aws:iam/rolePolicy:RolePolicy") if "manager-policy" in r.name)
+
+    def widen(props: dict[str, Any]) -> None:
+        document = json.loads(props["policy"])
+        document["Statement"][0]["Action"] = "ssm:*"
+        props["policy"] = json.dumps(document)
+
+    mutate(graph, policy.type, policy.name, widen)
+    assert "iam-no-wildcards" in rules_hit(evaluate(graph))
+
+
+def test_a_log_group_without_retention_is_reported() -> None:
+    graph = program("dev-aws")
+    group = graph.of_type("aws:cloudwatch/logGroup:LogGroup")[0]
+    mutate(graph, group.type, group.name, lambda p: p.pop("retentionInDays", None))
+    assert any(f.rule == "log-retention-set" and f.level == "advisory" for f in evaluate(graph))
+
+
+def test_deletion_protection_off_in_production_is_caught() -> None:
+    graph = program("prod-aws")
+    balancer = graph.of_type("aws:lb/loadBalancer:LoadBalancer")[0]
+    mutate(graph, balancer.type, balancer.name, lambda p: p.update(enableDeletionProtection=False))
+    assert "load-balancer-deletion-protection" in rules_hit(evaluate(graph))
+
+
+@pytest.mark.skipif(not AZURE_BUILT, reason="components/azure/cluster.py does not exist yet")
+def test_breaking_an_azure_scale_set_is_caught() -> None:
+    breaks: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+        ("azure-password-auth-disabled", lambda p: p["virtualMachineProfile"]["osProfile"]["linuxConfiguration"]
+         .update(disablePasswordAuthentication=False)),
+        ("disks-encrypted", lambda p: p["virtualMachineProfile"]["securityProfile"].update(encryptionAtHost=False)),
+        ("managers-on-demand", lambda p: p["virtualMachineProfile"].update(priority="Spot")),
+    ]
+    for rule, change in breaks:
+        graph = program("prod-azure")
+        mutate(graph, "azure-native:compute:VirtualMachineScaleSet", "prod-managers", change)
+        assert rule in rules_hit(evaluate(graph)), rule
+
+
+@pytest.mark.skipif(not AZURE_BUILT, reason="components/azure/cluster.py does not exist yet")
+def test_an_azure_swarm_port_opened_to_the_internet_is_caught() -> None:
+    graph = program("prod-azure")
+
+    def open_up(props: dict[str, Any]) -> None:
+        rule = next(r for r in props["securityRules"] if r.get("destinationPortRange") == "2377")
+        rule.pop("sourceApplicationSecurityGroups", None)
+        rule["sourceAddressPrefix"] = "Internet"
+
+    mutate(graph, "azure-native:network:NetworkSecurityGroup", "prod-managers", open_up)
+    assert "swarm-ports-internal-only" in rules_hit(evaluate(graph))
