@@ -935,6 +935,7 @@ def _asg(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
             "InstancesDistribution": {"OnDemandBaseCapacity": as_int(distribution.get("onDemandBaseCapacity", 0)),
                                       "OnDemandPercentageAboveBaseCapacity": share,
                                       "SpotAllocationStrategy": strategy}}
+    _check_architectures(aws, type_, name, kwargs)
     if i.get("healthCheckType"):
         if i["healthCheckType"] not in ("EC2", "ELB", "VPC_LATTICE", "EBS"):
             raise EngineError(f"{type_} '{name}': unknown healthCheckType {i['healthCheckType']}")
@@ -978,6 +979,31 @@ def _asg(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
     described = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     return group, {"name": group, "arn": described["AutoScalingGroupARN"],
                    "availabilityZones": described["AvailabilityZones"], "desiredCapacity": desired}
+
+
+def _check_architectures(aws: AwsBackend, type_: str, name: str, kwargs: dict[str, Any]) -> None:
+    """EC2 refuses to launch an image on an instance type of another architecture
+    (and an unknown instance type); an auto scaling group would fail every launch."""
+    mixed = kwargs.get("MixedInstancesPolicy")
+    spec = mixed["LaunchTemplate"]["LaunchTemplateSpecification"] if mixed else kwargs["LaunchTemplate"]
+    if "LaunchTemplateId" not in spec:
+        return
+    versions = aws.ec2.describe_launch_template_versions(LaunchTemplateId=spec["LaunchTemplateId"])
+    data = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    image = data.get("ImageId", "")
+    types = [o["InstanceType"] for o in mixed["LaunchTemplate"]["Overrides"]] if mixed else \
+        [data["InstanceType"]] if data.get("InstanceType") else []
+    if not image or image.startswith("resolve:ssm:") or not types:
+        return
+    images = aws.ec2.describe_images(ImageIds=[image])["Images"]
+    if not images:
+        raise EngineError(f"{type_} '{name}': image {image} does not exist")
+    arch = images[0].get("Architecture", "x86_64")
+    for info in aws.ec2.describe_instance_types(InstanceTypes=types)["InstanceTypes"]:
+        supported = info.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+        if supported and arch not in supported:
+            raise EngineError(f"{type_} '{name}': InvalidParameterValue: image {image} is {arch}, instance type "
+                              f"{info['InstanceType']} runs {', '.join(supported)}")
 
 
 @handles("aws:autoscaling/attachment:Attachment")
