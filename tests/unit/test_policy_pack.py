@@ -1,0 +1,118 @@
+"""The pack as a whole: metadata of every rule, the files the CLI reads, `__main__.py`
+building the pack without serving it, the docs, and the summary reaching stack rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import runpy
+import subprocess
+import sys
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+
+from policies.pack import BY_NAME, PACK_NAME, PACK_VERSION, POLICIES, SCANNER_EQUIVALENTS
+from policies.testing import graph
+from swarmstack.engine.run import ROOT
+from swarmstack.policy import evaluate
+
+PACK = ROOT / "policies"
+DOCS = ROOT / "docs" / "policies.md"
+
+REQUIRED = {
+    # what the issue asks for, by rule
+    "no-plaintext-docker-api", "docker-tls-api-not-public", "docker-tls-api-only-when-enabled",
+    "swarm-ports-internal-only", "swarm-ports-from-nodes-only", "esp-between-nodes", "ssh-rdp-not-public",
+    "azure-password-auth-disabled", "imdsv2-required", "disks-encrypted", "manager-count-odd",
+    "managers-spread-over-zones", "managers-on-demand", "single-manager-not-production", "log-retention-set",
+    "log-groups-encrypted", "load-balancer-deletion-protection", "load-balancer-access-logs", "iam-no-wildcards",
+    "user-data-no-secrets", "prune-volumes-opt-in", "prune-at-most-hourly",
+}
+
+
+def test_the_pack_has_every_rule_the_issue_asks_for() -> None:
+    assert set(BY_NAME) >= REQUIRED
+    assert len(BY_NAME) == len(POLICIES)
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_every_rule_is_complete(policy: Any) -> None:
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", policy.name)
+    assert policy.description.endswith(".")
+    assert policy.enforcement_level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY)
+    assert policy.remediation_steps
+    assert isinstance(policy, ResourceValidationPolicy | StackValidationPolicy)
+    if policy.config_schema is not None:
+        jsonschema.Draft7Validator.check_schema({"type": "object", "properties": policy.config_schema.properties})
+
+
+def test_the_cli_files() -> None:
+    manifest = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"] == "python"
+    assert manifest["version"] == PACK_VERSION
+    requirements = (PACK / "requirements.txt").read_text()
+    assert "pulumi-policy" in requirements
+
+
+def test_main_builds_the_list_without_serving() -> None:
+    """Importing `__main__.py` (not as the main module) constructs the rules and returns at once."""
+    done = subprocess.run([sys.executable, "-c", "import runpy; ns = runpy.run_path('policies/__main__.py', "
+                           "run_name='pack'); print(len(ns['POLICIES']))"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(len(POLICIES))
+
+
+def test_main_hands_every_rule_to_the_policy_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pulumi_policy
+
+    built: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: built.update(kwargs))
+    runpy.run_path(str(PACK / "__main__.py"), run_name="__main__")
+    assert built["name"] == PACK_NAME
+    assert [p.name for p in built["policies"]] == [p.name for p in POLICIES]
+    assert built["enforcement_level"] == EnforcementLevel.ADVISORY
+
+
+def test_the_example_policy_config_is_valid() -> None:
+    config = json.loads((PACK / "policy-config.example.json").read_text())
+    assert evaluate(graph(), config) == []
+
+
+def test_the_docs_list_every_rule_with_its_level_and_scanner_equivalent() -> None:
+    text = DOCS.read_text()
+    assert set(SCANNER_EQUIVALENTS) == set(BY_NAME)
+    for policy in POLICIES:
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{policy.name}`")), None)
+        assert row is not None, f"docs/policies.md has no row for {policy.name}"
+        assert f"| {policy.enforcement_level.value} |" in row, policy.name
+        assert SCANNER_EQUIVALENTS[policy.name] in row, policy.name
+    assert "pulumi preview --policy-pack policies" in text
+    assert "--policy-pack-config policies/policy-config.example.json" in text
+
+
+def test_the_cluster_registers_its_summary_as_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stack rules see a component's registered outputs, not its inputs (the engine's
+    AnalyzeStack reads state outputs). Record what the real Cluster registers."""
+    from pulumi.runtime import rpc
+
+    from policies._support import SUMMARY_KEYS
+    from swarmstack.config.load import read_stack_file
+    from swarmstack.engine import run as engine_run
+
+    registered: dict[str, dict[str, Any]] = {}
+
+    class Recording(engine_run.RecordingMonitor):  # type: ignore[misc, name-defined]
+        def RegisterResourceOutputs(self, request: Any) -> Any:
+            registered[request.urn] = rpc.deserialize_properties(request.outputs)
+            return super().RegisterResourceOutputs(request)
+
+    monkeypatch.setattr(engine_run, "RecordingMonitor", Recording)
+    _, config = read_stack_file("dev-aws", ROOT)
+    engine_run.run_stack("dev-aws", config, ROOT)
+    cluster = next(v for urn, v in registered.items() if urn.split("::")[2].split("$")[-1] == "swarmstack:aws:Cluster")
+    assert set(SUMMARY_KEYS) <= set(cluster)
