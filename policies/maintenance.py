@@ -53,7 +53,7 @@ def aws_schedule_runs_per_hour(expression: str) -> int:
         amount, unit = int(match.group(1)), match.group(2)
         if amount <= 0:
             raise ValueError(f"'{expression}' has a rate of 0")
-        return max(1, 60 // amount) if unit.startswith("minute") else 1
+        return max(1, -(-60 // amount)) if unit.startswith("minute") else 1  # at most ceil(60/n) in any hour
     match = re.fullmatch(r"cron\((.+)\)", text)
     if match:
         fields = match.group(1).split()

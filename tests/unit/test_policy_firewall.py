@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from policies import firewall
+from policies._support import flows
 from policies.testing import messages, resource, summary
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -310,3 +315,27 @@ def test_esp_between_nodes() -> None:
 
 def test_esp_rule_is_silent_without_firewalls() -> None:
     assert messages(firewall.esp_between_nodes, resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})) == []
+
+
+# --- the port arithmetic, for any range --------------------------------------------------------------
+
+ports = st.integers(0, 65535)
+
+
+@given(ports, ports, ports, st.sampled_from(["tcp", "udp"]))
+def test_a_range_covers_exactly_its_ports_on_both_clouds(a: int, b: int, port: int, protocol: str) -> None:
+    low, high = min(a, b), max(a, b)
+    aws = flows(INGRESS, ingress(ipProtocol=protocol, fromPort=float(low), toPort=float(high)))
+    azure = flows(AZ_RULE, nsg_rule(protocol=protocol.capitalize(),
+                                    destinationPortRange=f"{low}-{high}" if low != high else str(low)))
+    for found in (aws, azure):
+        assert len(found) == 1
+        assert found[0].covers(port, (protocol,)) == (low <= port <= high)
+        assert not found[0].covers(port, ("esp",))
+
+
+@given(st.integers(0, 32), st.integers(0, 2**32 - 1))
+def test_only_a_zero_length_prefix_is_the_world(prefix: int, address: int) -> None:
+    network = ipaddress.ip_network((address, prefix), strict=False)
+    rule = ingress(referencedSecurityGroupId=None, cidrIpv4=str(network))
+    assert flows(INGRESS, rule)[0].sources[0].is_world == (prefix == 0)

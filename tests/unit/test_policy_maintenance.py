@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from policies import maintenance
 from policies.maintenance import aws_schedule_runs_per_hour, systemd_calendar_runs_per_hour, systemd_span_seconds
 from policies.testing import b64, messages, resource, summary
+from swarmstack.config.cron import parse_cron, runs_per_hour, to_aws, to_systemd
 
 ASSOCIATION = "aws:ssm/association:Association"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
@@ -154,3 +157,29 @@ def test_a_volume_prune_switched_off_in_the_rendered_script_passes() -> None:
     assert messages(maintenance.prune_volumes_opt_in, summary(), on) == [
         "workers: virtualMachineProfile.osProfile.customData runs `docker volume prune`, which deletes unused "
         "volumes and their data, but the stack has not opted in (prune.volumes: false)"]
+
+
+# --- the schedules the program renders read back as the config meant -------------------------------
+
+minute_fields = st.one_of(
+    st.just("*"),
+    st.integers(0, 59).map(str),
+    st.integers(1, 59).map(lambda step: f"*/{step}"),
+    st.lists(st.integers(0, 59), min_size=1, max_size=6, unique=True).map(lambda ms: ",".join(map(str, ms))),
+    st.tuples(st.integers(0, 59), st.integers(0, 59)).map(lambda ab: f"{min(ab)}-{max(ab)}"),
+)
+hour_fields = st.one_of(st.just("*"), st.integers(0, 23).map(str), st.integers(1, 12).map(lambda s: f"*/{s}"))
+
+
+@given(minute_fields, hour_fields, st.sampled_from(["*", "MON-FRI", "0", "1,3,5"]))
+def test_rendered_schedules_read_back_at_the_same_rate(minute: str, hour: str, weekday: str) -> None:
+    cron = parse_cron(f"{minute} {hour} * * {weekday}")
+    assert aws_schedule_runs_per_hour(to_aws(cron)) == runs_per_hour(cron)
+    assert systemd_calendar_runs_per_hour(to_systemd(cron)) == runs_per_hour(cron)
+
+
+@given(st.integers(1, 600))
+def test_a_rate_in_minutes_counts_the_busiest_hour(minutes: int) -> None:
+    runs = aws_schedule_runs_per_hour(f"rate({minutes} minutes)")
+    assert runs == max(1, -(-60 // minutes))
+    assert (runs > 1) == (minutes < 60)
