@@ -77,7 +77,7 @@ class AwsBackend:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            self._clients[service] = _client(service, self.region)
         return self._clients[service]
 
     @property
@@ -94,10 +94,13 @@ class AwsBackend:
         from moto.utilities.utils import load_resource
 
         for path in ("latest_amis", "ecs/optimized_amis"):
-            try:
-                images = load_resource(f"ec2/resources/{path}/{self.region}.json")
-            except FileNotFoundError:
-                continue
+            key = f"ec2/resources/{path}/{self.region}.json"
+            if key not in _AMIS:
+                try:
+                    _AMIS[key] = load_resource(key)
+                except FileNotFoundError:
+                    _AMIS[key] = []
+            images = _AMIS[key]
             for image in images:
                 if image["ami_id"] == image_id:
                     backend = ec2_backends[self.account][self.region]
@@ -125,6 +128,19 @@ class AwsBackend:
             return fn(self, args)
         except ClientError as err:
             raise EngineError(f"{token}: AWS refuses it: {err}") from None
+
+
+_CLIENTS: dict[tuple[str, str], Any] = {}
+
+
+def _client(service: str, region: str) -> Any:
+    """One boto3 client per service and region for the process: building one parses the
+    service's model (a quarter of a second for EC2). moto intercepts requests while a
+    mock is started, whichever mock the client was created under, so sharing is safe."""
+    key = (service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.client(service, region_name=region)
+    return _CLIENTS[key]
 
 
 def tag_specs(kind: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -490,6 +506,7 @@ def _aws_managed_policy(aws: AwsBackend, arn: str) -> None:
 
 
 _MANAGED: dict[str, Any] = {}
+_AMIS: dict[str, list[dict[str, Any]]] = {}
 
 
 @handles("aws:iam/rolePolicyAttachment:RolePolicyAttachment")

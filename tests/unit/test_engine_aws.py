@@ -1,0 +1,229 @@
+"""The AWS model refuses what AWS refuses, for the resource types the cluster uses,
+and fails loudly on what it does not know. Handlers are called directly: fast."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from swarmstack.engine.aws import AwsBackend
+from swarmstack.engine.mocks import EngineError, UnsupportedByEngine
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def aws() -> Iterator[AwsBackend]:
+    with AwsBackend(REGION) as backend:
+        yield backend
+
+
+@pytest.fixture
+def net(aws: AwsBackend) -> dict[str, Any]:
+    """A VPC with an internet gateway, two subnets in two zones, a group, a profile and a template."""
+    _, vpc = aws.create("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})
+    aws.create("aws:ec2/internetGateway:InternetGateway", "igw", {"vpcId": vpc["id"]})
+    subnets = [aws.create("aws:ec2/subnet:Subnet", f"s{i}", {"vpcId": vpc["id"], "cidrBlock": f"10.0.{i}.0/24",
+                                                            "availabilityZone": f"{REGION}{z}"})[0]
+               for i, z in enumerate("ab")]
+    _, group = aws.create("aws:ec2/securityGroup:SecurityGroup", "sg", {"vpcId": vpc["id"]})
+    _, role = aws.create("aws:iam/role:Role", "role", {"name": "node", "assumeRolePolicy": json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "ec2.amazonaws.com"}}]})})
+    _, profile = aws.create("aws:iam/instanceProfile:InstanceProfile", "profile", {"role": "node"})
+    image = aws.invoke("aws:ssm/getParameter:getParameter", {
+        "name": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"})["value"]
+    template, _ = aws.create("aws:ec2/launchTemplate:LaunchTemplate", "lt", {
+        "imageId": image, "instanceType": "t3.small", "iamInstanceProfile": {"arn": profile["arn"]},
+        "networkInterfaces": [{"deviceIndex": 0, "securityGroups": [group["id"]]}]})
+    return {"vpc": vpc["id"], "subnets": subnets, "group": group["id"], "profile": profile["arn"],
+            "template": template, "image": image}
+
+
+def asg_inputs(net: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    return {"minSize": 1.0, "maxSize": 2.0, "desiredCapacity": 1.0, "vpcZoneIdentifiers": net["subnets"],
+            "launchTemplate": {"id": net["template"], "version": "1"}, **overrides}
+
+
+def test_an_unknown_resource_type_fails_loudly(aws: AwsBackend) -> None:
+    with pytest.raises(UnsupportedByEngine, match=r"aws:ec2/instance:Instance 'x': the engine has no model"):
+        aws.create("aws:ec2/instance:Instance", "x", {})
+    with pytest.raises(UnsupportedByEngine, match=r"aws:rds/getEngineVersion:getEngineVersion"):
+        aws.invoke("aws:rds/getEngineVersion:getEngineVersion", {})
+
+
+def test_an_auto_scaling_group_in_an_unknown_subnet_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    with pytest.raises(EngineError, match=r"InvalidSubnetID.NotFound"):
+        aws.create("aws:autoscaling/group:Group", "g", asg_inputs(net, vpcZoneIdentifiers=["subnet-0123456789abcdef0"]))
+
+
+def test_a_group_naming_a_missing_launch_template_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    with pytest.raises(EngineError, match=r"InvalidLaunchTemplateId.NotFound"):
+        aws.create("aws:autoscaling/group:Group", "g",
+                   asg_inputs(net, launchTemplate={"id": "lt-0123456789abcdef0", "version": "1"}))
+
+
+def test_a_spot_policy_naming_a_missing_launch_template_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    mixed = {"launchTemplate": {"launchTemplateSpecification": {"launchTemplateId": "lt-0123456789abcdef0"},
+                                "overrides": [{"instanceType": "m6i.large"}]},
+             "instancesDistribution": {"spotAllocationStrategy": "price-capacity-optimized"}}
+    inputs = asg_inputs(net, mixedInstancesPolicy=mixed)
+    del inputs["launchTemplate"]
+    with pytest.raises(EngineError, match=r"NotFound"):
+        aws.create("aws:autoscaling/group:Group", "g", inputs)
+
+
+def test_a_group_with_an_image_of_the_wrong_architecture_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    template, _ = aws.create("aws:ec2/launchTemplate:LaunchTemplate", "arm", {
+        "imageId": net["image"], "instanceType": "m7g.large"})
+    with pytest.raises(EngineError, match=r"is x86_64, instance type m7g.large runs arm64"):
+        aws.create("aws:autoscaling/group:Group", "g", asg_inputs(net, launchTemplate={"id": template, "version": "1"}))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"desiredCapacity": 3.0}, r"desired capacity 3 is outside min 1 to max 2"),
+    ({"initialLifecycleHooks": [{"name": "swarmstack-drain", "heartbeatTimeout": 10.0,
+                                 "lifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"}]},
+     r"heartbeatTimeout 10 is outside 30 to 7200"),
+    ({"instanceRefresh": {"strategy": "Rolling", "preferences": {"minHealthyPercentage": 50.0,
+                                                                 "maxHealthyPercentage": 200.0}}},
+     r"may exceed minHealthyPercentage by at most 100"),
+])
+def test_group_settings_auto_scaling_refuses(aws: AwsBackend, net: dict[str, Any], overrides: dict[str, Any],
+                                             message: str) -> None:
+    with pytest.raises(EngineError, match=message):
+        aws.create("aws:autoscaling/group:Group", "g", asg_inputs(net, **overrides))
+
+
+def test_an_attachment_to_a_missing_group_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    arn, _ = aws.create("aws:lb/targetGroup:TargetGroup", "tg", {"port": 80.0, "protocol": "TCP", "vpcId": net["vpc"]})
+    with pytest.raises(EngineError, match=r"auto scaling group nope does not exist"):
+        aws.create("aws:autoscaling/attachment:Attachment", "a", {"autoscalingGroupName": "nope",
+                                                                  "lbTargetGroupArn": arn})
+
+
+def test_an_attachment_to_a_missing_target_group_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    group, _ = aws.create("aws:autoscaling/group:Group", "g", asg_inputs(net))
+    with pytest.raises(EngineError, match=r"TargetGroupNotFound"):
+        aws.create("aws:autoscaling/attachment:Attachment", "a", {
+            "autoscalingGroupName": group,
+            "lbTargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:123456789012:targetgroup/x/0123456789abcdef"})
+
+
+def test_a_load_balancer_with_two_subnets_in_one_zone_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    extra, _ = aws.create("aws:ec2/subnet:Subnet", "s9", {"vpcId": net["vpc"], "cidrBlock": "10.0.9.0/24",
+                                                          "availabilityZone": f"{REGION}a"})
+    with pytest.raises(EngineError, match=r"one subnet per availability zone"):
+        aws.create("aws:lb/loadBalancer:LoadBalancer", "nlb", {"loadBalancerType": "network",
+                                                               "subnets": [net["subnets"][0], extra]})
+
+
+def test_an_internet_facing_balancer_needs_an_internet_gateway(aws: AwsBackend) -> None:
+    _, vpc = aws.create("aws:ec2/vpc:Vpc", "closed", {"cidrBlock": "10.9.0.0/16"})
+    subnet, _ = aws.create("aws:ec2/subnet:Subnet", "s", {"vpcId": vpc["id"], "cidrBlock": "10.9.0.0/24"})
+    with pytest.raises(EngineError, match=r"has no internet gateway"):
+        aws.create("aws:lb/loadBalancer:LoadBalancer", "nlb", {"loadBalancerType": "network", "subnets": [subnet]})
+    aws.create("aws:lb/loadBalancer:LoadBalancer", "inner", {"loadBalancerType": "network", "subnets": [subnet],
+                                                             "internal": True})
+
+
+def test_a_listener_cannot_forward_to_a_target_group_of_another_protocol(aws: AwsBackend, net: dict[str, Any]) -> None:
+    lb, _ = aws.create("aws:lb/loadBalancer:LoadBalancer", "nlb", {"loadBalancerType": "network",
+                                                                   "subnets": net["subnets"]})
+    udp, _ = aws.create("aws:lb/targetGroup:TargetGroup", "udp", {"port": 53.0, "protocol": "UDP", "vpcId": net["vpc"]})
+    with pytest.raises(EngineError, match=r"a TCP listener cannot forward to a UDP target group"):
+        aws.create("aws:lb/listener:Listener", "l", {"loadBalancerArn": lb, "port": 53.0, "protocol": "TCP",
+                                                     "defaultActions": [{"type": "forward", "targetGroupArn": udp}]})
+
+
+def test_launch_templates_refuse_missing_references_and_bad_user_data(aws: AwsBackend, net: dict[str, Any]) -> None:
+    with pytest.raises(EngineError, match=r"NoSuchEntity"):
+        aws.create("aws:ec2/launchTemplate:LaunchTemplate", "a", {
+            "imageId": net["image"], "iamInstanceProfile": {"arn": "arn:aws:iam::123456789012:instance-profile/none"}})
+    with pytest.raises(EngineError, match=r"must be base64"):
+        aws.create("aws:ec2/launchTemplate:LaunchTemplate", "b", {"imageId": net["image"], "userData": "#!/bin/sh"})
+    with pytest.raises(EngineError, match=r"at most 16 KB"):
+        aws.create("aws:ec2/launchTemplate:LaunchTemplate", "c", {
+            "imageId": net["image"], "userData": base64.b64encode(b"x" * 20000).decode()})
+    with pytest.raises(EngineError, match=r"InvalidKeyPair.NotFound"):
+        aws.create("aws:ec2/launchTemplate:LaunchTemplate", "d", {"imageId": net["image"], "keyName": "nobody"})
+    with pytest.raises(EngineError, match=r"InvalidGroup.NotFound"):
+        aws.create("aws:ec2/launchTemplate:LaunchTemplate", "e", {
+            "imageId": net["image"], "networkInterfaces": [{"deviceIndex": 0, "securityGroups": ["sg-0123456789abcdef0"]}]})
+    with pytest.raises(EngineError, match=r"image ami-0123456789abcdef0 does not exist|InvalidAMIID"):
+        aws.create("aws:ec2/launchTemplate:LaunchTemplate", "f", {"imageId": "ami-0123456789abcdef0"})
+
+
+def test_a_secure_parameter_under_a_missing_key_is_refused(aws: AwsBackend) -> None:
+    with pytest.raises(EngineError, match=r"NotFoundException"):
+        aws.create("aws:ssm/parameter:Parameter", "p", {"name": "/swarmstack/x/tls/server-key", "type": "SecureString",
+                                                        "value": "k", "keyId": "alias/nope"})
+
+
+def test_a_key_policy_that_locks_the_account_out_is_refused(aws: AwsBackend) -> None:
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"},
+                                                      "Action": "kms:Decrypt", "Resource": "*"}]}
+    with pytest.raises(EngineError, match=r"MalformedPolicyDocumentException"):
+        aws.create("aws:kms/key:Key", "k", {"policy": json.dumps(policy)})
+
+
+def test_only_aws_managed_policies_that_exist_attach(aws: AwsBackend, net: dict[str, Any]) -> None:
+    aws.create("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ok", {
+        "role": "node", "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"})
+    attached = aws.client("iam").list_attached_role_policies(RoleName="node")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AmazonSSMManagedInstanceCore"]
+    with pytest.raises(EngineError, match=r"does not exist or is not attachable"):
+        aws.create("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "bad", {
+            "role": "node", "policyArn": "arn:aws:iam::aws:policy/NoSuchPolicy"})
+
+
+def test_a_metric_filter_on_a_missing_log_group_is_refused(aws: AwsBackend) -> None:
+    with pytest.raises(EngineError, match=r"log group /nope does not exist"):
+        aws.create("aws:cloudwatch/logMetricFilter:LogMetricFilter", "f", {
+            "logGroupName": "/nope", "pattern": "x", "metricTransformation": {"name": "m", "namespace": "n", "value": "1"}})
+
+
+def test_an_alarm_sending_to_a_missing_topic_is_refused(aws: AwsBackend) -> None:
+    with pytest.raises(EngineError, match=r"NotFound"):
+        aws.create("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {
+            "comparisonOperator": "GreaterThanThreshold", "evaluationPeriods": 1.0, "metricName": "m",
+            "namespace": "n", "period": 60.0, "statistic": "Sum", "threshold": 0.0,
+            "alarmActions": [f"arn:aws:sns:{REGION}:123456789012:nope"]})
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"name": "No-Such-Document", "targets": [{"key": "tag:a", "values": ["b"]}]}, r"InvalidDocument"),
+    ({"name": "AWS-RunShellScript", "parameters": {"commands": "true"}, "scheduleExpression": "cron(0 1 * * * *)",
+      "targets": [{"key": "tag:a", "values": ["b"]}]}, r"exactly one of day-of-month and day-of-week must be \?"),
+    ({"name": "AWS-RunShellScript", "parameters": {"commands": "true"}, "scheduleExpression": "cron(0 1 * * ? *)",
+      "targets": [{"key": "swarmstack:cluster", "values": ["b"]}]}, r"target key 'swarmstack:cluster'"),
+    ({"name": "AWS-RunShellScript", "parameters": {"command": "true"}, "targets": [{"key": "tag:a", "values": ["b"]}]},
+     r"has no parameter\(s\) \['command'\]"),
+    ({"name": "AWS-RunShellScript", "parameters": {"commands": "true"}, "targets": [{"key": "tag:a", "values": ["b"]}],
+      "outputLocation": {"s3BucketName": "no-such-bucket"}}, r"AWS refuses it|NotFound|404"),
+])
+def test_associations_ssm_refuses(aws: AwsBackend, inputs: dict[str, Any], message: str) -> None:
+    with pytest.raises(EngineError, match=message):
+        aws.create("aws:ssm/association:Association", "prune", inputs)
+
+
+def test_an_association_ssm_accepts_is_kept(aws: AwsBackend) -> None:
+    rid, outputs = aws.create("aws:ssm/association:Association", "prune", {
+        "name": "AWS-RunShellScript", "parameters": {"commands": "docker system prune -af"},
+        "scheduleExpression": "cron(42 1 * * ? *)", "targets": [{"key": "tag:swarmstack:cluster", "values": ["prod"]}]})
+    assert outputs["associationId"] == rid
+    assert aws.state["associations"][rid]["scheduleExpression"] == "cron(42 1 * * ? *)"
+
+
+def test_s3_bucket_policies_must_name_their_own_bucket(aws: AwsBackend) -> None:
+    bucket, _ = aws.create("aws:s3/bucket:Bucket", "logs", {"bucket": "swarmstack-logs"})
+    with pytest.raises(EngineError, match=r"invalid resource arn:aws:s3:::other"):
+        aws.create("aws:s3/bucketPolicy:BucketPolicy", "p", {"bucket": bucket, "policy": json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                    "Resource": "arn:aws:s3:::other/*"}]})})
+    with pytest.raises(EngineError, match=r"InvalidBucketName"):
+        aws.create("aws:s3/bucket:Bucket", "bad", {"bucket": "Not_A_Bucket"})
