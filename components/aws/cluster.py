@@ -142,7 +142,8 @@ class Cluster(pulumi.ComponentResource):
             logs_bucket = AccessLogBucket(f"{name}-lb-logs", AccessLogBucketArgs(
                 retention_days=cfg.logging.retention_days, tags=tags), opts=child) if cfg.production else None
             balancer = LoadBalancer(f"{name}-lb", LoadBalancerArgs(
-                vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids if lb_cfg.public else network.node_subnet_ids,
+                vpc_id=network.vpc_id,
+                subnet_ids=network.public_subnet_ids if lb_cfg.public else network.node_subnet_ids,
                 internal=not lb_cfg.public, security_group_id=groups.lb_id, forwards=forwards,
                 deletion_protection=cfg.production, tags=tags,
                 access_logs_bucket=logs_bucket.bucket if logs_bucket else None,

@@ -48,7 +48,8 @@ def prune_script(until: str, volumes: bool, log_group: str, region: str) -> str:
         f"  aws logs create-log-stream --region {region} --log-group-name {group} "
         '--log-stream-name "$instance" >/dev/null 2>&1 || true',
         "  events=$(printf '%s' \"$out\" | python3 -c 'import json,sys,time; "
-        "print(json.dumps([{\"timestamp\": int(time.time()*1000), \"message\": sys.stdin.read() or \"(no output)\"}]))')",
+        "print(json.dumps([{\"timestamp\": int(time.time()*1000), "
+        "\"message\": sys.stdin.read() or \"(no output)\"}]))')",
         f"  aws logs put-log-events --region {region} --log-group-name {group} "
         '--log-stream-name "$instance" --log-events "$events" >/dev/null || echo "could not write to the log group"',
         "fi",

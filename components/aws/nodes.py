@@ -189,7 +189,8 @@ class NodeGroup(pulumi.ComponentResource):
             suspended_processes=["AZRebalance"] if manager else [],
             enabled_metrics=list(GROUP_METRICS),
             metrics_granularity="1Minute",
-            initial_lifecycle_hooks=[{"name": DRAIN_HOOK, "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            initial_lifecycle_hooks=[{"name": DRAIN_HOOK,
+                                      "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
                                       "heartbeat_timeout": HEARTBEAT[args.role], "default_result": "CONTINUE"}],
             instance_refresh={"strategy": "Rolling", "preferences": refresh_preferences(args.role, args.count)},
             tags=[{"key": k, "value": v, "propagate_at_launch": False}

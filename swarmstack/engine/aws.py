@@ -688,7 +688,7 @@ def _ssm_association(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str
             raise EngineError(f"{type_} '{name}': outputLocation needs s3BucketName (S3 is the only output "
                               "location State Manager associations support)")
         aws.client("s3").head_bucket(Bucket=bucket)
-    for key, low, high in (("maxConcurrency", 1, None), ("maxErrors", 0, None)):
+    for key in ("maxConcurrency", "maxErrors"):
         value = i.get(key)
         if value is not None and not re.fullmatch(r"\d+%?", str(value)):
             raise EngineError(f"{type_} '{name}': {key} must be a number or a percentage, got {value}")
@@ -814,7 +814,8 @@ def _launch_template_data(aws: AwsBackend, name: str, i: dict[str, Any]) -> dict
         kind = spec.get("resourceType")
         if kind not in ("instance", "volume", "network-interface", "spot-instances-request", "elastic-gpu"):
             raise EngineError(f"{type_} '{name}': tag specifications cannot tag {kind}")
-        specs.append({"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]})
+        tags = [{"Key": k, "Value": v} for k, v in (spec.get("tags") or {}).items()]
+        specs.append({"ResourceType": kind, "Tags": tags})
     if specs:
         data["TagSpecifications"] = specs
     if i.get("monitoring"):
@@ -877,9 +878,8 @@ def check_instance_refresh(refresh: dict[str, Any], has_template: bool) -> str |
         if high_i - low_i > 100:
             return "maxHealthyPercentage may exceed minHealthyPercentage by at most 100"
     checkpoints = [as_int(c) for c in prefs.get("checkpointPercentages") or []]
-    if checkpoints:
-        if any(not 1 <= c <= 100 for c in checkpoints) or checkpoints != sorted(set(checkpoints)):
-            return "checkpointPercentages must be rising values from 1 to 100"
+    if checkpoints and (any(not 1 <= c <= 100 for c in checkpoints) or checkpoints != sorted(set(checkpoints))):
+        return "checkpointPercentages must be rising values from 1 to 100"
     delay = prefs.get("checkpointDelay")
     if delay not in (None, "") and not 0 <= as_int(delay) <= 172800:
         return "checkpointDelay must be 0 to 172800 seconds"
@@ -1032,7 +1032,8 @@ def _asg_attachment(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str,
         raise EngineError(f"{type_} '{name}': ValidationError: auto scaling group {group} does not exist")
     target_group = need(i, "lbTargetGroupArn", type_, name)
     described = aws.client("elbv2").describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"][0]
-    subnets = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["VPCZoneIdentifier"]
+    described_group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    subnets = described_group["VPCZoneIdentifier"]
     vpcs = {s["VpcId"] for s in aws.ec2.describe_subnets(SubnetIds=subnets.split(","))["Subnets"]}
     if vpcs != {described["VpcId"]}:
         raise EngineError(f"{type_} '{name}': target group {described['TargetGroupName']} is in "
@@ -1095,7 +1096,8 @@ def _load_balancer(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, 
                        {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix", "")}]
     elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
     return arn, {"arn": arn, "arnSuffix": _suffix(arn, "loadbalancer/")[len("loadbalancer/"):],
-                 "dnsName": lb["DNSName"], "zoneId": lb.get("CanonicalHostedZoneId", ""), "name": lb["LoadBalancerName"],
+                 "dnsName": lb["DNSName"], "zoneId": lb.get("CanonicalHostedZoneId", ""),
+                 "name": lb["LoadBalancerName"],
                  "vpcId": lb.get("VpcId", ""), **tags_all(i)}
 
 
@@ -1297,7 +1299,7 @@ def _bucket_public_access_block(aws: AwsBackend, name: str, i: dict[str, Any]) -
     bucket = _existing_bucket(aws, "s3 BucketPublicAccessBlock", name, i)
     keys = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     aws.client("s3").put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        k[0].upper() + k[1:].replace("Acls", "Acls"): bool(i.get(k, False)) for k in keys})
+        k[0].upper() + k[1:]: bool(i.get(k, False)) for k in keys})
     return bucket, {}
 
 

@@ -165,7 +165,8 @@ def test_instance_refresh_settings_auto_scaling_refuses() -> None:
     def refresh(**prefs: object) -> dict:
         return {"strategy": "Rolling", "preferences": prefs}
     assert "at most 100" in check_instance_refresh(refresh(minHealthyPercentage=50, maxHealthyPercentage=200), True)
-    assert "outside 100 to 200" in check_instance_refresh(refresh(minHealthyPercentage=100, maxHealthyPercentage=250), True)
+    too_high = refresh(minHealthyPercentage=100, maxHealthyPercentage=250)
+    assert "outside 100 to 200" in check_instance_refresh(too_high, True)
     assert "needs minHealthyPercentage" in check_instance_refresh(refresh(maxHealthyPercentage=150), True)
     assert "rising" in check_instance_refresh(refresh(checkpointPercentages=[50, 20, 100]), True)
     assert check_instance_refresh({"strategy": "AllAtOnce"}, True) == "strategy must be Rolling"
@@ -192,7 +193,8 @@ def test_what_a_person_pastes() -> None:
 
 
 def test_the_dashboard_shows_every_group_and_target() -> None:
-    body = dashboard_body("prod", "eu-west-1", "prod-m", {"general": "prod-g"}, "net/x/1", {"tcp-80": "targetgroup/t/2"})
+    body = dashboard_body("prod", "eu-west-1", "prod-m", {"general": "prod-g"}, "net/x/1",
+                          {"tcp-80": "targetgroup/t/2"})
     text = json.dumps(body)
     assert all(name in text for name in ("prod-m", "prod-g", "targetgroup/t/2", "swarmstack/prod"))
     assert len(dashboard_body("prod", "eu-west-1", "prod-m", {}, None, {})["widgets"]) == 3

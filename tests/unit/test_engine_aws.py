@@ -31,7 +31,7 @@ def net(aws: AwsBackend) -> dict[str, Any]:
                                                             "availabilityZone": f"{REGION}{z}"})[0]
                for i, z in enumerate("ab")]
     _, group = aws.create("aws:ec2/securityGroup:SecurityGroup", "sg", {"vpcId": vpc["id"]})
-    _, role = aws.create("aws:iam/role:Role", "role", {"name": "node", "assumeRolePolicy": json.dumps(
+    aws.create("aws:iam/role:Role", "role", {"name": "node", "assumeRolePolicy": json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                  "Principal": {"Service": "ec2.amazonaws.com"}}]})})
     _, profile = aws.create("aws:iam/instanceProfile:InstanceProfile", "profile", {"role": "node"})
@@ -153,7 +153,8 @@ def test_launch_templates_refuse_missing_references_and_bad_user_data(aws: AwsBa
         aws.create("aws:ec2/launchTemplate:LaunchTemplate", "d", {"imageId": net["image"], "keyName": "nobody"})
     with pytest.raises(EngineError, match=r"InvalidGroup.NotFound"):
         aws.create("aws:ec2/launchTemplate:LaunchTemplate", "e", {
-            "imageId": net["image"], "networkInterfaces": [{"deviceIndex": 0, "securityGroups": ["sg-0123456789abcdef0"]}]})
+            "imageId": net["image"],
+            "networkInterfaces": [{"deviceIndex": 0, "securityGroups": ["sg-0123456789abcdef0"]}]})
     with pytest.raises(EngineError, match=r"image ami-0123456789abcdef0 does not exist|InvalidAMIID"):
         aws.create("aws:ec2/launchTemplate:LaunchTemplate", "f", {"imageId": "ami-0123456789abcdef0"})
 
@@ -184,7 +185,8 @@ def test_only_aws_managed_policies_that_exist_attach(aws: AwsBackend, net: dict[
 def test_a_metric_filter_on_a_missing_log_group_is_refused(aws: AwsBackend) -> None:
     with pytest.raises(EngineError, match=r"log group /nope does not exist"):
         aws.create("aws:cloudwatch/logMetricFilter:LogMetricFilter", "f", {
-            "logGroupName": "/nope", "pattern": "x", "metricTransformation": {"name": "m", "namespace": "n", "value": "1"}})
+            "logGroupName": "/nope", "pattern": "x",
+            "metricTransformation": {"name": "m", "namespace": "n", "value": "1"}})
 
 
 def test_an_alarm_sending_to_a_missing_topic_is_refused(aws: AwsBackend) -> None:
