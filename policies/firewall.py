@@ -287,10 +287,11 @@ def _swarm_ports_from_nodes_only(args: StackValidationArgs, report: ReportViolat
                 if not flow.covers(port, protocols):
                     continue
                 for source in flow.sources:
-                    if source.kind == "group" and (is_unknown(source.value) or (
+                    if source.kind == "group" and resource.resource_type.startswith("aws:") and (
+                            is_unknown(source.value) or (
                             unknown_balancer and source.value not in nodes and source.value != "self")):
                         # which group is not known before the update: the engine says it can't judge
-                        need(UNKNOWN, resource.name, "referencedSecurityGroupId")
+                        need(UNKNOWN, resource.name, flow.where, "source group")
                     if source.kind == "group" and source.value in balancers:
                         report(f"{resource.name}: {flow.where} lets the load balancer's group {source.value} "
                                f"reach {what}", resource.urn)

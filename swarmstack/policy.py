@@ -280,8 +280,8 @@ def _stack_urn(graph: Graph) -> str:
     project = "swarmstack"
     if graph.resources:
         parts = graph.resources[0].urn.split("::")
-        if len(parts) > 2:
-            project = parts[2]
+        if len(parts) > 1:
+            project = parts[1]
     return f"urn:pulumi:{graph.stack}::{project}::pulumi:pulumi:Stack::{project}-{graph.stack}"
 
 

@@ -265,3 +265,65 @@ def test_an_azure_swarm_port_opened_to_the_internet_is_caught() -> None:
 
     mutate(graph, "azure-native:network:NetworkSecurityGroup", "prod-managers", open_up)
     assert "swarm-ports-internal-only" in rules_hit(evaluate(graph))
+
+
+# --- parity with pulumi_policy's own analyzer ------------------------------------------------------------
+
+
+def _analyzer_findings(graph: Graph, preview: bool) -> set[tuple[str, str, str, str]]:
+    """Run the pack through pulumi_policy's gRPC servicer (without serving it), fed protobuf
+    requests as the engine sends them: inputs to Analyze, outputs to AnalyzeStack."""
+    from google.protobuf import json_format, struct_pb2
+    from pulumi.runtime import proto
+    from pulumi_policy import EnforcementLevel
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    from policies.pack import PACK_NAME, PACK_VERSION, POLICIES
+    from swarmstack.policy import _computed_values, _inputs, _outputs
+
+    computed = _computed_values(graph.resources) if preview else None
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, PACK_VERSION, POLICIES, EnforcementLevel.ADVISORY)
+    levels = {proto.MANDATORY: "mandatory", proto.ADVISORY: "advisory"}
+
+    def struct(props: dict[str, Any]) -> struct_pb2.Struct:
+        return json_format.ParseDict(props, struct_pb2.Struct())
+
+    found = set()
+    for resource in graph.resources:
+        response = servicer.Analyze(proto.AnalyzeRequest(
+            type=resource.type, properties=struct(_inputs(resource, computed)), urn=resource.urn, name=resource.name,
+            options=proto.AnalyzerResourceOptions(parent=resource.parent)), None)
+        for d in response.diagnostics:
+            message = d.message.split("\n", 1)[1] if "\n" in d.message else d.message
+            found.add((d.policyName, resource.urn, message, levels[d.enforcementLevel]))
+    response = servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=[
+        proto.AnalyzerResource(type=r.type, properties=struct(_outputs(r, computed)), urn=r.urn, name=r.name,
+                               parent=r.parent, options=proto.AnalyzerResourceOptions(parent=r.parent))
+        for r in graph.resources]), None)
+    stack_urn = f"urn:pulumi:{graph.stack}::swarmstack::pulumi:pulumi:Stack::swarmstack-{graph.stack}"
+    for d in response.diagnostics:
+        message = d.message.split("\n", 1)[1] if "\n" in d.message else d.message
+        found.add((d.policyName, d.urn or stack_urn, message, levels[d.enforcementLevel]))
+    return found
+
+
+def _broken_aws() -> Graph:
+    graph = program("prod-aws", managers={"count": 1}, prune={"schedule": "*/15 * * * *"})
+    mutate(graph, "aws:ec2/launchTemplate:LaunchTemplate", _manager_template(graph).name,
+           lambda p: p["metadataOptions"].update(httpTokens="optional"))
+    rule = _swarm_rule(graph)
+    mutate(graph, rule.type, rule.name, lambda p: (p.pop("referencedSecurityGroupId"), p.update(cidrIpv4="0.0.0.0/0")))
+    return graph
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("build", [_broken_aws, pytest.param(
+    lambda: program("prod-azure"), marks=pytest.mark.skipif(not AZURE_BUILT, reason="no Azure program yet"))],
+    ids=["prod-aws-broken", "prod-azure"])
+def test_the_evaluator_agrees_with_the_policy_sdk_analyzer(build: Callable[[], Graph], preview: bool) -> None:
+    graph = build()
+    ours = {(f.rule, f.urn, f.message, f.level) for f in evaluate(graph, preview=preview)}
+    assert ours == _analyzer_findings(graph, preview)
+    if not preview and graph.stack == "prod-aws":
+        assert {"imdsv2-required", "swarm-ports-internal-only", "single-manager-not-production",
+                "prune-at-most-hourly"} <= {f[0] for f in ours if f[3] == "mandatory"}
