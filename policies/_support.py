@@ -12,10 +12,16 @@ import binascii
 import gzip
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
+from pulumi_policy import (
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, _is_unknown
 
 UNKNOWN = UNKNOWN_STRING_VALUE
@@ -25,6 +31,25 @@ CLUSTER_TYPES = ("swarmstack:aws:Cluster", "swarmstack:azure:Cluster")
 SUMMARY_KEYS = ("cloud", "clusterName", "production", "managerCount", "zones", "dockerApi",
                 "pruneVolumes", "pruneSchedule", "logKms")
 ROLE_TAG = "swarmstack:role"
+
+# --- building rules ----------------------------------------------------------------------
+
+
+class Report(Protocol):
+    """The engine's `report_violation`: a message, and for stack rules the resource's URN."""
+
+    def __call__(self, message: str, urn: str | None = None, /) -> None: ...
+
+
+def resource_rule(validate: Callable[[ResourceValidationArgs, Report], None],
+                  **kwargs: Any) -> ResourceValidationPolicy:
+    """A ResourceValidationPolicy whose validate may leave out the URN (the engine's callback defaults it)."""
+    return ResourceValidationPolicy(validate=cast(Any, validate), **kwargs)
+
+
+def stack_rule(validate: Callable[[StackValidationArgs, Report], None], **kwargs: Any) -> StackValidationPolicy:
+    return StackValidationPolicy(validate=cast(Any, validate), **kwargs)
+
 
 # --- unknown-aware access ------------------------------------------------------------
 
@@ -37,11 +62,11 @@ def plain(value: Any) -> Any:
     """The value under pulumi_policy's unknown-checking proxies, as plain dicts and lists
     (unknowns stay as their sentinel strings: test them with `is_unknown`)."""
     if isinstance(value, Mapping):
-        target = value["__target"] if _is_proxy(value) else value
+        target = cast(Any, value)["__target"] if _is_proxy(value) else value
         return {key: plain(item) for key, item in dict(target).items()}
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         if _is_proxy(value):
-            value = value["__target"]
+            value = cast(Any, value)["__target"]
         return [plain(item) for item in value]
     return value
 

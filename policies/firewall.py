@@ -8,16 +8,14 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from policies._support import (
     UNKNOWN,
     Flow,
+    Report,
     Source,
     dig,
     flows,
@@ -26,6 +24,8 @@ from policies._support import (
     need,
     plain,
     port_text,
+    resource_rule,
+    stack_rule,
     summaries,
 )
 
@@ -52,7 +52,7 @@ def _flows(args: ResourceValidationArgs) -> list[Flow]:
 # --- no-plaintext-docker-api -------------------------------------------------------------
 
 
-def _no_plaintext_docker_api(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _no_plaintext_docker_api(args: ResourceValidationArgs, report: Report) -> None:
     for flow in _flows(args):
         if flow.sources and flow.covers(DOCKER_PLAIN, ("tcp",)):
             report(f"{flow.where} allows {port_text(flow)} from {_sources(flow.sources)}, "
@@ -63,7 +63,7 @@ def _no_plaintext_docker_api(args: ResourceValidationArgs, report: ReportViolati
                    "which exposes the plaintext Docker API (2375/tcp)")
 
 
-no_plaintext_docker_api = ResourceValidationPolicy(
+no_plaintext_docker_api = resource_rule(
     name="no-plaintext-docker-api",
     description="Nothing opens 2375/tcp, the unauthenticated plaintext Docker API, from anywhere.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -75,7 +75,7 @@ no_plaintext_docker_api = ResourceValidationPolicy(
 # --- docker-tls-api-not-public -------------------------------------------------------------
 
 
-def _docker_tls_api_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _docker_tls_api_not_public(args: ResourceValidationArgs, report: Report) -> None:
     for flow in _flows(args):
         world = [s for s in flow.sources if s.is_world]
         if world and flow.covers(DOCKER_TLS, ("tcp",)):
@@ -83,7 +83,7 @@ def _docker_tls_api_not_public(args: ResourceValidationArgs, report: ReportViola
                    "(2376/tcp) must be reachable from the admins' ranges only")
 
 
-docker_tls_api_not_public = ResourceValidationPolicy(
+docker_tls_api_not_public = resource_rule(
     name="docker-tls-api-not-public",
     description="The TLS Docker API (2376/tcp) is never open to 0.0.0.0/0, ::/0 or the Internet.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -95,7 +95,7 @@ docker_tls_api_not_public = ResourceValidationPolicy(
 # --- ssh-rdp-not-public --------------------------------------------------------------------
 
 
-def _ssh_rdp_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _ssh_rdp_not_public(args: ResourceValidationArgs, report: Report) -> None:
     for flow in _flows(args):
         world = [s for s in flow.sources if s.is_world]
         if not world:
@@ -106,7 +106,7 @@ def _ssh_rdp_not_public(args: ResourceValidationArgs, report: ReportViolation) -
                        f"which opens {what} to the world")
 
 
-ssh_rdp_not_public = ResourceValidationPolicy(
+ssh_rdp_not_public = resource_rule(
     name="ssh-rdp-not-public",
     description="SSH (22) and RDP (3389) are never open to 0.0.0.0/0, ::/0 or the Internet.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -118,14 +118,14 @@ ssh_rdp_not_public = ResourceValidationPolicy(
 # --- no-all-ports-to-world -------------------------------------------------------------------
 
 
-def _no_all_ports_to_world(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _no_all_ports_to_world(args: ResourceValidationArgs, report: Report) -> None:
     for flow in _flows(args):
         world = [s for s in flow.sources if s.is_world]
         if world and flow.all_ports:
             report(f"{flow.where} allows {port_text(flow)} from {_sources(world)}")
 
 
-no_all_ports_to_world = ResourceValidationPolicy(
+no_all_ports_to_world = resource_rule(
     name="no-all-ports-to-world",
     description="No firewall rule allows every port or protocol from the whole internet.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -157,7 +157,7 @@ def _bad_swarm_source(source: Source, cloud: str) -> str | None:
     return f"{source.kind} {source.value}"
 
 
-def _swarm_ports_internal_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _swarm_ports_internal_only(args: ResourceValidationArgs, report: Report) -> None:
     cloud = "azure" if args.resource_type.startswith("azure-native:") else "aws"
     hint = ("reference the swarm's security groups (referencedSecurityGroupId), not address ranges"
             if cloud == "aws" else "allow only the VirtualNetwork tag or the VNet's own range")
@@ -175,7 +175,7 @@ def _swarm_ports_internal_only(args: ResourceValidationArgs, report: ReportViola
                 report(f"{fwd.where}: the load balancer forwards {port_text(fwd)}, which exposes {what}")
 
 
-swarm_ports_internal_only = ResourceValidationPolicy(
+swarm_ports_internal_only = resource_rule(
     name="swarm-ports-internal-only",
     description="Swarm ports (2377/tcp, 7946/tcp+udp, 4789/udp, ESP) are reachable only from the swarm's "
                 "own groups (AWS) or address space (Azure), never from the internet or a load balancer.",
@@ -189,7 +189,7 @@ swarm_ports_internal_only = ResourceValidationPolicy(
 # --- default-security-group-closed --------------------------------------------------------------
 
 
-def _default_security_group_closed(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _default_security_group_closed(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup":
         return
     props = plain(args.props)
@@ -200,7 +200,7 @@ def _default_security_group_closed(args: ResourceValidationArgs, report: ReportV
                    "it should allow nothing, so that nothing lands in it by accident")
 
 
-default_security_group_closed = ResourceValidationPolicy(
+default_security_group_closed = resource_rule(
     name="default-security-group-closed",
     description="The VPC's default security group allows no traffic in or out.",
     enforcement_level=EnforcementLevel.ADVISORY,
@@ -216,7 +216,7 @@ def _resources_props(args: StackValidationArgs) -> Iterator[tuple[Any, dict[str,
         yield resource, plain(resource.props)
 
 
-def _docker_tls_api_only_when_enabled(args: StackValidationArgs, report: ReportViolation) -> None:
+def _docker_tls_api_only_when_enabled(args: StackValidationArgs, report: Report) -> None:
     found = summaries(args.resources)
     if not found:
         args.not_applicable("no swarmstack Cluster summary in the stack")
@@ -233,7 +233,7 @@ def _docker_tls_api_only_when_enabled(args: StackValidationArgs, report: ReportV
                        "but the stack has the Docker API off (dockerApi.enabled: false)", resource.urn)
 
 
-docker_tls_api_only_when_enabled = StackValidationPolicy(
+docker_tls_api_only_when_enabled = stack_rule(
     name="docker-tls-api-only-when-enabled",
     description="2376/tcp is opened only in stacks that turn the TLS Docker API on (dockerApi.enabled).",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -273,7 +273,7 @@ def _vnet_ranges(args: StackValidationArgs) -> list[str]:
     return ranges
 
 
-def _swarm_ports_from_nodes_only(args: StackValidationArgs, report: ReportViolation) -> None:
+def _swarm_ports_from_nodes_only(args: StackValidationArgs, report: Report) -> None:
     import ipaddress
 
     nodes, balancers = _node_and_lb_groups(args)
@@ -306,7 +306,7 @@ def _swarm_ports_from_nodes_only(args: StackValidationArgs, report: ReportViolat
                                    f"({', '.join(map(str, vnets))}), reach {what}", resource.urn)
 
 
-swarm_ports_from_nodes_only = StackValidationPolicy(
+swarm_ports_from_nodes_only = stack_rule(
     name="swarm-ports-from-nodes-only",
     description="The groups or ranges allowed to the swarm ports are the swarm's own nodes: not the load "
                 "balancer's group, not another group, not a range outside the VNet.",
@@ -319,7 +319,7 @@ swarm_ports_from_nodes_only = StackValidationPolicy(
 # --- stack: esp-between-nodes ----------------------------------------------------------------------
 
 
-def _esp_between_nodes(args: StackValidationArgs, report: ReportViolation) -> None:
+def _esp_between_nodes(args: StackValidationArgs, report: Report) -> None:
     firewalls = []
     esp_allowed = False
     for resource, props in _resources_props(args):
@@ -345,7 +345,7 @@ def _esp_between_nodes(args: StackValidationArgs, report: ReportViolation) -> No
                "networks (--opt encrypted) will silently drop traffic")
 
 
-esp_between_nodes = StackValidationPolicy(
+esp_between_nodes = stack_rule(
     name="esp-between-nodes",
     description="ESP (IP protocol 50) is allowed between nodes, so encrypted overlays work.",
     enforcement_level=EnforcementLevel.ADVISORY,

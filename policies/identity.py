@@ -11,12 +11,10 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
 )
 
-from policies._support import as_list, need, plain
+from policies._support import Report, as_list, need, plain, resource_rule
 
 POLICY_DOCUMENT_TYPES = {
     "aws:iam/policy:Policy": "policy",
@@ -90,7 +88,7 @@ def _statements(path: str, document: Any) -> Iterator[tuple[str, dict[str, Any]]
             yield (f"{path} Statement[{i}]" + (f" ({sid})" if sid else "")), statement
 
 
-def _iam_no_wildcards(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _iam_no_wildcards(args: ResourceValidationArgs, report: Report) -> None:
     props = plain(args.props)
     allowlist = list(STAR_ONLY_ACTIONS) + list(args.get_config().get("allowedStarResourceActions", []))
     if args.resource_type in ATTACHMENTS:
@@ -123,7 +121,7 @@ def _iam_no_wildcards(args: ResourceValidationArgs, report: ReportViolation) -> 
                            "resource ARNs; name them")
 
 
-iam_no_wildcards = ResourceValidationPolicy(
+iam_no_wildcards = resource_rule(
     name="iam-no-wildcards",
     description="IAM policies grant no \"*\" or service-wide action, and no \"*\" resource except for the "
                 "actions AWS only grants on \"*\".",

@@ -10,19 +10,19 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from policies._support import (
     CLUSTER_TYPES,
+    Report,
     decode_user_data,
     is_unknown,
     need,
     plain,
+    resource_rule,
+    stack_rule,
     summaries,
     user_data_fields,
 )
@@ -157,7 +157,7 @@ def _association_text(props: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _prune_at_most_hourly(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _prune_at_most_hourly(args: ResourceValidationArgs, report: Report) -> None:
     props = plain(args.props)
     kind = args.resource_type
     if kind in CLUSTER_TYPES:
@@ -202,7 +202,7 @@ def _prune_at_most_hourly(args: ResourceValidationArgs, report: ReportViolation)
                            "at most hourly")
 
 
-prune_at_most_hourly = ResourceValidationPolicy(
+prune_at_most_hourly = resource_rule(
     name="prune-at-most-hourly",
     description="The scheduled docker prune runs at most once an hour.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -248,7 +248,7 @@ def _switched_off(text: str, start: int) -> bool:
     return values == {"false"}
 
 
-def _prune_volumes_opt_in(args: StackValidationArgs, report: ReportViolation) -> None:
+def _prune_volumes_opt_in(args: StackValidationArgs, report: Report) -> None:
     found = summaries(args.resources)
     if not found:
         args.not_applicable("no swarmstack Cluster summary in the stack")
@@ -266,7 +266,7 @@ def _prune_volumes_opt_in(args: StackValidationArgs, report: ReportViolation) ->
                 break
 
 
-prune_volumes_opt_in = StackValidationPolicy(
+prune_volumes_opt_in = stack_rule(
     name="prune-volumes-opt-in",
     description="The scheduled prune never deletes volumes unless the stack opts in (prune.volumes: true).",
     enforcement_level=EnforcementLevel.MANDATORY,

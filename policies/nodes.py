@@ -8,12 +8,22 @@ import re
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
 )
 
-from policies._support import as_list, decode_user_data, dig, is_unknown, need, number, plain, truthy, user_data_fields
+from policies._support import (
+    Report,
+    as_list,
+    decode_user_data,
+    dig,
+    is_unknown,
+    need,
+    number,
+    plain,
+    resource_rule,
+    truthy,
+    user_data_fields,
+)
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -25,7 +35,7 @@ AZURE_DISK = "azure-native:compute:Disk"
 # --- imdsv2-required -------------------------------------------------------------------------
 
 
-def _imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type not in (LAUNCH_TEMPLATE, INSTANCE):
         return
     props = plain(args.props)
@@ -48,7 +58,7 @@ def _imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> N
                "containers on bridge networks cannot reach the node's credentials")
 
 
-imdsv2_required = ResourceValidationPolicy(
+imdsv2_required = resource_rule(
     name="imdsv2-required",
     description="Launch templates and instances require IMDSv2 (httpTokens: required) with a small hop limit.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -66,7 +76,7 @@ imdsv2_required = ResourceValidationPolicy(
 # --- disks-encrypted ----------------------------------------------------------------------------
 
 
-def _disks_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _disks_encrypted(args: ResourceValidationArgs, report: Report) -> None:
     props = plain(args.props)
     kind = args.resource_type
     if kind == LAUNCH_TEMPLATE:
@@ -114,7 +124,7 @@ def _disks_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> N
         report("the disk has no disk encryption set and no Azure Disk Encryption settings")
 
 
-disks_encrypted = ResourceValidationPolicy(
+disks_encrypted = resource_rule(
     name="disks-encrypted",
     description="Every node disk is encrypted: EBS volumes in launch templates, Azure encryption at host "
                 "or a disk encryption set.",
@@ -135,7 +145,7 @@ SECRET_PATTERNS = (
 )
 
 
-def _user_data_no_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _user_data_no_secrets(args: ResourceValidationArgs, report: Report) -> None:
     props = plain(args.props)
     for path, value in user_data_fields(args.resource_type, props):
         if value is None or is_unknown(value):
@@ -150,7 +160,7 @@ def _user_data_no_secrets(args: ResourceValidationArgs, report: ReportViolation)
                        "Key Vault instead")
 
 
-user_data_no_secrets = ResourceValidationPolicy(
+user_data_no_secrets = resource_rule(
     name="user-data-no-secrets",
     description="User data carries no secret: no swarm join token, private key or AWS access key.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -162,7 +172,7 @@ user_data_no_secrets = ResourceValidationPolicy(
 # --- azure-password-auth-disabled -----------------------------------------------------------------
 
 
-def _azure_password_auth_disabled(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _azure_password_auth_disabled(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type not in (SCALE_SET, AZURE_VM):
         return
     props = plain(args.props)
@@ -181,7 +191,7 @@ def _azure_password_auth_disabled(args: ResourceValidationArgs, report: ReportVi
         report(f"{prefix}.adminPassword is set; remove it and use an SSH public key")
 
 
-azure_password_auth_disabled = ResourceValidationPolicy(
+azure_password_auth_disabled = resource_rule(
     name="azure-password-auth-disabled",
     description="Azure scale sets and VMs have password authentication off.",
     enforcement_level=EnforcementLevel.MANDATORY,

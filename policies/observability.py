@@ -6,14 +6,11 @@ from __future__ import annotations
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
-from policies._support import dig, is_unknown, need, number, plain, summaries, truthy
+from policies._support import Report, dig, is_unknown, need, number, plain, resource_rule, stack_rule, summaries, truthy
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 WORKSPACE = "azure-native:operationalinsights:Workspace"
@@ -24,7 +21,7 @@ AWS_LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 7
 # --- log-retention-set ----------------------------------------------------------------------
 
 
-def _log_retention_set(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _log_retention_set(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type not in (LOG_GROUP, WORKSPACE):
         return
     props = plain(args.props)
@@ -45,7 +42,7 @@ def _log_retention_set(args: ResourceValidationArgs, report: ReportViolation) ->
         report(f"retentionInDays is {int(days)}; keep logs for at least {minimum} days")
 
 
-log_retention_set = ResourceValidationPolicy(
+log_retention_set = resource_rule(
     name="log-retention-set",
     description="Log groups and workspaces keep logs for a set period, never forever by omission.",
     enforcement_level=EnforcementLevel.ADVISORY,
@@ -60,7 +57,7 @@ log_retention_set = ResourceValidationPolicy(
 # --- log-groups-encrypted -----------------------------------------------------------------------
 
 
-def _log_groups_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
+def _log_groups_encrypted(args: StackValidationArgs, report: Report) -> None:
     found = summaries(args.resources)
     if not any(s.log_kms for s in found):
         args.not_applicable("the stack does not ask for KMS on its logs (logging.kms)")
@@ -75,7 +72,7 @@ def _log_groups_encrypted(args: StackValidationArgs, report: ReportViolation) ->
                    "(logging.kms: true)", resource.urn)
 
 
-log_groups_encrypted = StackValidationPolicy(
+log_groups_encrypted = stack_rule(
     name="log-groups-encrypted",
     description="When the stack asks for it (logging.kms), every CloudWatch log group is encrypted with a "
                 "customer-managed KMS key.",
@@ -93,7 +90,7 @@ def _production(args: StackValidationArgs) -> None:
         args.not_applicable("the stack is not marked production")
 
 
-def _lb_deletion_protection(args: StackValidationArgs, report: ReportViolation) -> None:
+def _lb_deletion_protection(args: StackValidationArgs, report: Report) -> None:
     _production(args)
     for resource in args.resources:
         if resource.resource_type in LOAD_BALANCERS:
@@ -103,7 +100,7 @@ def _lb_deletion_protection(args: StackValidationArgs, report: ReportViolation) 
                        resource.urn)
 
 
-load_balancer_deletion_protection = StackValidationPolicy(
+load_balancer_deletion_protection = stack_rule(
     name="load-balancer-deletion-protection",
     description="In production, load balancers have deletion protection on.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -113,7 +110,7 @@ load_balancer_deletion_protection = StackValidationPolicy(
 )
 
 
-def _lb_access_logs(args: StackValidationArgs, report: ReportViolation) -> None:
+def _lb_access_logs(args: StackValidationArgs, report: Report) -> None:
     _production(args)
     for resource in args.resources:
         if resource.resource_type in LOAD_BALANCERS:
@@ -125,7 +122,7 @@ def _lb_access_logs(args: StackValidationArgs, report: ReportViolation) -> None:
                        "in a production stack", resource.urn)
 
 
-load_balancer_access_logs = StackValidationPolicy(
+load_balancer_access_logs = stack_rule(
     name="load-balancer-access-logs",
     description="In production, load balancers write access logs.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -137,7 +134,7 @@ load_balancer_access_logs = StackValidationPolicy(
 # --- vpc-flow-logs --------------------------------------------------------------------------------
 
 
-def _vpc_flow_logs(args: StackValidationArgs, report: ReportViolation) -> None:
+def _vpc_flow_logs(args: StackValidationArgs, report: Report) -> None:
     _production(args)
     logged: set[str] = set()
     vpcs = []
@@ -158,7 +155,7 @@ def _vpc_flow_logs(args: StackValidationArgs, report: ReportViolation) -> None:
             report(f"VPC {resource.name} has no flow log in a production stack", resource.urn)
 
 
-vpc_flow_logs = StackValidationPolicy(
+vpc_flow_logs = stack_rule(
     name="vpc-flow-logs",
     description="In production, every VPC the stack creates has flow logs.",
     enforcement_level=EnforcementLevel.ADVISORY,

@@ -9,12 +9,22 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    ReportViolation,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
-from policies._support import ROLE_TAG, Summary, as_list, dig, is_unknown, number, plain, summaries, tags_of
+from policies._support import (
+    ROLE_TAG,
+    Report,
+    Summary,
+    as_list,
+    dig,
+    is_unknown,
+    number,
+    plain,
+    stack_rule,
+    summaries,
+    tags_of,
+)
 
 ASG = "aws:autoscaling/group:Group"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -129,7 +139,7 @@ def _manager_total(groups: list[ManagerGroup]) -> int | None:
 # --- manager-count-odd -----------------------------------------------------------------------
 
 
-def _manager_count_odd(args: StackValidationArgs, report: ReportViolation) -> None:
+def _manager_count_odd(args: StackValidationArgs, report: Report) -> None:
     summary = _the_cluster(args)
     groups = manager_groups(args)
     if summary is None and not groups:
@@ -149,7 +159,7 @@ def _manager_count_odd(args: StackValidationArgs, report: ReportViolation) -> No
                groups[0].urn)
 
 
-manager_count_odd = StackValidationPolicy(
+manager_count_odd = stack_rule(
     name="manager-count-odd",
     description="The swarm has 1, 3, 5 or 7 managers: an odd count, so that raft keeps a majority.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -160,7 +170,7 @@ manager_count_odd = StackValidationPolicy(
 # --- managers-spread-over-zones ------------------------------------------------------------------
 
 
-def _managers_spread_over_zones(args: StackValidationArgs, report: ReportViolation) -> None:
+def _managers_spread_over_zones(args: StackValidationArgs, report: Report) -> None:
     summary = _the_cluster(args)
     groups = manager_groups(args)
     count = _manager_total(groups)
@@ -180,7 +190,7 @@ def _managers_spread_over_zones(args: StackValidationArgs, report: ReportViolati
                "zone keeps a raft majority", summary.urn)
 
 
-managers_spread_over_zones = StackValidationPolicy(
+managers_spread_over_zones = stack_rule(
     name="managers-spread-over-zones",
     description="With 3 or more managers, the managers span at least 3 availability zones.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -191,7 +201,7 @@ managers_spread_over_zones = StackValidationPolicy(
 # --- managers-on-demand ------------------------------------------------------------------------
 
 
-def _managers_on_demand(args: StackValidationArgs, report: ReportViolation) -> None:
+def _managers_on_demand(args: StackValidationArgs, report: Report) -> None:
     groups = manager_groups(args)
     if not groups:
         args.not_applicable("no manager groups in the stack")
@@ -201,7 +211,7 @@ def _managers_on_demand(args: StackValidationArgs, report: ReportViolation) -> N
                    "takes a raft member away without warning", group.urn)
 
 
-managers_on_demand = StackValidationPolicy(
+managers_on_demand = stack_rule(
     name="managers-on-demand",
     description="Managers never run on spot / Spot capacity.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -212,7 +222,7 @@ managers_on_demand = StackValidationPolicy(
 # --- single-manager-not-production ----------------------------------------------------------------
 
 
-def _single_manager_not_production(args: StackValidationArgs, report: ReportViolation) -> None:
+def _single_manager_not_production(args: StackValidationArgs, report: Report) -> None:
     summary = _the_cluster(args)
     if summary is None:
         args.not_applicable("no swarmstack Cluster summary in the stack")
@@ -226,7 +236,7 @@ def _single_manager_not_production(args: StackValidationArgs, report: ReportViol
                "use 3 managers over 3 zones", summary.urn)
 
 
-single_manager_not_production = StackValidationPolicy(
+single_manager_not_production = stack_rule(
     name="single-manager-not-production",
     description="A stack marked production runs more than one manager.",
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, StackValidationArgs
 
-from policies._support import CLUSTER_TYPES, SUMMARY_KEYS, plain
+from policies._support import CLUSTER_TYPES, SUMMARY_KEYS, Report, plain, stack_rule
 
 
-def _cluster_summary_visible(args: StackValidationArgs, report: ReportViolation) -> None:
+def _cluster_summary_visible(args: StackValidationArgs, report: Report) -> None:
     clusters = [r for r in args.resources if r.resource_type in CLUSTER_TYPES]
     if not clusters:
         args.not_applicable("no swarmstack Cluster component in the stack")
@@ -20,7 +20,7 @@ def _cluster_summary_visible(args: StackValidationArgs, report: ReportViolation)
                    "this stack; the component must register its summary as outputs too", cluster.urn)
 
 
-cluster_summary_visible = StackValidationPolicy(
+cluster_summary_visible = stack_rule(
     name="cluster-summary-visible",
     description="The Cluster component exposes its summary (production, managerCount, …) to stack rules.",
     enforcement_level=EnforcementLevel.ADVISORY,

@@ -42,6 +42,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 from swarmstack.engine.graph import Graph, Resource
 
 MANDATORY, ADVISORY, DISABLED = "mandatory", "advisory", "disabled"
+STACK_TYPE = "pulumi:pulumi:Stack"
 _LEVELS = {level.value: level for level in EnforcementLevel}
 _ORDER = {MANDATORY: 0, ADVISORY: 1}
 
@@ -226,54 +227,61 @@ def evaluate(graph: Graph, config: Mapping[str, Any] | None = None, *, preview: 
         policies = POLICIES
     settings = _normalise(config, policies)
     computed = _computed_values(graph.resources) if preview else None
-    stack_urn = _stack_urn(graph)
-    by_urn = {r.urn: r for r in graph.resources}
     findings: list[Finding] = []
-
     for policy in policies:
         configured, properties = settings[policy.name]
         level = _level(policy, configured)
         if level == DISABLED:
             continue
-
         if isinstance(policy, ResourceValidationPolicy):
             for resource in graph.resources:
-                args = ResourceValidationArgs(resource.type, unknown_checking_proxy(_inputs(resource, computed)),
-                                              resource.urn, resource.name, _options(resource), None,
-                                              copy.deepcopy(properties), {})
-
-                def report(message: str, urn: str | None = None, _r: Resource = resource,
-                           _level: str = level, _p: Policy = policy) -> None:
-                    findings.append(Finding(_p.name, _level, message, _r.urn, _r.name, _r.type))
-
-                try:
-                    _run(lambda a=args, r=report, p=policy: p.validate(a, r))
-                except UnknownValueError as err:
-                    findings.append(Finding(policy.name, ADVISORY, _cannot_run(policy, err),
-                                            resource.urn, resource.name, resource.type))
-                except _NotApplicableError:
-                    continue
-
+                findings += _analyze(policy, level, properties, resource, computed)
         elif isinstance(policy, StackValidationPolicy):
-            stack_resources = _stack_resources(graph, computed)
-
-            def stack_report(message: str, urn: str | None = None, _level: str = level,
-                             _p: Policy = policy) -> None:
-                target = by_urn.get(urn or "")
-                findings.append(Finding(_p.name, _level, message, target.urn if target else stack_urn,
-                                        target.name if target else graph.stack,
-                                        target.type if target else "pulumi:pulumi:Stack"))
-
-            args = StackValidationArgs(stack_resources, copy.deepcopy(properties), {})
-            try:
-                _run(lambda a=args, r=stack_report, p=policy: p.validate(a, r))
-            except UnknownValueError as err:
-                findings.append(Finding(policy.name, ADVISORY, _cannot_run(policy, err), stack_urn,
-                                        graph.stack, "pulumi:pulumi:Stack"))
-            except _NotApplicableError:
-                continue
-
+            findings += _analyze_stack(policy, level, properties, graph, computed)
     return sorted(findings, key=lambda f: _ORDER.get(f.level, 2))
+
+
+def _analyze(policy: ResourceValidationPolicy, level: str, properties: dict[str, Any], resource: Resource,
+             computed: set[str] | None) -> list[Finding]:
+    """What the engine's `Analyze` call reports for one resource, as findings."""
+    found: list[Finding] = []
+    args = ResourceValidationArgs(resource.type, unknown_checking_proxy(_inputs(resource, computed)),
+                                  resource.urn, resource.name, _options(resource), None,
+                                  copy.deepcopy(properties), {})
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append(Finding(policy.name, level, message, resource.urn, resource.name, resource.type))
+
+    try:
+        _run(lambda: policy.validate(args, report))
+    except UnknownValueError as err:
+        found.append(Finding(policy.name, ADVISORY, _cannot_run(policy, err), resource.urn, resource.name,
+                             resource.type))
+    except _NotApplicableError:
+        pass  # the engine keeps what was reported before
+    return found
+
+
+def _analyze_stack(policy: StackValidationPolicy, level: str, properties: dict[str, Any], graph: Graph,
+                   computed: set[str] | None) -> list[Finding]:
+    """What the engine's `AnalyzeStack` call reports, as findings (on the stack when no URN is named)."""
+    found: list[Finding] = []
+    by_urn = {r.urn: r for r in graph.resources}
+    stack_urn = _stack_urn(graph)
+    args = StackValidationArgs(_stack_resources(graph, computed), copy.deepcopy(properties), {})
+
+    def report(message: str, urn: str | None = None) -> None:
+        target = by_urn.get(urn or "")
+        found.append(Finding(policy.name, level, message, target.urn if target else stack_urn,
+                             target.name if target else graph.stack, target.type if target else STACK_TYPE))
+
+    try:
+        _run(lambda: policy.validate(args, report))
+    except UnknownValueError as err:
+        found.append(Finding(policy.name, ADVISORY, _cannot_run(policy, err), stack_urn, graph.stack, STACK_TYPE))
+    except _NotApplicableError:
+        pass  # the engine keeps what was reported before
+    return found
 
 
 def _stack_urn(graph: Graph) -> str:
