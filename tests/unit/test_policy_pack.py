@@ -72,7 +72,7 @@ def test_main_hands_every_rule_to_the_policy_pack(monkeypatch: pytest.MonkeyPatc
 
     built: dict[str, Any] = {}
     monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: built.update(kwargs))
-    runpy.run_path(str(PACK / "__main__.py"), run_name="__main__")
+    runpy.run_path(str(PACK), run_name="__main__")  # as `python -m pulumi.policy ENGINE policies` does
     assert built["name"] == PACK_NAME
     assert [p.name for p in built["policies"]] == [p.name for p in POLICIES]
     assert built["enforcement_level"] == EnforcementLevel.ADVISORY
@@ -116,3 +116,39 @@ def test_the_cluster_registers_its_summary_as_outputs(monkeypatch: pytest.Monkey
     engine_run.run_stack("dev-aws", config, ROOT)
     cluster = next(v for urn, v in registered.items() if urn.split("::")[2].split("$")[-1] == "swarmstack:aws:Cluster")
     assert set(SUMMARY_KEYS) <= set(cluster)
+
+
+def test_the_pack_serves_as_the_cli_runs_it() -> None:
+    """Start the pack the way `pulumi-analyzer-policy-python` does (`python -m pulumi.policy
+    ENGINE PROGRAM_DIR`), ask it what it serves over gRPC, and have it analyse one resource."""
+    import grpc
+    from google.protobuf import empty_pb2, json_format, struct_pb2
+    from pulumi.runtime import proto
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    server = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "policies"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = server.stdout.readline().strip() if server.stdout else ""
+        assert port.isdigit(), server.stderr.read() if server.stderr else port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = analyzer_pb2_grpc.AnalyzerStub(channel)
+            info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+            assert info.name == PACK_NAME
+            served = {p.name: p for p in info.policies}
+            assert set(served) == set(BY_NAME)
+            assert served["imdsv2-required"].enforcementLevel == proto.MANDATORY
+            assert served["log-retention-set"].enforcementLevel == proto.ADVISORY
+            assert "maxHopLimit" in served["imdsv2-required"].configSchema.properties
+            props = json_format.ParseDict({"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 2375,
+                                           "toPort": 2375, "cidrIpv4": "0.0.0.0/0"}, struct_pb2.Struct())
+            result = stub.Analyze(proto.AnalyzeRequest(
+                type="aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", properties=props,
+                urn="urn:pulumi:dev::swarmstack::aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::oops",
+                name="oops"), timeout=30)
+            assert {d.policyName for d in result.diagnostics} == {"no-plaintext-docker-api"}
+            assert result.diagnostics[0].message.endswith(
+                "ingress allows 2375/tcp from 0.0.0.0/0, which opens the plaintext Docker API (2375/tcp)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
