@@ -1,0 +1,208 @@
+"""The integration harness (`harness.py`) pointed at a fake Azure instead of moto.
+
+Everything that is not AWS is reused as it is: the namespaces and bridge, dockerd
+per node, the timers, the swarm views, the image and the teardown. What differs:
+the cloud is `azure_fake.py` (IMDS, Key Vault, Table storage, ARM, with the stack's
+role assignments enforced per identity), and each node runs the `swarmstack-node`
+script rendered from `userdata/templates/azure` for the `prod-azure` stack,
+unmodified; only endpoints and the node's own paths come from `SWARMSTACK_*`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _enter_netns
+
+HERE = Path(__file__).resolve().parent
+STACK = "prod-azure"
+FAKE_PORT = 8081
+FAKE_URL = f"http://{CLOUD_IP}:{FAKE_PORT}"
+ZONES = ("1", "2", "3")
+CLIENT_IDS = {"manager": str(uuid.uuid5(uuid.NAMESPACE_URL, "managers")),
+              "worker": str(uuid.uuid5(uuid.NAMESPACE_URL, "workers"))}
+
+
+class FakeAzure:
+    """`azure_fake.py` in the cloud namespace, and a thread there to talk to it."""
+
+    def __init__(self, net: Network, procs: Procs, tmp: Path) -> None:
+        enter = ["nsenter", f"--net={net.path(net.cloud)}"]
+        python = str(ROOT / ".venv" / "bin" / "python")
+        procs.start([*enter, python, str(HERE / "azure_fake.py"), CLOUD_IP, str(FAKE_PORT)], tmp / "azure.log")
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, initializer=_enter_netns, initargs=(net.path(net.cloud),))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.state()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the fake Azure did not start") from None
+                time.sleep(0.2)
+
+    def control(self, what: str, body: dict[str, Any] | None = None) -> Any:
+        def run() -> Any:
+            data = json.dumps(body).encode() if body is not None else None
+            request = urllib.request.Request(f"{FAKE_URL}/_control/{what}", data=data,
+                                             method="POST" if data is not None else "GET")
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read() or b"{}")
+
+        return self.pool.submit(run).result()
+
+    def state(self) -> dict[str, Any]:
+        return self.control("state")  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+@dataclass
+class AzureNode(Node):
+    """A node whose cloud is the fake Azure."""
+
+    vm_id: str = ""
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(self.dir),
+            "LANG": "C.UTF-8",
+            "SWARMSTACK_IMDS_ENDPOINT": FAKE_URL,
+            "SWARMSTACK_VAULT_ENDPOINT": f"{FAKE_URL}/kv",
+            "SWARMSTACK_TABLE_ENDPOINT": f"{FAKE_URL}/tables/",
+            "SWARMSTACK_ARM_ENDPOINT": f"{FAKE_URL}/arm",
+            "SWARMSTACK_STATE_DIR": str(self.dir / "state"),
+            "SWARMSTACK_LOG_FILE": str(self.log),
+            "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
+            "SWARMSTACK_DAEMON_JSON": str(self.dir / "daemon.json"),
+            "SWARMSTACK_TLS_DIR": str(self.dir / "tls"),
+            "SWARMSTACK_DOCKER_SOCKET": str(self.socket),
+        }
+
+    def start_engine(self) -> None:
+        """As `Node.start_engine`, but waits for a daemon ID that is not blank: the 20.10
+        CLI prints an empty line (not nothing) for `info --format` when the daemon is
+        not up yet, which lets the base method run `docker load` too early."""
+        config = json.loads((self.dir / "daemon.json").read_text())
+        hosts = [] if "hosts" in config else ["-H", f"unix://{self.socket}"]
+        args = [
+            "nsenter", f"--net={Network.path(self.ns)}", "unshare", "--uts", "--",
+            "sh", "-c", 'hostname "$0" && exec "$@"', self.name,
+            "dockerd", "--config-file", str(self.dir / "daemon.json"), *hosts,
+            "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
+            "--pidfile", str(self.dir / "docker.pid"),
+            "--iptables=false", "--ip-masq=false", "--bridge=none",
+        ]
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        self.dockerd = self.harness.procs.start(args, self.dir / "dockerd.log", env=env)
+        deadline = time.monotonic() + 60
+        while not self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).strip():
+            if self.dockerd.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: dockerd did not start; see {self.dir / 'dockerd.log'}")
+            time.sleep(0.3)
+        self.docker("load", "-i", str(self.harness.image), timeout=60)
+
+    def schedule(self, event_type: str = "Terminate") -> str:
+        """Azure schedules this machine's deletion (or Spot eviction): an event in IMDS."""
+        event_id = str(uuid.uuid4())
+        harness = self.harness
+        assert isinstance(harness, AzureHarness)
+        harness.azure.control("event", {"ip": self.ip, "event": {
+            "EventId": event_id, "EventType": event_type, "ResourceType": "VirtualMachine",
+            "Resources": [self.name], "EventStatus": "Scheduled", "NotBefore": "Mon, 01 Jan 2035 00:00:00 GMT",
+            "Description": "test", "EventSource": "Platform", "DurationInSeconds": -1}})
+        return event_id
+
+
+class AzureHarness(Harness):
+    """Namespaces, the fake Azure and the nodes of one Azure cluster."""
+
+    def __init__(self, timer_period: float = 2.0, overrides: dict[str, Any] | None = None) -> None:
+        import userdata.azure as azure_userdata
+        from swarmstack.config.load import load_stack
+
+        self.stack = load_stack(STACK, root=ROOT)
+        self.userdata_azure = azure_userdata
+        self.overrides = overrides or {}
+        self.cluster = self.stack.cluster.name
+        self.region = self.stack.region
+        self.tmp = Path(tempfile.mkdtemp(prefix="ssa-", dir="/tmp"))
+        self.procs = Procs()
+        self.nodes: list[Node] = []
+        self.counter = 0
+        self.timer_period = timer_period
+        self._stop_timers = threading.Event()
+        self._timer_thread: threading.Thread | None = None
+        self.net = None  # type: ignore[assignment]
+        self.cloud = None  # type: ignore[assignment]
+        try:
+            self.net = Network(f"a{os.getpid() % 100000}")
+            self.cloud = FakeAzure(self.net, self.procs, self.tmp)  # type: ignore[assignment]
+            self.image = self._make_image()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def azure(self) -> FakeAzure:
+        assert isinstance(self.cloud, FakeAzure)
+        return self.cloud
+
+    def provision(self, managers: int = 0, workers: dict[str, int] | None = None,
+                  tls: dict[str, str] | None = None) -> None:
+        """What the Pulumi program leaves behind for the nodes: the placeholder tokens."""
+        for secret in ("swarm-manager-token", "swarm-worker-token"):
+            self.azure.control("secret", {"name": secret, "value": "pending"})
+
+    def user_data(self, role: str, pool: str) -> dict[str, str]:
+        cfg = self.stack.cluster
+        labels = {} if role == "manager" else next(p.labels for p in cfg.workers if p.name == pool)
+        params = self.userdata_azure.AzureNodeUserData(
+            cluster=cfg.name, role=role, pool=pool, region=self.region, labels=dict(labels), docker_api=False,
+            vault_name="prod-abc123", table_endpoint="https://prodabc123.table.core.windows.net/",
+            identity_client_id=CLIENT_IDS[role], logging=False, vnet_cidr=cfg.network.new.cidr if cfg.network.new
+            else None, **self.overrides)
+        from userdata.render import files_of
+
+        return files_of(self.userdata_azure.render_azure(params))
+
+    def add_azure_node(self, pool: str) -> AzureNode:
+        """A new machine of a scale set: namespace, address, metadata, rendered files."""
+        assert self.net is not None
+        role = "manager" if pool == "managers" else "worker"
+        self.counter += 1
+        name = f"{'m' if role == 'manager' else 'w'}{self.counter}"
+        ip = f"{SUBNET}.{9 + self.counter}"
+        node_dir = self.tmp / name
+        (node_dir / "state").mkdir(parents=True)
+        zone = ZONES[(self.counter - 1) % len(ZONES)]
+        vm_id = str(uuid.uuid4())
+        node = AzureNode(name=name, role=role, pool=pool, ip=ip, instance_id=vm_id, zone=zone,
+                         instance_type="Standard_D2s_v5", group=pool, dir=node_dir, harness=self, vm_id=vm_id)
+        files = self.user_data(role, pool)
+        (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
+        (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
+        self.net.attach(node.ns, ip)
+        self.azure.control("node", {"ip": ip, "role": role, "client_id": CLIENT_IDS[role], "compute": {
+            "vmId": vm_id, "name": name, "zone": zone, "vmSize": "Standard_D2s_v5",
+            "subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroupName": f"swarmstack-{self.cluster}",
+            "vmScaleSetName": f"{self.cluster}-{pool}"}})
+        self.nodes.append(node)
+        return node
+
+    def gone(self, node: AzureNode) -> None:
+        """The machine no longer exists (ARM stops listing it)."""
+        self.azure.control("gone", {"vmId": node.vm_id})

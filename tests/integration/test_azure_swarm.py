@@ -1,0 +1,125 @@
+"""The Azure bootstrap with real Docker engines: one swarm from racing managers, safe
+re-runs, drain and replacement on Scheduled Events, per-identity access to the store.
+
+The cloud is `azure_fake.py` (IMDS, Key Vault, Table storage, ARM) enforcing the
+stack's role assignments; the scripts are the rendered `prod-azure` ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import require_harness
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator:  # type: ignore[type-arg]
+    require_harness()
+    from azure_harness import AzureHarness
+
+    h = AzureHarness(timer_period=2.0, overrides={"token_wait_seconds": 240, "drain_wait_seconds": 30})
+    try:
+        h.provision()
+        yield h
+    finally:
+        h.close()
+
+
+def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def test_racing_managers_form_exactly_one_swarm_and_workers_join(harness) -> None:  # type: ignore[no-untyped-def]
+    managers = [harness.add_azure_node("managers") for _ in range(3)]
+    workers = [harness.add_azure_node("general") for _ in range(2)]
+    results = harness.boot_all(managers + workers)
+    failed = {name: r.stderr[-2000:] for name, r in results.items() if r.returncode != 0}
+    assert not failed, failed
+    harness.wait_converged(managers=3, workers=2)
+    state = harness.azure.state()
+    markers = [row for row in state["tables"]["swarm"] if row["RowKey"] == "init"]
+    assert len(markers) == 1
+    inits = [n for n in managers if "initialised the swarm" in n.log.read_text()]
+    assert [n.vm_id for n in inits] == [markers[0]["owner"]]
+    assert state["secrets"]["swarm-worker-token"].startswith("SWMTKN-1-")
+    assert state["secrets"]["swarm-manager-token"].startswith("SWMTKN-1-")
+    listed = next(r for r in state["tables"]["swarm"] if r["RowKey"] == "managers")["addresses"].split(",")
+    logs = "\n".join(f"== {n.name} {n.ip}\n{n.log.read_text()}" for n in managers)
+    calls = [c for c in state["calls"] if "RowKey='managers'" in c[2]]
+    assert sorted(listed) == sorted(n.ip for n in managers), f"{logs}\n{calls}"
+
+
+def test_every_call_stayed_within_the_identitys_grants(harness) -> None:  # type: ignore[no-untyped-def]
+    calls = harness.azure.state()["calls"]
+    assert [c for c in calls if c[3] == 403] == []
+    worker_paths = {path for role, _, path, _ in calls if role == "worker"}
+    assert "/kv/secrets/swarm-manager-token" not in worker_paths
+    assert not any(role == "worker" and method != "GET" and path.startswith("/tables/swarm")
+                   for role, method, path, _ in calls)
+
+
+def test_bootstrap_again_changes_nothing(harness) -> None:  # type: ignore[no-untyped-def]
+    before = harness.view()
+    for node in harness.live():
+        result = node.run("bootstrap")
+        assert result.returncode == 0, result.stderr[-1000:]
+        assert "already in the swarm; nothing to change" in node.log.read_text().splitlines()[-2:][0] + \
+            node.log.read_text()
+    after = harness.wait_converged(managers=3, workers=2)
+    assert sorted(r["id"] for r in after) == sorted(r["id"] for r in before)
+    assert len([r for r in harness.azure.state()["tables"]["swarm"] if r["RowKey"] == "init"]) == 1
+
+
+def test_a_terminating_manager_leaves_cleanly_and_a_replacement_joins(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.start_timers()
+    leader = harness.leader()
+    victim = next(n for n in harness.live("manager") if n is not leader)
+    event = victim.schedule("Terminate")
+    wait_for(lambda: event in harness.azure.state()["approved"], 120, "the manager to approve its deletion")
+    log = victim.log.read_text()
+    assert "drained myself" in log and "demoted myself to worker" in log and "left the swarm" in log
+    victim.stop()
+    harness.gone(victim)
+    wait_for(lambda: harness.converged(harness.view(), managers=2, workers=2) is None, 120,
+             "the leader to remove the deleted manager")
+    replacement = harness.add_azure_node("managers")
+    try:
+        result = replacement.boot()
+    except RuntimeError as err:
+        raise AssertionError(f"{err}\n{(replacement.dir / 'dockerd.log').read_text()[-3000:]}") from None
+    assert result.returncode == 0, result.stderr[-2000:]
+    harness.wait_converged(managers=3, workers=2)
+    assert "initialised the swarm" not in replacement.log.read_text()
+    assert len([r for r in harness.azure.state()["tables"]["swarm"] if r["RowKey"] == "init"]) == 1
+
+
+def test_a_terminating_worker_is_drained_by_the_leader_before_it_leaves(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.start_timers()
+    leader = harness.leader()
+    leader.docker("service", "create", "--detach", "--name", "sleepers", "--replicas", "4",
+                  "--constraint", "node.role==worker", "swarmstack/sleep:test", timeout=60)
+    victim = harness.live("worker")[0]
+    wait_for(lambda: victim.docker("ps", "-q", "--filter", "label=com.docker.swarm.task.id").strip(), 60,
+             "tasks on the worker about to be deleted")
+    event = victim.schedule("Terminate")
+    wait_for(lambda: event in harness.azure.state()["approved"], 120, "the worker to approve its deletion")
+    log = victim.log.read_text()
+    assert "asked the managers to drain this worker" in log
+    assert "no swarm tasks left on this node" in log, log
+    leader_logs = "".join(n.log.read_text() for n in harness.live("manager"))
+    assert "is being deleted" in leader_logs
+    victim.stop()
+    harness.gone(victim)
+    wait_for(lambda: harness.converged(harness.view(), managers=3, workers=1) is None, 120,
+             "the leader to remove the deleted worker")
