@@ -113,7 +113,8 @@ class Cluster(pulumi.ComponentResource):
             for role in ("manager", "worker")
         }
         image = {"image_id": cfg.image.id, "image_parameter": cfg.image.ssm_parameter}
-        node_common = {"cluster": cfg.name, "subnet_ids": network.node_subnet_ids, "public_ip": network.nodes_public,
+        node_common: dict[str, Any] = {"cluster": cfg.name, "subnet_ids": network.node_subnet_ids,
+                                       "public_ip": network.nodes_public,
                        "key_name": cfg.access.ssh_key_name, "tags": tags, **image}
         managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
             role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
@@ -134,8 +135,9 @@ class Cluster(pulumi.ComponentResource):
         balancer: LoadBalancer | None = None
         if lb_cfg.enabled:
             assert groups.lb_id is not None
-            service_groups = ({pool: group.group_name for pool, group in workers.items()} if workers
-                              else {MANAGER_POOL: managers.group_name})
+            service_groups: dict[str, pulumi.Input[str]] = (
+                {pool: group.group_name for pool, group in workers.items()} if workers
+                else {MANAGER_POOL: managers.group_name})
             forwards = [Forward(p.port, p.protocol.upper(), service_groups) for p in lb_cfg.ports]
             if api:
                 forwards.append(docker_api_forward(managers.group_name))

@@ -5,14 +5,16 @@ balancer's security group admits 2376 from `adminCidrs` and nothing else)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.common.ports import DOCKER_TLS_PORT
 
-HEALTH_CHECK = {"protocol": "TCP", "port": "traffic-port", "interval": 10, "healthy_threshold": 3,
+HEALTH_CHECK: dict[str, Any] = {"protocol": "TCP", "port": "traffic-port", "interval": 10, "healthy_threshold": 3,
                 "unhealthy_threshold": 3}
 """TCP on the forwarded port: any node answers it once a service publishes the port
 (the swarm routing mesh). Node groups use EC2 health checks, not these, so a service
@@ -28,7 +30,7 @@ class Forward:
     port: int
     protocol: str
     """`TCP` or `UDP`."""
-    groups: dict[str, pulumi.Input[str]]
+    groups: Mapping[str, pulumi.Input[str]]
     """Pool name to the auto scaling group whose instances are the targets."""
 
 
@@ -84,7 +86,8 @@ class LoadBalancer(pulumi.ComponentResource):
             key = listener_key(forward.port, forward.protocol)
             group = aws.lb.TargetGroup(
                 f"{name}-{key}", port=forward.port, protocol=forward.protocol, vpc_id=args.vpc_id,
-                target_type="instance", health_check=HEALTH_CHECK, deregistration_delay=DEREGISTRATION_DELAY,
+                target_type="instance", health_check=aws.lb.TargetGroupHealthCheckArgs(**HEALTH_CHECK),
+                deregistration_delay=DEREGISTRATION_DELAY,
                 tags={**args.tags, "Name": f"{name}-{key}"}, opts=child)
             aws.lb.Listener(f"{name}-{key}", load_balancer_arn=lb.arn, port=forward.port,
                             protocol=forward.protocol,

@@ -9,6 +9,7 @@ The `/events` log group holds one JSON object per Docker event, as
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,11 +73,11 @@ class MonitoringArgs:
     """How many managers there should be."""
     manager_group: pulumi.Input[str]
     """The managers' auto scaling group."""
-    worker_groups: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    worker_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Pool name to auto scaling group."""
     lb_arn_suffix: pulumi.Input[str] | None = None
     """The load balancer, for target health; None without one."""
-    target_groups: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    target_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Listener key to target group ARN suffix."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags for every resource."""

@@ -143,8 +143,7 @@ class NodeGroup(pulumi.ComponentResource):
                                "delete_on_termination": "true"}
         if args.ebs_kms_key_arn is not None:
             ebs["kms_key_id"] = args.ebs_kms_key_arn
-        template = aws.ec2.LaunchTemplate(
-            f"{name}-lt",
+        template_args: dict[str, Any] = dict(
             description=f"swarmstack {args.cluster} {args.role} {args.pool}",
             image_id=image,
             instance_type=args.instance_types[0],
@@ -160,8 +159,8 @@ class NodeGroup(pulumi.ComponentResource):
             update_default_version=True,
             tag_specifications=[{"resource_type": kind, "tags": node_tags}
                                 for kind in ("instance", "volume", "network-interface")],
-            tags={**args.tags, "Name": f"{name}-lt"},
-            opts=child)
+            tags={**args.tags, "Name": f"{name}-lt"})
+        template = aws.ec2.LaunchTemplate(f"{name}-lt", opts=child, **template_args)
         version = template.latest_version.apply(lambda v: str(int(v)))
         placement: dict[str, Any]
         if args.spot:
@@ -176,8 +175,7 @@ class NodeGroup(pulumi.ComponentResource):
         else:
             placement = {"launch_template": {"id": template.id, "version": version}}
         manager = args.role == "manager"
-        group = aws.autoscaling.Group(
-            f"{name}-asg",
+        group_args: dict[str, Any] = dict(
             vpc_zone_identifiers=args.subnet_ids,
             min_size=args.count,
             max_size=args.count + 1,
@@ -195,8 +193,8 @@ class NodeGroup(pulumi.ComponentResource):
             instance_refresh={"strategy": "Rolling", "preferences": refresh_preferences(args.role, args.count)},
             tags=[{"key": k, "value": v, "propagate_at_launch": False}
                   for k, v in {**node_tags, "Name": f"{name}-asg"}.items()],
-            opts=child,
             **placement)
+        group = aws.autoscaling.Group(f"{name}-asg", opts=child, **group_args)
         for label, role_name in args.lifecycle_roles.items():
             aws.iam.RolePolicy(f"{name}-lifecycle-{label}", role=role_name, policy=pulumi.Output.json_dumps({
                 "Version": "2012-10-17",

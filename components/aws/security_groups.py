@@ -4,7 +4,7 @@ rules, one `SecurityGroupIngressRule`/`EgressRule` a flow, built from the port m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -111,7 +111,7 @@ class SecurityGroups(pulumi.ComponentResource):
         client_cidr = pulumi.Output.from_input(args.vpc_cidr) if not args.public_lb else ANYWHERE
         for rule in aws_rules(args.exposure, args.admin_cidrs, "__clients__"):
             cidr = client_cidr if rule.cidr == "__clients__" else rule.cidr
-            common = {
+            common: dict[str, Any] = {
                 "security_group_id": groups[rule.group].id,
                 "ip_protocol": rule.protocol,
                 "from_port": rule.port,

@@ -13,6 +13,7 @@ addresses are not included: they change whenever a manager is replaced.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -90,15 +91,15 @@ class DockerTls(pulumi.ComponentResource):
               ca_key: pulumi.Input[str], uses: list[str]) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
         key = tls.PrivateKey(f"{name}-{leaf}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-        names: dict[str, object] = {}
+        names: dict[str, Any] = {}
         if leaf == "server":
             dns = pulumi.Output.from_input(args.lb_dns_name) if args.lb_dns_name is not None else None
             names = {"dns_names": dns.apply(lambda d: server_names(d)[0]) if dns else server_names(None)[0],
                      "ip_addresses": server_names(None)[1]}
         subject = {"common_name": f"swarmstack {args.cluster} {'manager' if leaf == 'server' else 'admin'}",
                    "organization": "swarmstack"}
-        request = tls.CertRequest(f"{name}-{leaf}-csr", private_key_pem=key.private_key_pem, subject=subject,
-                                  opts=child, **names)  # type: ignore[arg-type]
+        request = tls.CertRequest(f"{name}-{leaf}-csr", opts=child,
+                                  **{"private_key_pem": key.private_key_pem, "subject": subject, **names})
         cert = tls.LocallySignedCert(
             f"{name}-{leaf}", cert_request_pem=request.cert_request_pem, ca_private_key_pem=ca_key,
             ca_cert_pem=ca_cert, validity_period_hours=LEAF_HOURS, early_renewal_hours=RENEW_HOURS,

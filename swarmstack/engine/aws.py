@@ -926,7 +926,7 @@ def _asg(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
                               "DesiredCapacity": desired, "VPCZoneIdentifier": ",".join(subnets),
                               "NewInstancesProtectedFromScaleIn": bool(i.get("protectFromScaleIn", False)),
                               "CapacityRebalance": bool(i.get("capacityRebalance", False))}
-    template, mixed = i.get("launchTemplate"), i.get("mixedInstancesPolicy")
+    template, mixed = i.get("launchTemplate"), i.get("mixedInstancesPolicy") or {}
     if bool(template) == bool(mixed):
         raise EngineError(f"{type_} '{name}': give exactly one of launchTemplate and mixedInstancesPolicy")
     if template:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.aws.security_groups import ANYWHERE, AwsRule, aws_rules
@@ -47,12 +47,14 @@ def test_swarm_traffic_is_the_documented_set_between_node_groups() -> None:
     assert flows == expected
 
 
+@settings(deadline=None)
 @given(exposures)
 def test_the_plaintext_api_is_never_opened(exposure: Exposure) -> None:
     assert all(f.port != NEVER_OPEN for f in ingress_matrix(exposure))
     assert all(r.port != NEVER_OPEN for r in rules_for(exposure))
 
 
+@settings(deadline=None)
 @given(exposures)
 def test_swarm_ports_come_from_node_groups_only(exposure: Exposure) -> None:
     for rule in rules_for(exposure):
@@ -60,6 +62,7 @@ def test_swarm_ports_come_from_node_groups_only(exposure: Exposure) -> None:
             assert rule.group in NODES and rule.peer_group in NODES and rule.cidr is None
 
 
+@settings(deadline=None)
 @given(exposures)
 def test_the_tls_api_only_when_on_and_only_from_admins_or_their_load_balancer(exposure: Exposure) -> None:
     api = [r for r in rules_for(exposure) if r.direction == "ingress" and r.port == DOCKER_TLS_PORT]
@@ -74,6 +77,7 @@ def test_the_tls_api_only_when_on_and_only_from_admins_or_their_load_balancer(ex
         assert {r.cidr for r in api if r.group == "lb"} == set(ADMINS)
 
 
+@settings(deadline=None)
 @given(exposures)
 def test_ssh_only_with_a_key_and_only_from_admins(exposure: Exposure) -> None:
     ssh = [r for r in rules_for(exposure) if r.port == SSH_PORT]
@@ -81,6 +85,7 @@ def test_ssh_only_with_a_key_and_only_from_admins(exposure: Exposure) -> None:
     assert all(r.cidr in ADMINS and r.group in NODES for r in ssh)
 
 
+@settings(deadline=None)
 @given(exposures)
 def test_published_ports_reach_nodes_through_the_load_balancer_only(exposure: Exposure) -> None:
     rules = rules_for(exposure)
@@ -99,6 +104,7 @@ def test_published_ports_reach_nodes_through_the_load_balancer_only(exposure: Ex
         assert {r.peer_group for r in egress} == set(targets)
 
 
+@settings(deadline=None)
 @given(exposures)
 def test_rule_keys_are_unique_and_nodes_may_send_anywhere(exposure: Exposure) -> None:
     rules = rules_for(exposure)

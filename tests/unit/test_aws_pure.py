@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.aws.access_logs import bucket_policy
@@ -49,6 +49,7 @@ def test_a_pool_has_one_architecture_and_the_default_image_follows_it() -> None:
         pool_architecture(["m6i.large", "m7g.large"])
 
 
+@settings(deadline=None)
 @given(st.sampled_from([1, 3, 5, 7]))
 def test_manager_refresh_replaces_exactly_one_manager_at_a_time(count: int) -> None:
     prefs = refresh_preferences("manager", count)
@@ -66,6 +67,7 @@ def test_manager_refresh_replaces_exactly_one_manager_at_a_time(count: int) -> N
     assert quorum(count) == count // 2 + 1
 
 
+@settings(deadline=None)
 @given(st.integers(0, 1000))
 def test_worker_refresh_launches_before_it_terminates(count: int) -> None:
     prefs = refresh_preferences("worker", count)
@@ -132,6 +134,7 @@ crons = st.builds(
 ).filter(lambda text: text.split()[2] == "*" or text.split()[4] == "*")
 
 
+@settings(deadline=None)
 @given(crons)
 def test_every_schedule_the_config_accepts_is_one_ssm_accepts(expression: str) -> None:
     translated = to_aws(parse_cron(expression))
