@@ -39,6 +39,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
+from policies._support import decode_user_data
 from swarmstack.engine.graph import Graph, Resource
 
 MANDATORY, ADVISORY, DISABLED = "mandatory", "advisory", "disabled"
@@ -134,7 +135,7 @@ def _computed_values(resources: Iterable[Resource]) -> set[str]:
         if not resource.custom:
             continue
         own = set(_strings(resource.inputs))
-        if resource.id:
+        if resource.id and resource.id not in own:  # an id that is an input (a log group's name) is known
             values.add(resource.id)
         for key, value in resource.outputs.items():
             if key not in resource.inputs and isinstance(value, str) and len(value) >= 8 and value not in own:
@@ -159,6 +160,9 @@ def _unknowns(value: Any, computed: set[str]) -> Any:
     if isinstance(value, str):
         if value in computed or any(c in value for c in computed if len(c) >= 12):
             return UNKNOWN_STRING_VALUE
+        decoded = decode_user_data(value) if len(value) >= 64 else None
+        if decoded is not None and decoded != value and any(c in decoded for c in computed if len(c) >= 12):
+            return UNKNOWN_STRING_VALUE  # base64 (user data) rendered from a computed value
         return value
     if isinstance(value, dict):
         return {k: _unknowns(v, computed) for k, v in value.items()}

@@ -15,7 +15,7 @@ from pulumi_policy import (
 
 from policies import firewall, nodes
 from policies import summary as summary_rules
-from policies.testing import graph, resource, summary
+from policies.testing import b64, graph, resource, summary
 from swarmstack.policy import Finding, PolicyConfigError, evaluate, format_findings
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -168,3 +168,25 @@ def test_format_findings() -> None:
     assert lines[2].rstrip().endswith("mandatory")
     assert lines[-1] == "Policies: 1 mandatory, 0 advisory — the update would be blocked."
     assert all(len(line) <= 120 for line in lines)
+
+
+def test_preview_sees_through_base64_user_data_and_keeps_ids_that_are_inputs() -> None:
+    seen: dict[str, Any] = {}
+
+    def spy(args: Any, report: Any) -> None:
+        seen[args.name] = args.props["__target"]
+
+    key = resource("aws:kms/key:Key", "key", {"description": "logs"},
+                   {"arn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab"})
+    logs = resource("aws:cloudwatch/logGroup:LogGroup", "logs", {"name": "/swarmstack/prod/containers"},
+                    {"arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/swarmstack/prod/containers"})
+    logs.id = logs.outputs["id"] = "/swarmstack/prod/containers"  # CloudWatch: the id is the name
+    script = "#!/bin/bash\n" + "# padding so it is long enough to be user data\n" * 2
+    uses_key = resource("aws:ec2/launchTemplate:LaunchTemplate", "with-key",
+                        {"userData": b64(script + f"KEY={key.outputs['arn']}\n")})
+    uses_name = resource("aws:ec2/launchTemplate:LaunchTemplate", "with-name",
+                         {"userData": b64(script + "GROUP=/swarmstack/prod/containers\n")})
+    evaluate(graph(key, logs, uses_key, uses_name), preview=True,
+             policies=[ResourceValidationPolicy(name="spy", description="spy", validate=spy)])
+    assert seen["with-key"]["userData"] == "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    assert seen["with-name"]["userData"] == uses_name.inputs["userData"]
