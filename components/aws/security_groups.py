@@ -40,11 +40,14 @@ def aws_rules(exposure: Exposure, admin_cidrs: list[str], client_cidr: str) -> l
 
     Admin flows become one rule per admin range; client flows (published ports on the
     load balancer) come from `client_cidr` (anywhere for a public load balancer, the
-    VPC for an internal one). Nodes may send anywhere (they pull images and reach AWS
+    VPC for an internal one). Without worker pools nothing flows to or from the
+    workers' group. Nodes may send anywhere (they pull images and reach AWS
     APIs); the load balancer may send only to the nodes on the ports it forwards.
     """
     rules: list[AwsRule] = []
     for flow in ingress_matrix(exposure):
+        if not exposure.has_workers and "workers" in (flow.source, flow.target):
+            continue  # the workers' group stays empty until a pool exists: no flows to or from it
         if flow.port == NEVER_OPEN:
             raise ValueError(f"the port matrix opens {NEVER_OPEN}, the plaintext Docker API")
         protocol = "50" if flow.protocol == "esp" else flow.protocol

@@ -196,7 +196,7 @@ def single_nat_config() -> dict[str, Any]:
                     "loadBalancer": {"enabled": False},
                     "logging": {"retentionDays": 30, "kms": False},
                     "image": {"ssmParameter": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"},
-                    "prune": {"enabled": True, "schedule": "*/30 * * * *"}})
+                    "prune": {"enabled": True, "schedule": "0 */6 * * *"}})
     return config
 
 
@@ -296,10 +296,12 @@ def test_swarm_ports_are_open_between_node_groups_only(deployed: Deployed) -> No
             assert "CidrIpv4" not in rule and "CidrIpv6" not in rule, rule
             assert rule["ReferencedGroupInfo"]["GroupId"] in nodes, rule
             seen.add((rule["GroupId"], rule["ReferencedGroupInfo"]["GroupId"], key))
-    for target in nodes:
-        for source in nodes:
+    members = nodes if deployed.cluster.workers else {ids["managers"]}
+    for target in members:
+        for source in members:
             for key in SWARM_PORTS - ({("tcp", 2377)} if target == ids["workers"] else set()):
                 assert (target, source, key) in seen, (target, source, key)
+    assert all(t in members and s in members for t, s, _ in seen)
     assert not any(k == ("tcp", 2377) and t == ids["workers"] for t, _, k in seen)
 
 
@@ -661,3 +663,10 @@ def test_existing_subnets_sharing_a_zone_are_refused() -> None:
 
     with pytest.raises(Exception, match=r"privateSubnetIds: two subnets share zone"):
         deploy("same-zone", config, same_zone)
+
+
+def test_the_policy_pack_finds_nothing_mandatory(deployed: Deployed) -> None:
+    from swarmstack.policy import evaluate
+
+    mandatory = [f"{f.rule}: {f.message}" for f in evaluate(deployed.graph) if f.level == "mandatory"]
+    assert mandatory == []

@@ -123,6 +123,14 @@ def test_without_workers_the_managers_serve_published_ports() -> None:
     assert [(r.group, r.peer_group) for r in node_rules] == [("managers", "lb")]
 
 
+@settings(deadline=None)
+@given(exposures)
+def test_without_workers_nothing_flows_to_or_from_their_group(exposure: Exposure) -> None:
+    if exposure.has_workers:
+        return
+    assert not any("workers" in (r.group, r.peer_group) for r in rules_for(exposure) if r.direction == "ingress")
+
+
 def test_esp_is_ip_protocol_50_without_ports() -> None:
     exposure = Exposure(docker_api=False, ssh=False, published=(), has_workers=True, load_balancer=False)
     esp = [r for r in rules_for(exposure) if r.protocol == "50"]
