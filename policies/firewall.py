@@ -319,30 +319,23 @@ swarm_ports_from_nodes_only = stack_rule(
 # --- stack: esp-between-nodes ----------------------------------------------------------------------
 
 
+NODE_FIREWALLS = ("aws:ec2/securityGroup:SecurityGroup", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                  "aws:ec2/securityGroupRule:SecurityGroupRule", "azure-native:network:NetworkSecurityGroup",
+                  "azure-native:network:SecurityRule")
+
+
 def _esp_between_nodes(args: StackValidationArgs, report: Report) -> None:
-    firewalls = []
-    esp_allowed = False
-    for resource, props in _resources_props(args):
-        resource_flows = flows(resource.resource_type, props)
-        if resource.resource_type in ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",):
-            continue
-        if resource_flows or resource.resource_type in (
-                "aws:ec2/securityGroup:SecurityGroup", "azure-native:network:NetworkSecurityGroup"):
-            firewalls.append(resource)
-        for flow in resource_flows:
-            if flow.protocol == "esp" and any(
-                    _bad_swarm_source(s, "azure" if resource.resource_type.startswith("azure") else "aws") is None
-                    for s in flow.sources):
-                esp_allowed = True
-    if not any(r.resource_type in ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-                                   "aws:ec2/securityGroupRule:SecurityGroupRule",
-                                   "azure-native:network:NetworkSecurityGroup",
-                                   "azure-native:network:SecurityRule",
-                                   "aws:ec2/securityGroup:SecurityGroup") for r in firewalls):
-        args.not_applicable("the stack has no node firewall rules")
-    if not esp_allowed:
-        report("no rule allows ESP (IP protocol 50) between the swarm's nodes, so encrypted overlay "
-               "networks (--opt encrypted) will silently drop traffic")
+    firewalls = [(r, p) for r, p in _resources_props(args) if r.resource_type in NODE_FIREWALLS]
+    if not firewalls:
+        args.not_applicable("the stack has no node firewall")
+    for resource, props in firewalls:
+        cloud = "azure" if resource.resource_type.startswith("azure-native:") else "aws"
+        for flow in flows(resource.resource_type, props):
+            if flow.covers(None, ("esp",)) and any(
+                    s.kind != "unknown" and _bad_swarm_source(s, cloud) is None for s in flow.sources):
+                return
+    report("no rule allows ESP (IP protocol 50) between the swarm's nodes, so encrypted overlay "
+           "networks (--opt encrypted) will silently drop traffic")
 
 
 esp_between_nodes = stack_rule(
