@@ -122,7 +122,7 @@ def _has(cls: type, path: list[str]) -> bool:
     assert fget is not None
     try:
         hint = typing.get_type_hints(fget, vars(importlib.import_module(fget.__module__)))["return"]
-    except Exception:  # noqa: BLE001 - an annotation that does not resolve: follow nothing
+    except Exception:  # an annotation that does not resolve: follow nothing
         return False
     inner = _inner(hint)
     return inner is not None and _has(inner, rest)
