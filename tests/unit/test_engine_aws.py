@@ -56,6 +56,29 @@ def test_an_unknown_resource_type_fails_loudly(aws: AwsBackend) -> None:
         aws.invoke("aws:rds/getEngineVersion:getEngineVersion", {})
 
 
+def test_a_subnet_outside_its_vpc_is_refused(aws: AwsBackend) -> None:
+    _, vpc = aws.create("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})
+    with pytest.raises(EngineError, match=r"InvalidSubnet.Range"):
+        aws.create("aws:ec2/subnet:Subnet", "outside", {"vpcId": vpc["id"], "cidrBlock": "10.1.0.0/24"})
+
+
+def test_a_rule_on_a_missing_group_or_from_a_missing_group_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
+    rule = {"ipProtocol": "tcp", "fromPort": 2377.0, "toPort": 2377.0}
+    with pytest.raises(EngineError, match=r"InvalidGroup.NotFound"):
+        aws.create("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "orphan",
+                   {**rule, "securityGroupId": "sg-0123456789abcdef0", "referencedSecurityGroupId": net["group"]})
+    with pytest.raises(EngineError, match=r"InvalidGroup.NotFound"):
+        aws.create("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "from-nowhere",
+                   {**rule, "securityGroupId": net["group"], "referencedSecurityGroupId": "sg-0123456789abcdef0"})
+
+
+def test_esp_rules_are_kept_without_ports(aws: AwsBackend, net: dict[str, Any]) -> None:
+    aws.create("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "esp",
+               {"ipProtocol": "50", "securityGroupId": net["group"], "referencedSecurityGroupId": net["group"]})
+    rules = aws.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [net["group"]]}])
+    assert [r["IpProtocol"] for r in rules["SecurityGroupRules"] if not r["IsEgress"]] == ["50"]
+
+
 def test_an_auto_scaling_group_in_an_unknown_subnet_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
     with pytest.raises(EngineError, match=r"InvalidSubnetID.NotFound"):
         aws.create("aws:autoscaling/group:Group", "g", asg_inputs(net, vpcZoneIdentifiers=["subnet-0123456789abcdef0"]))
