@@ -152,3 +152,26 @@ def test_the_pack_serves_as_the_cli_runs_it() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_pack_needs_only_what_its_requirements_install() -> None:
+    """The CLI's virtualenv for the pack has pulumi and pulumi-policy only: the rules must not
+    import the cloud SDKs, pydantic, jinja2 or the engine (the cron parser is stdlib)."""
+    script = """
+import importlib.abc, sys
+BANNED = ("pulumi_aws", "pulumi_azure_native", "pulumi_tls", "pulumi_random", "pydantic", "jinja2",
+          "boto3", "moto", "jsonschema", "swarmstack.engine", "swarmstack.config.load", "components", "userdata")
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BANNED):
+            raise ImportError("the policy pack's virtualenv has no " + name)
+        return None
+sys.meta_path.insert(0, Block())
+import runpy
+ns = runpy.run_path("policies", run_name="pack")
+from policies.maintenance import aws_schedule_runs_per_hour
+print(len(ns["POLICIES"]), aws_schedule_runs_per_hour("cron(*/20 * * * ? *)"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(len(POLICIES)), "3"]
