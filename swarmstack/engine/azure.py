@@ -141,6 +141,8 @@ class AzureBackend:
         self.global_names: dict[str, set[str]] = {"vaults": set(), "storageAccounts": set()}
         self.asg_vnets: dict[str, str] = {}
         """Which VNet the NICs of each ASG live in (all must share one)."""
+        self.pool_vnets: dict[str, str] = {}
+        """Which VNet the NICs of each load balancer backend pool live in (all must share one)."""
 
     # ------------------------------------------------------------ ids and lookups
 
@@ -979,12 +981,22 @@ def _nic_configs(az: AzureBackend, profile: dict[str, Any], location: str, where
             subnet = az.resolve(ref_id(ip.get("subnet")) or "", f"{iw}: subnet", ("subnets",))
             if subnet.facts["location"] != location:
                 raise EngineError(f"{iw}: subnet is in {subnet.facts['location']}, the scale set in {location}")
+            vnet = subnet.facts["vnet"].lower()
             for pool in ip.get("loadBalancerBackendAddressPools") or []:
-                az.resolve(ref_id(pool) or "", f"{iw}: backend pool", ("backendAddressPools",))
+                pool_id = (ref_id(pool) or "").lower()
+                found = az.resolve(pool_id, f"{iw}: backend pool", ("backendAddressPools",))
+                if az.pool_vnets.setdefault(pool_id, vnet) != vnet:
+                    raise EngineError(f"{iw}: a backend pool's members must all be in one VNet; {pool_id} has "
+                                      f"members in {az.pool_vnets[pool_id]}")
+                assert found.parent is not None
+                for front in found.parent.outputs.get("frontendIPConfigurations") or []:
+                    front_subnet = ref_id(front.get("subnet"))
+                    if front_subnet and az.resolve(front_subnet, iw).facts["vnet"].lower() != vnet:
+                        raise EngineError(f"{iw}: the internal load balancer's frontend is in another VNet "
+                                          "than its backend")
             for asg in ip.get("applicationSecurityGroups") or []:
                 asg_id = (ref_id(asg) or "").lower()
                 az.resolve(asg_id, f"{iw}: application security group", ("applicationSecurityGroups",))
-                vnet = subnet.facts["vnet"].lower()
                 if az.asg_vnets.setdefault(asg_id, vnet) != vnet:
                     raise EngineError(f"{iw}: every NIC in an application security group must be in the same "
                                       f"VNet; {asg_id} has members in {az.asg_vnets[asg_id]}")

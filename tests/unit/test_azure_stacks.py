@@ -460,3 +460,33 @@ def test_the_cluster_registers_the_same_summary_as_on_aws(run: tuple[Graph, dict
     assert component.inputs["cloud"] == "azure"
     assert component.inputs["managerCount"] == cluster["managers"]["count"]
     assert component.inputs["dockerApi"] == cluster.get("dockerApi", {}).get("enabled", False)
+
+
+def test_a_provided_ca_signs_the_server_and_client_certificates() -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "my ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    config = cluster_of("prod-azure")
+    config["swarmstack:cluster"]["dockerApi"] = {"enabled": True, "ca": "provided", "caCertPem": ca_pem}
+    config["swarmstack:dockerApiCaKey"] = key_pem
+    graph = run_stack("ca-azure", config, backends={"azure-native": AzureBackend("westeurope"),  # type: ignore[dict-item]
+                                                    "tls": TlsBackend(), "random": RandomBackend()})
+    bundle = graph.outputs["clientTls"]
+    assert bundle["ca.pem"] == ca_pem
+    client = x509.load_pem_x509_certificate(bundle["cert.pem"].encode())
+    assert client.issuer == name
+    assert not graph.of_type("tls:index/selfSignedCert:SelfSignedCert")
+    assert all("PRIVATE KEY" not in repr(r.inputs) for r in graph.custom if r.type.startswith("azure-native:")
+               and r.type != SECRET)
