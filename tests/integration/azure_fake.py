@@ -256,6 +256,10 @@ class Handler(BaseHTTPRequestHandler):
                 MACHINES.discard(body["vmId"])
             elif what == "event":  # {"ip", "event"}
                 EVENTS.setdefault(body["ip"], []).append(body["event"])
+            elif what == "row":  # {"table", "entity"}: as if a node had written it
+                entity = body["entity"]
+                TABLES.setdefault(body["table"], {})[(entity["PartitionKey"], entity["RowKey"])] = {
+                    **entity, "odata.etag": f"W/\"{uuid.uuid4().hex}\""}
             elif what == "secret":  # {"name", "value"}
                 SECRETS[body["name"]] = body["value"]
             elif what == "state":

@@ -123,3 +123,47 @@ def test_a_terminating_worker_is_drained_by_the_leader_before_it_leaves(harness)
     harness.gone(victim)
     wait_for(lambda: harness.converged(harness.view(), managers=3, workers=1) is None, 120,
              "the leader to remove the deleted worker")
+
+
+def test_a_spot_worker_leaves_within_its_eviction_notice(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.start_timers()
+    spot = harness.add_azure_node("batch")
+    result = spot.boot()
+    assert result.returncode == 0, result.stderr[-2000:]
+    wait_for(lambda: harness.converged(harness.view(), managers=3, workers=2) is None, 60, "the Spot worker to join")
+    started = time.monotonic()
+    event = spot.schedule("Preempt")
+    wait_for(lambda: event in harness.azure.state()["approved"], 60, "the Spot worker to approve its eviction")
+    assert time.monotonic() - started < 30  # Azure evicts 30 s after the notice
+    assert "(Preempt)" in spot.log.read_text() and "left the swarm" in spot.log.read_text()
+
+
+@pytest.fixture()
+def fresh() -> Iterator:  # type: ignore[type-arg]
+    require_harness()
+    from azure_harness import AzureHarness
+
+    h = AzureHarness(timer_period=2.0, overrides={"token_wait_seconds": 240, "stale_marker_seconds": 5})
+    try:
+        h.provision()
+        yield h
+    finally:
+        h.close()
+
+
+def test_a_stale_marker_of_a_gone_machine_is_taken_over_by_exactly_one_manager(fresh) -> None:  # type: ignore[no-untyped-def]
+    # A manager won the election, then its machine vanished before it stored the tokens.
+    fresh.azure.control("row", {"table": "swarm", "entity": {
+        "PartitionKey": "swarm", "RowKey": "init", "owner": "00000000-dead-0000-0000-000000000000",
+        "address": "10.199.0.250", "at": str(int(time.time()) - 3600)}})
+    managers = [fresh.add_azure_node("managers") for _ in range(3)]
+    results = fresh.boot_all(managers)
+    failed = {name: r.stderr[-2000:] for name, r in results.items() if r.returncode != 0}
+    assert not failed, failed
+    fresh.wait_converged(managers=3, workers=0)
+    logs = {n.name: n.log.read_text() for n in managers}
+    takers = [name for name, log in logs.items() if "took over the stale init marker" in log]
+    inits = [name for name, log in logs.items() if "initialised the swarm" in log]
+    assert len(takers) == 1 and inits == takers, logs
+    rows = {r["RowKey"]: r for r in fresh.azure.state()["tables"]["swarm"]}
+    assert rows["init"]["owner"] == next(n.vm_id for n in managers if n.name == takers[0])
