@@ -508,3 +508,30 @@ def user_data_fields(resource_type: str, props: dict[str, Any]) -> Iterator[tupl
     elif resource_type == "azure-native:compute:VirtualMachine":
         yield "osProfile.customData", dig(props, "osProfile", "customData")
         yield "userData", props.get("userData")
+
+
+# --- files written by user data ------------------------------------------------------------------
+
+
+def written_files(text: str) -> Iterator[tuple[str, str]]:
+    """(path, content) of files a node's user data writes: cloud-init `write_files` entries
+    (plain, base64 or gzip+base64) and shell heredocs (`cat > PATH <<EOF … EOF`)."""
+    if text.lstrip().startswith("#cloud-config"):
+        import yaml  # a dependency of pulumi itself, so in the pack's virtualenv too
+
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError:
+            document = None
+        entries = document.get("write_files") if isinstance(document, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                continue
+            content = entry.get("content", "")
+            encoding = str(entry.get("encoding", "")).lower()
+            if isinstance(content, str) and encoding in ("b64", "base64", "gz+b64", "gzip+base64", "gz+base64"):
+                content = decode_user_data(content) or content
+            if isinstance(content, str):
+                yield entry["path"], content
+    for match in re.finditer(r"cat\s*>\s*['\"]?(\S+?)['\"]?\s*<<-?\s*['\"]?(\w+)['\"]?\n(.*?)\n\s*\2\b", text, re.S):
+        yield match.group(1), match.group(3)

@@ -3,7 +3,10 @@ instances and Azure scale sets."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -23,6 +26,7 @@ from policies._support import (
     resource_rule,
     truthy,
     user_data_fields,
+    written_files,
 )
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -200,5 +204,82 @@ azure_password_auth_disabled = resource_rule(
                       "SSH public key (access.sshPublicKey), or none at all.",
 )
 
-RESOURCE_POLICIES = [imdsv2_required, disks_encrypted, user_data_no_secrets, azure_password_auth_disabled]
+# --- docker-api-tls-verify / docker-daemon-hardening ----------------------------------------------
+
+
+def _daemon_settings(args: ResourceValidationArgs) -> Iterator[tuple[str, str, dict[str, Any] | None, str]]:
+    """(user data property, file path, parsed daemon.json or None, raw text) of each daemon.json
+    and dockerd drop-in the node's user data writes."""
+    props = plain(args.props)
+    for field, value in user_data_fields(args.resource_type, props):
+        text = decode_user_data(value)
+        if not text:
+            continue
+        for path, content in written_files(text):
+            if path.endswith("daemon.json"):
+                try:
+                    parsed = json.loads(content)
+                except json.JSONDecodeError:
+                    parsed = None
+                yield field, path, parsed if isinstance(parsed, dict) else None, content
+            elif path.endswith(".conf") and "docker.service.d" in path:
+                yield field, path, None, content
+
+
+def _tcp_hosts(settings: dict[str, Any] | None, content: str) -> list[str]:
+    hosts = [str(h) for h in as_list((settings or {}).get("hosts")) if str(h).startswith("tcp://")]
+    if settings is None:  # a systemd drop-in: dockerd -H tcp://… / --host=tcp://…
+        hosts += re.findall(r"(?:-H|--host)[ =](tcp://\S+)", content)
+    return hosts
+
+
+def _docker_api_tls_verify(args: ResourceValidationArgs, report: Report) -> None:
+    for field, path, settings, content in _daemon_settings(args):
+        for host in _tcp_hosts(settings, content):
+            port = host.rsplit(":", 1)[-1].rstrip("/")
+            verify = truthy((settings or {}).get("tlsverify")) or (settings is None and "--tlsverify" in content)
+            if port == "2375":
+                report(f"{field}: {path} makes dockerd listen on {host}, the plaintext Docker API port; "
+                       "serve the API on 2376 with tlsverify")
+            elif not verify:
+                report(f"{field}: {path} makes dockerd listen on {host} without tlsverify, so anyone who reaches "
+                       "the port controls the node; set \"tlsverify\": true with a CA")
+
+
+docker_api_tls_verify = resource_rule(
+    name="docker-api-tls-verify",
+    description="When a node's dockerd listens on TCP, it is on 2376 with tlsverify (client certificates).",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_docker_api_tls_verify,
+    remediation_steps="In daemon.json: \"hosts\": [\"unix:///var/run/docker.sock\", \"tcp://0.0.0.0:2376\"], "
+                      "\"tls\": true, \"tlsverify\": true and the CA, certificate and key paths "
+                      "(dockerApi.enabled: true does all of it).",
+)
+
+
+def _docker_daemon_hardening(args: ResourceValidationArgs, report: Report) -> None:
+    for field, path, settings, _ in _daemon_settings(args):
+        if settings is None:
+            continue
+        if settings.get("no-new-privileges") is not True:
+            report(f"{field}: {path} does not set \"no-new-privileges\": true (CIS Docker 2.14)")
+        if settings.get("userland-proxy") is not False:
+            report(f"{field}: {path} does not set \"userland-proxy\": false (CIS Docker 2.16)")
+        if not settings.get("log-driver"):
+            report(f"{field}: {path} sets no \"log-driver\"; send container logs to the cluster's log "
+                   "service (CIS Docker 2.13)")
+
+
+docker_daemon_hardening = resource_rule(
+    name="docker-daemon-hardening",
+    description="The daemon.json in user data sets no-new-privileges, turns the userland proxy off and names a "
+                "log driver.",
+    enforcement_level=EnforcementLevel.ADVISORY,
+    validate=_docker_daemon_hardening,
+    remediation_steps="Render daemon.json with \"no-new-privileges\": true, \"userland-proxy\": false and a "
+                      "log driver (awslogs on AWS, syslog to the Azure Monitor agent on Azure).",
+)
+
+RESOURCE_POLICIES = [imdsv2_required, disks_encrypted, user_data_no_secrets, azure_password_auth_disabled,
+                     docker_api_tls_verify, docker_daemon_hardening]
 STACK_POLICIES: list = []

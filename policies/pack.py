@@ -30,6 +30,8 @@ SCANNER_EQUIVALENTS: dict[str, str] = {
     "disks-encrypted": "CKV_AWS_3, CKV_AWS_8, AWS-0131, CKV_AZURE_2, CKV_AZURE_97",
     "user-data-no-secrets": "CKV_AWS_46, AWS-0029",
     "azure-password-auth-disabled": "CKV_AZURE_49",
+    "docker-api-tls-verify": "none (CIS Docker 2.7)",
+    "docker-daemon-hardening": "none (CIS Docker 2.13, 2.14, 2.16)",
     "log-retention-set": "CKV_AWS_66 (CKV_AWS_338 with minimumDays: 365)",
     "iam-no-wildcards": "CKV_AWS_1, CKV_AWS_62, CKV_AWS_63, CKV_AWS_355",
     "prune-at-most-hourly": "none",

@@ -175,6 +175,7 @@ AWS_BREAKS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("user-data-no-secrets", _recode(lambda t: t + "\n# -----BEGIN EC PRIVATE KEY-----\n")),
     ("user-data-no-secrets", _recode(lambda t: t + "\n# AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")),
     ("managers-on-demand", lambda p: p.update(instanceMarketOptions={"marketType": "spot"})),
+    ("docker-api-tls-verify", _recode(lambda t: t.replace('"tlsverify": true', '"tlsverify": false'))),
 ]
 
 

@@ -169,3 +169,66 @@ def test_password_auth_breaks() -> None:
     password["virtualMachineProfile"]["osProfile"]["adminPassword"] = "hunter2hunter2!"
     assert messages(nodes.azure_password_auth_disabled, resource(VMSS, "vmss", password)) == [
         "virtualMachineProfile.osProfile.adminPassword is set; remove it and use an SSH public key"]
+
+
+# --- docker-api-tls-verify / docker-daemon-hardening ---------------------------------------------------
+
+DAEMON = {"log-driver": "awslogs", "no-new-privileges": True, "userland-proxy": False,
+          "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"], "tls": True, "tlsverify": True,
+          "tlscacert": "/etc/docker/tls/ca.pem", "labels": []}
+
+
+def cloud_config_with(daemon: dict[str, Any], drop_in: str = "") -> str:
+    import json
+    import textwrap
+
+    body = textwrap.indent(json.dumps(daemon, indent=2), "      ")
+    text = f"#cloud-config\nwrite_files:\n  - path: /etc/swarmstack/daemon.json\n    content: |\n{body}\n"
+    if drop_in:
+        text += ("  - path: /etc/systemd/system/docker.service.d/api.conf\n    content: |\n"
+                 + textwrap.indent(drop_in, "      ") + "\n")
+    return text
+
+
+def test_daemon_settings_pass() -> None:
+    lt = resource(LT, "lt", template(userData=b64(cloud_config_with(DAEMON))))
+    assert messages(nodes.docker_api_tls_verify, lt) == []
+    assert messages(nodes.docker_daemon_hardening, lt) == []
+    local_only = {k: v for k, v in DAEMON.items() if k not in ("hosts", "tls", "tlsverify", "tlscacert")}
+    assert messages(nodes.docker_api_tls_verify, resource(LT, "lt", template(
+        userData=b64(cloud_config_with(local_only))))) == []
+
+
+def test_daemon_listening_without_tls_verify_is_refused() -> None:
+    no_verify = {**DAEMON, "tlsverify": False}
+    assert messages(nodes.docker_api_tls_verify, resource(LT, "lt", template(
+        userData=b64(cloud_config_with(no_verify))))) == [
+        "userData: /etc/swarmstack/daemon.json makes dockerd listen on tcp://0.0.0.0:2376 without tlsverify, so "
+        "anyone who reaches the port controls the node; set \"tlsverify\": true with a CA"]
+    plaintext = {**DAEMON, "hosts": ["tcp://0.0.0.0:2375"]}
+    assert messages(nodes.docker_api_tls_verify, resource(LT, "lt", template(
+        userData=b64(cloud_config_with(plaintext))))) == [
+        "userData: /etc/swarmstack/daemon.json makes dockerd listen on tcp://0.0.0.0:2375, the plaintext Docker "
+        "API port; serve the API on 2376 with tlsverify"]
+    drop_in = "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// -H tcp://0.0.0.0:2376"
+    local_only = {k: v for k, v in DAEMON.items() if k not in ("hosts", "tls", "tlsverify", "tlscacert")}
+    assert messages(nodes.docker_api_tls_verify, resource(LT, "lt", template(
+        userData=b64(cloud_config_with(local_only, drop_in))))) == [
+        "userData: /etc/systemd/system/docker.service.d/api.conf makes dockerd listen on tcp://0.0.0.0:2376 without "
+        "tlsverify, so anyone who reaches the port controls the node; set \"tlsverify\": true with a CA"]
+    heredoc = "#!/bin/bash\ncat > /etc/docker/daemon.json <<'EOF'\n{\"hosts\": [\"tcp://0.0.0.0:2376\"]}\nEOF\n"
+    assert messages(nodes.docker_api_tls_verify, resource(LT, "lt", template(userData=b64(heredoc)))) == [
+        "userData: /etc/docker/daemon.json makes dockerd listen on tcp://0.0.0.0:2376 without tlsverify, so anyone "
+        "who reaches the port controls the node; set \"tlsverify\": true with a CA"]
+
+
+def test_daemon_hardening_breaks() -> None:
+    for key, value, message in (
+        ("no-new-privileges", False, "does not set \"no-new-privileges\": true (CIS Docker 2.14)"),
+        ("userland-proxy", True, "does not set \"userland-proxy\": false (CIS Docker 2.16)"),
+        ("log-driver", "", "sets no \"log-driver\"; send container logs to the cluster's log service "
+                           "(CIS Docker 2.13)"),
+    ):
+        props = template(userData=b64(cloud_config_with({**DAEMON, key: value})))
+        assert messages(nodes.docker_daemon_hardening, resource(LT, "lt", props)) == [
+            f"userData: /etc/swarmstack/daemon.json {message}"]
