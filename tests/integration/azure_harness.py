@@ -130,6 +130,9 @@ class AzureNode(Node):
 class AzureHarness(Harness):
     """Namespaces, the fake Azure and the nodes of one Azure cluster."""
 
+    made = 0
+    """Harnesses made by this process; each gets its own namespace prefix."""
+
     def __init__(self, timer_period: float = 2.0, overrides: dict[str, Any] | None = None) -> None:
         import userdata.azure as azure_userdata
         from swarmstack.config.load import load_stack
@@ -149,7 +152,8 @@ class AzureHarness(Harness):
         self.net = None  # type: ignore[assignment]
         self.cloud = None  # type: ignore[assignment]
         try:
-            self.net = Network(f"a{os.getpid() % 100000}")
+            AzureHarness.made += 1
+            self.net = Network(f"a{os.getpid() % 100000}h{AzureHarness.made}")
             self.cloud = FakeAzure(self.net, self.procs, self.tmp)  # type: ignore[assignment]
             self.image = self._make_image()
         except BaseException:
