@@ -186,8 +186,8 @@ class Cluster(pulumi.ComponentResource):
         if balancer is not None:
             self.exports["loadBalancerDns"] = balancer.dns_name
         if certificates is not None:
-            self.exports["dockerHost"] = (balancer.dns_name.apply(lambda d: f"tcp://{d}:2376") if balancer
-                                          else "tcp://<a manager's address>:2376")
+            if balancer is not None:
+                self.exports["dockerHost"] = balancer.dns_name.apply(lambda d: f"tcp://{d}:2376")
             self.exports["dockerTlsParameters"] = certificates.parameter_names
             self.exports["clientTls"] = certificates.client_bundle
         self.register_outputs({**cluster_summary(settings), **self.exports})
