@@ -400,6 +400,8 @@ def test_managers_are_protected_balanced_and_replaced_one_at_a_time(deployed: De
     count = deployed.cluster.managers.count
     group = asg_of(deployed, "managers")
     assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (count, count, count + 1)
+    assert len(group["Instances"]) == count  # moto launched them from the template
+    assert all(i["ProtectedFromScaleIn"] for i in group["Instances"])
     assert group["NewInstancesProtectedFromScaleIn"] is True
     assert [p["ProcessName"] for p in group["SuspendedProcesses"]] == ["AZRebalance"]
     assert group["HealthCheckType"] == "EC2"
@@ -668,5 +670,6 @@ def test_existing_subnets_sharing_a_zone_are_refused() -> None:
 def test_the_policy_pack_finds_nothing_mandatory(deployed: Deployed) -> None:
     from swarmstack.policy import evaluate
 
-    mandatory = [f"{f.rule}: {f.message}" for f in evaluate(deployed.graph) if f.level == "mandatory"]
-    assert mandatory == []
+    for preview in (True, False):  # `pulumi preview` of a new stack, then `pulumi up`
+        found = evaluate(deployed.graph, preview=preview)
+        assert [f"{f.rule}: {f.message}" for f in found if f.level == "mandatory"] == [], preview
