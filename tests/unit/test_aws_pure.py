@@ -209,3 +209,33 @@ def test_the_access_log_bucket_takes_log_delivery_for_its_account_only() -> None
     assert write["Resource"] == "arn:aws:s3:::logs/nlb/AWSLogs/123456789012/*"
     assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
     assert policy["Statement"][2]["Effect"] == "Deny"
+
+
+def _actions_in(script: str) -> set[str]:
+    """IAM actions of every `aws <service> <command>` a node script makes."""
+    import re
+
+    found = set()
+    for service, command in re.findall(r"\baws(?:_call '[^']*')? (ssm|ec2|autoscaling|logs|kms|s3) ([a-z][a-z-]+)",
+                                       script):
+        found.add(f"{service}:" + "".join(part.title() for part in command.split("-")))
+    return found
+
+
+def test_the_manager_role_allows_every_call_the_nodes_make() -> None:
+    """The node script (from `userdata/`) and the prune script call only what the
+    manager role grants; a new call in either fails here before it fails on a node."""
+    from swarmstack.config.load import load_stack
+    from userdata import params_for, render
+
+    settings = load_stack("prod-aws")
+    scripts = [render(params_for(settings.cluster, settings.region, "manager", "managers")),
+               prune_script("24h", True, "/swarmstack/prod/prune", "eu-west-1")]
+    used = set().union(*(_actions_in(s) for s in scripts))
+    assert {"ssm:GetParameter", "autoscaling:CompleteLifecycleAction", "logs:PutLogEvents"} <= used
+    document = node_policy("manager", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY)
+    granted = {a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list)
+                                                          else [s["Action"]])}
+    granted |= {"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"}  # nodes.py
+    assert used <= granted, sorted(used - granted)
+
