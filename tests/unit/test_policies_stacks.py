@@ -328,3 +328,16 @@ def test_the_evaluator_agrees_with_the_policy_sdk_analyzer(build: Callable[[], G
     if not preview and graph.stack == "prod-aws":
         assert {"imdsv2-required", "swarm-ports-internal-only", "single-manager-not-production",
                 "prune-at-most-hourly"} <= {f[0] for f in ours if f[3] == "mandatory"}
+
+
+@pytest.mark.parametrize("build", [_broken_aws, lambda: program("dev-aws"), pytest.param(
+    lambda: program("prod-azure", managers={"count": 1}, prune={"schedule": "*/10 * * * *"}),
+    marks=pytest.mark.skipif(not AZURE_BUILT, reason="no Azure program yet"))],
+    ids=["prod-aws-broken", "dev-aws", "prod-azure-unsafe"])
+def test_a_preview_never_invents_a_violation(build: Callable[[], Graph]) -> None:
+    """Unknown values make a rule say less in preview (or that it can't run), never more."""
+    graph = build()
+    update = set(mandatory(evaluate(graph)))
+    preview = set(mandatory(evaluate(graph, preview=True)))
+    assert preview <= update
+    assert bool(preview) == bool(update), "an unsafe graph is caught in preview already"
