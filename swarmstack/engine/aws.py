@@ -43,6 +43,9 @@ def answers(token: str) -> Callable[[Invoke], Invoke]:
     return register
 
 
+_NO_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+
+
 class AwsBackend:
     """One moto account in one region, for one run of the program."""
 
@@ -52,6 +55,7 @@ class AwsBackend:
         self.region = region
         self._mock: Any = None
         self._clients: dict[str, Any] = {}
+        self._amis_setting: str | None = None
         self.state: dict[str, Any] = {}
         """Facts handlers share that moto does not keep (e.g. SSM associations)."""
 
@@ -61,19 +65,25 @@ class AwsBackend:
         from moto import mock_aws
 
         for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                           ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", self.region),
-                           # moto's ~5,000 default AMIs cost seconds a run; the images that
-                           # public SSM parameters name are published one by one instead.
-                           ("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")):
+                           ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", self.region)):
             os.environ.setdefault(key, value)
+        # moto's ~5,000 default AMIs cost seconds a run (and again at every reset); the
+        # images that public SSM parameters name are published one by one instead. The
+        # setting is restored on exit, so other uses of moto in the process keep them.
+        self._amis_setting = os.environ.get(_NO_AMIS)
+        os.environ.setdefault(_NO_AMIS, "false")
         self._mock = mock_aws()
         self._mock.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import os
+
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        if self._amis_setting is None:
+            os.environ.pop(_NO_AMIS, None)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
