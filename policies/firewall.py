@@ -3,6 +3,7 @@ load balancer. Rules on AWS security groups / rules and Azure NSGs / load balanc
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -260,8 +261,6 @@ def _node_and_lb_groups(args: StackValidationArgs) -> tuple[set[str], set[str]]:
 
 
 def _vnet_ranges(args: StackValidationArgs) -> list[str]:
-    import ipaddress
-
     ranges = []
     for resource, props in _resources_props(args):
         if resource.resource_type == "azure-native:network:VirtualNetwork":
@@ -274,8 +273,6 @@ def _vnet_ranges(args: StackValidationArgs) -> list[str]:
 
 
 def _swarm_ports_from_nodes_only(args: StackValidationArgs, report: Report) -> None:
-    import ipaddress
-
     nodes, balancers = _node_and_lb_groups(args)
     nodes = {g for g in nodes if not is_unknown(g)}
     unknown_balancer = any(is_unknown(g) for g in balancers)
