@@ -1,5 +1,6 @@
 """The AWS model refuses what AWS refuses, for the resource types the cluster uses,
-and fails loudly on what it does not know. Handlers are called directly: fast."""
+and fails loudly on what it does not know. Handlers are called directly, in one moto
+account for the module (each test names its own resources): fast."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from swarmstack.engine.mocks import EngineError, UnsupportedByEngine
 REGION = "eu-west-1"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def aws() -> Iterator[AwsBackend]:
     with AwsBackend(REGION) as backend:
         yield backend
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def net(aws: AwsBackend) -> dict[str, Any]:
     """A VPC with an internet gateway, two subnets in two zones, a group, a profile and a template."""
     _, vpc = aws.create("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})
@@ -57,7 +58,7 @@ def test_an_unknown_resource_type_fails_loudly(aws: AwsBackend) -> None:
 
 
 def test_a_subnet_outside_its_vpc_is_refused(aws: AwsBackend) -> None:
-    _, vpc = aws.create("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})
+    _, vpc = aws.create("aws:ec2/vpc:Vpc", "vpc-range", {"cidrBlock": "10.0.0.0/16"})
     with pytest.raises(EngineError, match=r"InvalidSubnet.Range"):
         aws.create("aws:ec2/subnet:Subnet", "outside", {"vpcId": vpc["id"], "cidrBlock": "10.1.0.0/24"})
 
@@ -73,9 +74,10 @@ def test_a_rule_on_a_missing_group_or_from_a_missing_group_is_refused(aws: AwsBa
 
 
 def test_esp_rules_are_kept_without_ports(aws: AwsBackend, net: dict[str, Any]) -> None:
+    _, group = aws.create("aws:ec2/securityGroup:SecurityGroup", "esp-sg", {"vpcId": net["vpc"]})
     aws.create("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "esp",
-               {"ipProtocol": "50", "securityGroupId": net["group"], "referencedSecurityGroupId": net["group"]})
-    rules = aws.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [net["group"]]}])
+               {"ipProtocol": "50", "securityGroupId": group["id"], "referencedSecurityGroupId": group["id"]})
+    rules = aws.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group["id"]]}])
     assert [r["IpProtocol"] for r in rules["SecurityGroupRules"] if not r["IsEgress"]] == ["50"]
 
 
@@ -130,7 +132,7 @@ def test_an_attachment_to_a_missing_group_is_refused(aws: AwsBackend, net: dict[
 
 
 def test_an_attachment_to_a_missing_target_group_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
-    group, _ = aws.create("aws:autoscaling/group:Group", "g", asg_inputs(net))
+    group, _ = aws.create("aws:autoscaling/group:Group", "g-attach", asg_inputs(net))
     with pytest.raises(EngineError, match=r"TargetGroupNotFound"):
         aws.create("aws:autoscaling/attachment:Attachment", "a", {
             "autoscalingGroupName": group,
