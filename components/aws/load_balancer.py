@@ -28,6 +28,7 @@ class Forward:
     """One listener: port, protocol and the node groups behind it."""
 
     port: int
+    """The port clients connect to, and the nodes' published port behind it."""
     protocol: str
     """`TCP` or `UDP`."""
     groups: Mapping[str, pulumi.Input[str]]

@@ -24,6 +24,7 @@ class AwsRule:
     group: Role
     """The group the rule belongs to."""
     direction: Literal["ingress", "egress"]
+    """Inbound to the group, or outbound from it."""
     protocol: str
     """`tcp`, `udp`, `50` (ESP) or `-1` (all)."""
     port: int | None
@@ -33,6 +34,7 @@ class AwsRule:
     cidr: str | None
     """The other end when it is an address range."""
     description: str
+    """Why the rule exists, as AWS shows it."""
 
 
 def aws_rules(exposure: Exposure, admin_cidrs: list[str], client_cidr: str) -> list[AwsRule]:
