@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import gzip
 import functools
+import gzip
 import re
 from dataclasses import dataclass, field
 

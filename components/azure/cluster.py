@@ -19,7 +19,7 @@ import pulumi_tls as tls
 from components.aws.cluster import cluster_summary, cluster_tags
 from components.azure.docker_tls import DockerTls, DockerTlsArgs
 from components.azure.firewall import Firewall, FirewallArgs
-from components.azure.identity import IdentityArgs, Identities
+from components.azure.identity import Identities, IdentityArgs
 from components.azure.load_balancer import LoadBalancer, LoadBalancerArgs, lb_rules
 from components.azure.logs import Logs, LogsArgs
 from components.azure.names import computer_name_prefix

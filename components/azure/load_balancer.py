@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_azure_native as azure
@@ -17,9 +18,13 @@ class LbRule:
     """One forwarding rule and the probe that decides which nodes get its traffic."""
 
     name: str
+    """Rule and probe name, e.g. `tcp-443`."""
     protocol: Literal["Tcp", "Udp"]
+    """Forwarded protocol."""
     port: int
+    """Frontend and backend port (the swarm's routing mesh listens on the same port)."""
     pool: Literal["managers", "workers"]
+    """Backend pool that receives the traffic."""
     probe_port: int
     """TCP port probed; for UDP the swarm's gossip port (Azure has no UDP probe)."""
 
@@ -34,6 +39,12 @@ def lb_rules(published: tuple[tuple[int, Literal["tcp", "udp"]], ...], docker_ap
     if docker_api:
         rules.append(LbRule(f"tcp-{DOCKER_TLS_PORT}-docker-api", "Tcp", DOCKER_TLS_PORT, "managers", DOCKER_TLS_PORT))
     return rules
+
+
+def _pool_id(pool: str) -> Callable[[Any], str]:
+    def find(items: Any) -> str:
+        return str(next(item.id for item in items or [] if item.name == pool))
+    return find
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 tags=args.tags, opts=child)
             frontend = azure.network.FrontendIPConfigurationArgs(
                 name="front", public_ip_address=azure.network.PublicIPAddressArgs(id=address.id))
-            self.fqdn = address.dns_settings.apply(lambda d: d.fqdn if d else "")  # type: ignore[union-attr]
+            self.fqdn = address.dns_settings.apply(lambda d: (d.fqdn or "") if d else "")
         else:
             frontend = azure.network.FrontendIPConfigurationArgs(
                 name="front", subnet=azure.network.SubnetArgs(id=args.subnet_id),
@@ -117,6 +128,5 @@ class LoadBalancer(pulumi.ComponentResource):
         else:
             self.address = balancer.frontend_ip_configurations.apply(
                 lambda fronts: (fronts or [])[0].private_ip_address or "")
-        self.pool_ids = {pool: balancer.backend_address_pools.apply(
-            lambda items, p=pool: next(item.id for item in items or [] if item.name == p)) for pool in pools}
+        self.pool_ids = {pool: balancer.backend_address_pools.apply(_pool_id(pool)) for pool in pools}
         self.register_outputs({"address": self.address, "poolIds": self.pool_ids})

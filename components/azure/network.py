@@ -87,7 +87,8 @@ class Network(pulumi.ComponentResource):
         plan = subnet_plan(args.cidr)
         vnet = azure.network.VirtualNetwork(
             f"{name}-vnet", resource_group_name=args.resource_group, location=args.location,
-            virtual_network_name=f"{name}-vnet", address_space=azure.network.AddressSpaceArgs(address_prefixes=[args.cidr]),
+            virtual_network_name=f"{name}-vnet",
+            address_space=azure.network.AddressSpaceArgs(address_prefixes=[args.cidr]),
             tags=args.tags, opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]))
         nat = None
         if args.nat != "none":

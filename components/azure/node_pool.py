@@ -118,7 +118,8 @@ class NodePool(pulumi.ComponentResource):
             storage_profile=azure.compute.VirtualMachineScaleSetStorageProfileArgs(
                 image_reference=azure.compute.ImageReferenceArgs(**args.image),
                 os_disk=azure.compute.VirtualMachineScaleSetOSDiskArgs(
-                    create_option="FromImage", caching="ReadWrite", disk_size_gb=args.disk_gib, delete_option="Delete",
+                    create_option="FromImage", caching=azure.compute.CachingTypes.READ_WRITE,
+                    disk_size_gb=args.disk_gib, delete_option="Delete",
                     managed_disk=azure.compute.VirtualMachineScaleSetManagedDiskParametersArgs(
                         storage_account_type=os_disk_type(args.sizes)))),
             network_profile=azure.compute.VirtualMachineScaleSetNetworkProfileArgs(
@@ -149,13 +150,14 @@ class NodePool(pulumi.ComponentResource):
             platform_fault_domain_count=1 if flexible else None,
             # Overprovisioned extra machines would run the user data and join the swarm.
             overprovision=False if not flexible else None,
-            upgrade_policy=azure.compute.UpgradePolicyArgs(mode="Manual") if not flexible else None,
+            upgrade_policy=azure.compute.UpgradePolicyArgs(mode=azure.compute.UpgradeMode.MANUAL)
+            if not flexible else None,
             zones=list(args.zones),
             zone_balance=True if len(args.zones) > 1 and args.role == "manager" else None,
             # Replacing an unhealthy manager behind raft's back could cost the quorum.
             automatic_repairs_policy=azure.compute.AutomaticRepairsPolicyArgs(enabled=False),
-            identity=azure.compute.VirtualMachineScaleSetIdentityArgs(type="UserAssigned",
-                                                                      user_assigned_identities=[args.identity_id]),
+            identity=azure.compute.VirtualMachineScaleSetIdentityArgs(
+                type=azure.compute.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.identity_id]),
             virtual_machine_profile=profile,
             tags={**args.tags, "swarmstack:role": args.role, "swarmstack:pool": args.pool},
             opts=child)

@@ -34,6 +34,7 @@ class Source:
     """Where a rule lets traffic come from: node groups, one service tag, or address ranges."""
 
     kind: Literal["asg", "tag", "cidrs", "any"]
+    """What `values` holds."""
     values: tuple[str, ...]
     """ASG roles (`managers`), one tag (`Internet`), or CIDRs."""
 
@@ -43,13 +44,19 @@ class NsgRule:
     """One inbound NSG rule, before priorities and ASG ids are filled in."""
 
     name: str
+    """Unique within the NSG, e.g. `allow-2377-tcp-from-managers-workers`."""
     access: Literal["Allow", "Deny"]
+    """Allow or Deny."""
     protocol: Literal["Tcp", "Udp", "Esp", "*"]
+    """NSG protocol."""
     port: int | None
     """None: every port (ESP has none)."""
     source: Source
+    """Where the traffic may come from."""
     description: str
+    """Why the rule exists (the matrix's descriptions)."""
     priority: int = 0
+    """100..4096, unique in the NSG; 0 until assigned."""
 
 
 def _protocol(ingress: Ingress) -> Literal["Tcp", "Udp", "Esp"]:

@@ -83,7 +83,7 @@ class SwarmStore(pulumi.ComponentResource):
             f"{name}-vault", resource_group_name=args.resource_group, location=args.location,
             vault_name=suffix.apply(lambda s: key_vault_name(args.cluster, s)),
             properties=azure.keyvault.VaultPropertiesArgs(
-                tenant_id=args.tenant_id, sku=azure.keyvault.SkuArgs(family="A", name="standard"),
+                tenant_id=args.tenant_id, sku=azure.keyvault.SkuArgs(family="A", name=azure.keyvault.SkuName.STANDARD),
                 enable_rbac_authorization=True, enable_soft_delete=True,
                 soft_delete_retention_in_days=90 if args.production else 7,
                 enable_purge_protection=True if args.production else None,
@@ -92,7 +92,8 @@ class SwarmStore(pulumi.ComponentResource):
         account = azure.storage.StorageAccount(
             f"{name}-storage", resource_group_name=args.resource_group, location=args.location,
             account_name=suffix.apply(lambda s: storage_account_name(args.cluster, s)),
-            kind="StorageV2", sku=azure.storage.SkuArgs(name="Standard_ZRS" if args.production else "Standard_LRS"),
+            kind="StorageV2", sku=azure.storage.SkuArgs(
+                name=azure.storage.SkuName.STANDARD_ZRS if args.production else azure.storage.SkuName.STANDARD_LRS),
             allow_blob_public_access=False, allow_shared_key_access=False, default_to_o_auth_authentication=True,
             minimum_tls_version="TLS1_2", enable_https_traffic_only=True, tags=args.tags, opts=child)
         table = azure.storage.Table(f"{name}-table", resource_group_name=args.resource_group,

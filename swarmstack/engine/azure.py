@@ -54,9 +54,16 @@ INVOKES: dict[str, Invoke] = {}
 
 ZONES = ("1", "2", "3")
 LOCATIONS = {
-    "westeurope", "northeurope", "swedencentral", "uksouth", "francecentral", "germanywestcentral",
-    "eastus", "eastus2", "westus2", "westus3", "centralus", "southcentralus", "canadacentral",
-    "brazilsouth", "australiaeast", "japaneast", "koreacentral", "southeastasia", "centralindia",
+    # Public Azure regions (az account list-locations, physical ones).
+    "australiacentral", "australiacentral2", "australiaeast", "australiasoutheast", "austriaeast",
+    "belgiumcentral", "brazilsouth", "brazilsoutheast", "canadacentral", "canadaeast", "centralindia",
+    "centralus", "chilecentral", "eastasia", "eastus", "eastus2", "francecentral", "francesouth",
+    "germanynorth", "germanywestcentral", "indonesiacentral", "israelcentral", "italynorth", "japaneast",
+    "japanwest", "jioindiacentral", "jioindiawest", "koreacentral", "koreasouth", "malaysiawest",
+    "mexicocentral", "newzealandnorth", "northcentralus", "northeurope", "norwayeast", "norwaywest",
+    "polandcentral", "qatarcentral", "southafricanorth", "southafricawest", "southcentralus", "southeastasia",
+    "southindia", "spaincentral", "swedencentral", "switzerlandnorth", "switzerlandwest", "uaecentral",
+    "uaenorth", "uksouth", "ukwest", "westcentralus", "westeurope", "westindia", "westus", "westus2", "westus3",
 }
 
 # Built-in role definitions the model knows, and the kinds of scope each makes sense on.
@@ -388,7 +395,8 @@ def _vnet(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]
     where = az.where("VirtualNetwork", name)
     group = az.group(i, where)
     vnet_name = name_of(i, "virtualNetworkName", name)
-    space = [network(p, where, "addressSpace prefix") for p in (i.get("addressSpace") or {}).get("addressPrefixes") or []]
+    prefixes = (i.get("addressSpace") or {}).get("addressPrefixes") or []
+    space = [network(p, where, "addressSpace prefix") for p in prefixes]
     if not space:
         raise EngineError(f"{where}: addressSpace.addressPrefixes needs at least one prefix")
     for a_index, a in enumerate(space):
@@ -403,7 +411,7 @@ def _vnet(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]
     for inline in i.get("subnets") or []:
         sub_name = str(inline.get("name") or "")
         net = _place_subnet(az, vnet, sub_name, inline.get("addressPrefix"), f"{where}: subnet '{sub_name}'")
-        sid, sub_out = _subnet_outputs(az, vnet, sub_name, net, inline, f"{where}: subnet '{sub_name}'")
+        _, sub_out = _subnet_outputs(az, vnet, sub_name, net, inline, f"{where}: subnet '{sub_name}'")
         subnets.append({**inline, **sub_out})
     out["subnets"] = subnets
     out["resourceGuid"] = uid(rid)
@@ -642,8 +650,8 @@ def _load_balancer(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str,
             port = as_int(rule.get(key), rw, key)
             if not (0 if rule["protocol"] == "All" else 1) <= port <= 65534:
                 raise EngineError(f"{rw}: {key} {port} is outside 1-65534")
-        front = ref_id(rule["frontendIPConfiguration"]) or ""
-        key3 = (front.lower(), rule["protocol"], int(rule["frontendPort"]))
+        front_id = ref_id(rule["frontendIPConfiguration"]) or ""
+        key3 = (front_id.lower(), rule["protocol"], int(rule["frontendPort"]))
         if key3 in seen:
             raise EngineError(f"{rw}: frontend port {key3[2]}/{key3[1]} is used by rule '{seen[key3]}' already")
         seen[key3] = rule["name"]
@@ -949,7 +957,8 @@ def _check_os_profile(profile: dict[str, Any], where: str) -> None:
         if not SSH_KEY.match(str(key.get("keyData") or "")):
             raise EngineError(f"{where}: SSH keyData is not an OpenSSH public key")
         if key.get("path") != f"/home/{user}/.ssh/authorized_keys":
-            raise EngineError(f"{where}: SSH key path must be /home/{user}/.ssh/authorized_keys, got {key.get('path')!r}")
+            raise EngineError(f"{where}: SSH key path must be /home/{user}/.ssh/authorized_keys, "
+                              f"got {key.get('path')!r}")
     data = profile.get("customData")
     if data is not None:
         if len(str(data)) > 87380:
@@ -1029,9 +1038,8 @@ def _scale_set(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Out
             raise EngineError(f"{where}: skuProfile.vmSizes must list VM sizes such as Standard_D4s_v5")
     elif not VM_SIZE.match(str(sku.get("name") or "")):
         raise EngineError(f"{where}: sku.name {sku.get('name')!r} is not a VM size such as Standard_D2s_v5")
-    if mode == "Flexible":
-        if i.get("platformFaultDomainCount") is None:
-            raise EngineError(f"{where}: a Flexible scale set needs platformFaultDomainCount")
+    if mode == "Flexible" and i.get("platformFaultDomainCount") is None:
+        raise EngineError(f"{where}: a Flexible scale set needs platformFaultDomainCount")
     zones = _zones(i.get("zones"), where)
     if i.get("zoneBalance") is not None and len(zones) < 2:
         raise EngineError(f"{where}: zoneBalance can only be set with more than one zone")

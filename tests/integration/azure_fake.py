@@ -66,7 +66,7 @@ ENTITY = re.compile(r"^/tables/(\w+)\(PartitionKey='([^']*)',RowKey='([^']*)'\)$
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     # --- plumbing ---
@@ -113,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             CALLS.append((role or "-", self.command, path, status))
 
-    do_GET = do_PUT = do_POST = do_DELETE = _route  # noqa: N815
+    do_GET = do_PUT = do_POST = do_DELETE = _route
 
     # --- IMDS ---
 

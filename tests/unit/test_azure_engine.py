@@ -243,7 +243,7 @@ def test_log_retention_is_30_to_730_days(tmp_path: Path) -> None:
 
 
 def test_role_assignments_need_a_known_principal_and_a_fitting_scope(tmp_path: Path) -> None:
-    with pytest.raises(EngineError, match="principal 99999999-.* is no identity the model knows"):
+    with pytest.raises(EngineError, match=r"principal 99999999-.* is no identity the model knows"):
         run_program(tmp_path, """
             cfg = azure.authorization.get_client_config_output()
             azure.authorization.RoleAssignment("ra", scope=rg.id, principal_id="99999999-0000-0000-0000-000000000000",
@@ -253,7 +253,8 @@ def test_role_assignments_need_a_known_principal_and_a_fitting_scope(tmp_path: P
     with pytest.raises(EngineError, match="role 'Storage Table Data Reader' does not apply to a subnets"):
         run_program(tmp_path, """
             cfg = azure.authorization.get_client_config_output()
-            me = azure.managedidentity.UserAssignedIdentity("me", resource_group_name=rg.name, resource_name_="node-identity")
+            me = azure.managedidentity.UserAssignedIdentity("me", resource_group_name=rg.name,
+                                                            resource_name_="node-identity")
             azure.authorization.RoleAssignment("ra", scope=subnet.id, principal_id=me.principal_id,
                 role_definition_id=cfg.subscription_id.apply(lambda s: f"/subscriptions/{s}/providers/"
                     "Microsoft.Authorization/roleDefinitions/76199698-9eea-4c19-bc75-cec21354c6b6"))
@@ -263,7 +264,7 @@ def test_role_assignments_need_a_known_principal_and_a_fitting_scope(tmp_path: P
 def test_existing_network_must_exist(tmp_path: Path) -> None:
     backend = AzureBackend("westeurope")
     _, subnets = backend.seed_network("net-rg", "shared", ["10.9.0.0/16"], {"a": "10.9.1.0/24"})
-    graph = run_program(tmp_path, f"""
+    graph = run_program(tmp_path, """
         found = azure.network.get_subnet_output(resource_group_name="net-rg", virtual_network_name="shared",
                                                 subnet_name="a")
         pulumi.export("found", found.id)

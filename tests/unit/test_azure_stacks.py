@@ -396,7 +396,8 @@ def test_the_docker_api_pki_holds_together(run: tuple[Graph, dict, AzureBackend]
     ca = x509.load_pem_x509_certificate(bundle["ca.pem"].encode())
     client = x509.load_pem_x509_certificate(bundle["cert.pem"].encode())
     assert client.issuer == ca.subject
-    server = next(r for r in graph.of_type("tls:index/locallySignedCert:LocallySignedCert") if r.name.endswith("server"))
+    server = next(r for r in graph.of_type("tls:index/locallySignedCert:LocallySignedCert")
+                  if r.name.endswith("server"))
     cert = x509.load_pem_x509_certificate(server.outputs["certPem"].encode())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     if "loadBalancerDns" in graph.outputs:
