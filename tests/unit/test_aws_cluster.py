@@ -74,6 +74,8 @@ def snapshot(backend: AwsBackend) -> dict[str, Any]:
                  for listener in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]]
     return {
         "vpcs": ec2.describe_vpcs()["Vpcs"],
+        "nats": [n for n in ec2.describe_nat_gateways()["NatGateways"] if n["State"] != "deleted"],
+        "route_tables": ec2.describe_route_tables()["RouteTables"],
         "subnets": {s["SubnetId"]: s for s in ec2.describe_subnets()["Subnets"]},
         "groups": {g["GroupId"]: g for g in groups},
         "rules": [r for r in ec2.describe_security_group_rules()["SecurityGroupRules"] if r["GroupId"] in group_ids],
@@ -343,6 +345,31 @@ def test_a_new_vpc_has_its_default_group_closed(deployed: Deployed) -> None:
     vpc = deployed.graph.outputs["vpcId"]
     default = [g for g in deployed.aws["groups"].values() if g["VpcId"] == vpc and g["GroupName"] == "default"]
     assert default[0]["IpPermissions"] == [] and default[0]["IpPermissionsEgress"] == []
+
+
+def test_egress_follows_the_nat_mode(deployed: Deployed) -> None:
+    new = deployed.cluster.network.new
+    if new is None:
+        assert deployed.aws["nats"] == []
+        return
+    vpc = deployed.graph.outputs["vpcId"]
+    nats = [n for n in deployed.aws["nats"] if n["VpcId"] == vpc]
+    assert len(nats) == {"none": 0, "single": 1, "perZone": new.zones}[new.nat]
+    zone_of = {s: deployed.aws["subnets"][s]["AvailabilityZone"] for s in deployed.aws["subnets"]}
+    nat_zone = {n["NatGatewayId"]: zone_of[n["SubnetId"]] for n in nats}
+    for subnet in deployed.graph.outputs["nodeSubnetIds"]:
+        table = next(t for t in deployed.aws["route_tables"]
+                     if any(a.get("SubnetId") == subnet for a in t.get("Associations", [])))
+        (default,) = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+        if new.nat == "none":
+            assert default["GatewayId"].startswith("igw-")  # nodes in public subnets
+            assert deployed.aws["subnets"][subnet]["MapPublicIpOnLaunch"] is True
+        else:
+            assert deployed.aws["subnets"][subnet]["MapPublicIpOnLaunch"] is False
+            if new.nat == "perZone":  # each zone leaves through its own NAT: a zone outage stays local
+                assert nat_zone[default["NatGatewayId"]] == zone_of[subnet]
+            else:
+                assert default["NatGatewayId"] in nat_zone
 
 
 # ------------------------------------------------------------------ nodes
