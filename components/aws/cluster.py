@@ -63,11 +63,18 @@ def exposure_of(cfg: ClusterConfig) -> Exposure:
                     has_workers=bool(cfg.workers), load_balancer=lb.enabled)
 
 
-def node_user_data(settings: StackConfig, role: str, pool: str) -> str:
-    """The base64 cloud-init of one node group, rendered by `userdata`."""
-    from userdata import encode, params_for, render
+def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str) -> str:
+    """The base64 cloud-init of one node group, rendered by `userdata`. The overlay
+    address pool must not overlap the VPC, whose range is only known here for an
+    existing one."""
+    import dataclasses
 
-    return encode(render(params_for(settings.cluster, settings.region, role, pool)))
+    from userdata import encode, params_for, render
+    from userdata.params import address_pool_for
+
+    params = params_for(settings.cluster, settings.region, role, pool)
+    params = dataclasses.replace(params, address_pool=address_pool_for(vpc_cidr))
+    return encode(render(params))
 
 
 def shell_command(cluster: str, region: str) -> str:
@@ -120,7 +127,7 @@ class Cluster(pulumi.ComponentResource):
             role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
             instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gi_b,
             security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
-            user_data=node_user_data(settings, "manager", MANAGER_POOL),
+            user_data=node_user_data(settings, "manager", MANAGER_POOL, network.cidr_text),
             lifecycle_roles={"manager": identities["manager"].role_name}, **node_common), opts=child)
         workers: dict[str, NodeGroup] = {}
         for pool in cfg.workers:
@@ -128,7 +135,7 @@ class Cluster(pulumi.ComponentResource):
                 role="worker", pool=pool.name, count=pool.count, instance_types=list(pool.instance_type),
                 spot=pool.spot, disk_gib=pool.disk_gi_b, security_group_id=groups.workers_id,
                 instance_profile_arn=identities["worker"].profile_arn,
-                user_data=node_user_data(settings, "worker", pool.name),
+                user_data=node_user_data(settings, "worker", pool.name, network.cidr_text),
                 lifecycle_roles={"manager": identities["manager"].role_name,
                                  "worker": identities["worker"].role_name}, **node_common), opts=child)
 

@@ -69,6 +69,8 @@ class Network(pulumi.ComponentResource):
     """Where nodes go: the private subnets, or the public ones when there is no NAT."""
     nodes_public: bool
     """True when nodes sit in public subnets and need public addresses."""
+    cidr_text: str
+    """The VPC's range as known at deploy time (given, or looked up for an existing VPC)."""
 
     def __init__(self, name: str, args: NewNetworkArgs | ExistingNetworkArgs,
                  opts: pulumi.ResourceOptions | None = None):
@@ -89,6 +91,7 @@ class Network(pulumi.ComponentResource):
                 raise pulumi.RunError(f"network.existing.{kind}SubnetIds: {problem}")
         self.vpc_id = pulumi.Output.from_input(args.vpc_id)
         self.cidr = pulumi.Output.from_input(vpc.cidr_block)
+        self.cidr_text = vpc.cidr_block
         self.public_subnet_ids = pulumi.Output.from_input(list(args.public_subnet_ids))
         self.node_subnet_ids = pulumi.Output.from_input(list(args.private_subnet_ids))
         self.nodes_public = False
@@ -153,6 +156,7 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = vpc.id
         self.cidr = vpc.cidr_block
+        self.cidr_text = args.cidr
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
         nodes = private_subnets if private else public_subnets
         self.node_subnet_ids = pulumi.Output.all(*[s.id for s in nodes])

@@ -12,6 +12,7 @@ import datetime
 import gzip
 import ipaddress
 import json
+import re
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -141,16 +142,17 @@ def make_ca() -> tuple[str, str]:
 
 
 def existing_vpc(backend: AwsBackend) -> None:
-    """A VPC the user already has: three private and three public subnets, an IGW, a key pair."""
+    """A VPC the user already has (in the range of swarmstack's first overlay pool): three
+    private and three public subnets, an IGW, a key pair."""
     ec2 = backend.ec2
-    vpc = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(CidrBlock="10.240.0.0/16")["Vpc"]["VpcId"]
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:3]
     ids = {}
     for index, zone in enumerate(zones):
         for tier, offset in (("private", 0), ("public", 100)):
-            ids[f"{tier}{index}"] = ec2.create_subnet(VpcId=vpc, CidrBlock=f"172.31.{offset + index}.0/24",
+            ids[f"{tier}{index}"] = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.240.{offset + index}.0/24",
                                                       AvailabilityZone=zone)["Subnet"]["SubnetId"]
     ec2.create_key_pair(KeyName="ops")
     backend.state["existing"] = {"vpc": vpc, **ids}
@@ -246,6 +248,10 @@ def covers(rule: dict[str, Any], port: int) -> bool:
 def published(d: Deployed) -> set[tuple[str, int]]:
     lb = d.cluster.load_balancer
     return {(p.protocol, p.port) for p in lb.ports} if lb.enabled else set()
+
+
+def vpc_cidr(d: Deployed) -> str:
+    return next(v["CidrBlock"] for v in d.aws["vpcs"] if v["VpcId"] == d.graph.outputs["vpcId"])
 
 
 def node_templates(d: Deployed) -> dict[str, dict[str, Any]]:
@@ -393,6 +399,8 @@ def test_launch_templates_carry_the_nodes_user_data_tags_and_addressing(deployed
     for data in node_templates(deployed).values():
         text = gzip.decompress(base64.b64decode(data["UserData"])).decode()
         assert text.startswith("#cloud-config\n")
+        (pool,) = set(re.findall(r"ADDRESS_POOL='?([0-9./]+)", text))
+        assert not ipaddress.ip_network(pool).overlaps(ipaddress.ip_network(vpc_cidr(deployed)))
         tags = {t["Key"]: t["Value"] for spec in data["TagSpecifications"] if spec["ResourceType"] == "instance"
                 for t in spec["Tags"]}
         assert tags["swarmstack:cluster"] == deployed.cluster.name
