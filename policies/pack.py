@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import firewall, identity, maintenance, nodes, observability, quorum, summary
+from policies import firewall, identity, maintenance, nodes, observability, quorum, stores, summary
 
 PACK_NAME = "swarmstack"
 PACK_VERSION = "0.1.0"
 """Keep equal to `version` in PulumiPolicy.yaml (a test checks)."""
 
-_MODULES = (firewall, nodes, quorum, observability, identity, maintenance, summary)
+_MODULES = (firewall, nodes, quorum, observability, identity, stores, maintenance, summary)
 
 RESOURCE_POLICIES = [p for m in _MODULES for p in m.RESOURCE_POLICIES]
 STACK_POLICIES = [p for m in _MODULES for p in m.STACK_POLICIES]
@@ -35,6 +35,8 @@ SCANNER_EQUIVALENTS: dict[str, str] = {
     "log-retention-set": "CKV_AWS_66 (CKV_AWS_338 with minimumDays: 365)",
     "iam-no-wildcards": "CKV_AWS_1, CKV_AWS_62, CKV_AWS_63, CKV_AWS_355",
     "prune-at-most-hourly": "none",
+    "ssm-secrets-secure-string": "none",
+    "key-vault-recoverable": "CKV_AZURE_42, CKV_AZURE_110",
     "docker-tls-api-only-when-enabled": "none",
     "swarm-ports-from-nodes-only": "none",
     "esp-between-nodes": "none (CIS Docker 7.3)",

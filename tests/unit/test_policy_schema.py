@@ -53,6 +53,8 @@ READ: dict[str, list[str]] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ["policyArn"],
     "aws:ssm/association:Association": ["associationName", "name", "parameters", "scheduleExpression"],
     "aws:ssm/document:Document": ["content"],
+    "aws:ssm/parameter:Parameter": ["type", "value", "insecureValue", "name"],
+    "azure-native:keyvault:Vault": ["properties.enableSoftDelete", "properties.enablePurgeProtection"],
     "azure-native:network:NetworkSecurityGroup": [
         f"securityRules.{p}" for p in ("access", "direction", "protocol", "sourceAddressPrefix",
                                        "sourceAddressPrefixes", "sourceApplicationSecurityGroups.id",
