@@ -412,11 +412,17 @@ class Node:
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         self.dockerd = self.harness.procs.start(args, self.dir / "dockerd.log", env=env)
         deadline = time.monotonic() + 60
-        while self.docker("info", "--format", "{{.ID}}", check=False, timeout=10) == "":
+        while True:
+            if self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).strip():
+                loaded = subprocess.run([DOCKER, "-H", f"unix://{self.socket}", "load", "-i", str(self.harness.image)],
+                                        capture_output=True, text=True, timeout=60)
+                if loaded.returncode == 0:
+                    return
             if self.dockerd.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: dockerd did not start; see {self.dir / 'dockerd.log'}")
+                log = (self.dir / "dockerd.log").read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(f"{self.name}: dockerd did not start (exit {self.dockerd.poll()}):\n"
+                                   + "\n".join(log))
             time.sleep(0.3)
-        self.docker("load", "-i", str(self.harness.image), timeout=60)
 
     def boot(self) -> subprocess.CompletedProcess[str]:
         """What cloud-init and systemd do at first boot, less the package install."""
@@ -459,7 +465,7 @@ class Node:
 class Harness:
     """Namespaces, the cloud and the nodes of one cluster; `close()` undoes all of it."""
 
-    def __init__(self, timer_period: float = 2.0) -> None:
+    def __init__(self, timer_period: float = 2.0, cleanup_period: float = 5.0) -> None:
         import userdata
         from swarmstack.config.load import load_stack
 
@@ -474,6 +480,7 @@ class Harness:
         self.nodes: list[Node] = []
         self.counter = 0
         self.timer_period = timer_period
+        self.cleanup_period = cleanup_period
         self._stop_timers = threading.Event()
         self._timer_thread: threading.Thread | None = None
         self.net: Network | None = None  # type: ignore[assignment]
@@ -588,14 +595,24 @@ class Harness:
                     proc.wait(timeout=10)
 
     def _timers(self) -> None:
-        while not self._stop_timers.wait(self.timer_period):
+        """Like `OnUnitInactiveSec=`: a unit starts `period` after its previous run ended."""
+        ended: dict[tuple[str, str], float] = {}
+        periods = {"watch": self.timer_period, "cleanup": self.cleanup_period}
+        while not self._stop_timers.wait(0.5):
+            now = time.monotonic()
             for node in list(self.nodes):
                 if not node.alive or node.dockerd is None:
                     continue
                 for command in ("watch", "cleanup") if node.role == "manager" else ("watch",):
+                    key = (node.name, command)
                     previous = node.timers.get(command)
                     if previous is not None and previous.poll() is None:
                         continue  # a timer never starts a unit that is still running
+                    if previous is not None and key not in ended:
+                        ended[key] = now
+                    if previous is not None and now - ended[key] < periods[command]:
+                        continue
+                    ended.pop(key, None)
                     node.timers[command] = self.procs.start(node.command(command), node.dir / f"{command}.out",
                                                             env=node.env())
 
