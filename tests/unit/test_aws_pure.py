@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -239,3 +240,16 @@ def test_the_manager_role_allows_every_call_the_nodes_make() -> None:
     granted |= {"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"}  # nodes.py
     assert used <= granted, sorted(used - granted)
 
+
+
+@pytest.mark.parametrize("volumes", [False, True])
+def test_the_prune_script_is_shellcheck_clean(volumes: bool, tmp_path: Any) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    script = tmp_path / "prune.sh"
+    script.write_text(prune_script("24h", volumes, "/swarmstack/prod/prune", "eu-west-1") + "\n")
+    result = subprocess.run(["shellcheck", "--shell=bash", str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
