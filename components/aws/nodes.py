@@ -14,12 +14,13 @@ time to be drained and demoted (the node watches its own lifecycle state in IMDS
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
+
+from swarmstack.config.architecture import architecture
 
 DRAIN_HOOK = "swarmstack-drain"
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
@@ -34,13 +35,6 @@ HEARTBEAT = {"manager": 900, "worker": 600}
 CHECKPOINT_DELAY = 300
 """Seconds an instance refresh waits at each checkpoint: a new manager becomes Reachable."""
 
-_GRAVITON = re.compile(r"^[a-z]+[0-9]+[a-z]*g[a-z]*\.")
-
-
-def architecture(instance_type: str) -> Literal["x86_64", "arm64"]:
-    """The CPU architecture of an EC2 instance type: Graviton types carry a `g` after
-    the generation (`t4g`, `m7gd`, `c7gn`, `g5g`); `g5` (a GPU family) does not. Pure."""
-    return "arm64" if _GRAVITON.match(instance_type) else "x86_64"
 
 
 def pool_architecture(instance_types: list[str]) -> Literal["x86_64", "arm64"]:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from swarmstack.config.architecture import architecture
 from swarmstack.config.model import MAX_WORKERS, ClusterConfig
 from swarmstack.config.problems import Problem
 
@@ -53,6 +54,7 @@ def check(cfg: ClusterConfig, raw: dict[str, Any]) -> list[Problem]:
         *_managers(cfg),
         *_workers(cfg),
         *_instance_types(cfg),
+        *_architectures(cfg),
         *_access(cfg),
         *_docker_api(cfg),
         *_load_balancer(cfg),
@@ -181,6 +183,24 @@ def _instance_types(cfg: ClusterConfig) -> Iterator[Problem]:
         for position, value in enumerate(pool.instance_type):
             if not pattern.match(value):
                 yield Problem(f"workers[{index}].instanceType[{position}]", value, f"must be {example}")
+
+
+def _architectures(cfg: ClusterConfig) -> Iterator[Problem]:
+    """One image per launch template: a pool's types share one CPU architecture, and a
+    pinned AMI (one image for every group) needs one architecture across the cluster."""
+    if cfg.cloud != "aws":
+        return
+    valid = [t for t in [cfg.managers.instance_type, *(t for p in cfg.workers for t in p.instance_type)]
+             if AWS_INSTANCE_TYPE.match(t)]
+    for index, pool in enumerate(cfg.workers):
+        archs = {architecture(t) for t in pool.instance_type if AWS_INSTANCE_TYPE.match(t)}
+        if len(archs) > 1:
+            yield Problem(f"workers[{index}].instanceType", pool.instance_type,
+                          "mixes x86_64 and arm64 (Graviton) types; one image cannot boot both: "
+                          "keep one architecture per pool")
+    if cfg.image.id is not None and len({architecture(t) for t in valid}) > 1:
+        yield Problem("image.id", cfg.image.id, "one pinned AMI serves every group, but the instance types mix "
+                      "x86_64 and arm64 (Graviton): use one architecture, or leave image.id unset")
 
 
 def _access(cfg: ClusterConfig) -> Iterator[Problem]:

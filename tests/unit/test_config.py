@@ -127,6 +127,9 @@ BAD = [
     ("cloud", "gcp", "cloud = gcp: must be aws or azure"),
     ("name", "Prod_1", "name = Prod_1: must be lowercase letters, digits and dashes, starting with a letter"),
     ("image.id", "ubuntu", "image.id = ubuntu: must be an AMI id such as ami-0123456789abcdef0"),
+    ("workers[1].instanceType", ["m6i.large", "m7g.large"], "workers[1].instanceType = [\"m6i.large\", "
+     "\"m7g.large\"]: mixes x86_64 and arm64 (Graviton) types; one image cannot boot both: keep one "
+     "architecture per pool"),
     ("tags.Name", "x", "tags.Name = x: is set by swarmstack itself; choose another tag key"),
 ]
 
@@ -144,6 +147,15 @@ def test_many_problems_are_all_reported_one_line_each() -> None:
     lines = errors("prod-aws", mutate)
     assert len(lines) == 3
     assert all(line.startswith(P) for line in lines)
+
+
+def test_a_pinned_ami_needs_one_architecture() -> None:
+    def mutate(cluster: dict[str, Any], _config: dict[str, Any]) -> None:
+        cluster["image"] = {"id": "ami-0123456789abcdef0"}
+        cluster["workers"][0]["instanceType"] = "m7g.large"
+    assert errors("prod-aws", mutate) == [
+        P + "image.id = ami-0123456789abcdef0: one pinned AMI serves every group, but the instance types mix "
+        "x86_64 and arm64 (Graviton): use one architecture, or leave image.id unset"]
 
 
 def test_worker_total_over_1000_is_refused() -> None:
