@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,13 @@ def environment() -> jinja2.Environment:
         trim_blocks=False,
     )
     env.filters["shq"] = lambda value: shlex.quote(str(value))
+    def tojson(value: Any, indent: int | None = None) -> str:
+        # Plain JSON (this is not HTML); a missing value fails by its name, not as a TypeError.
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return json.dumps(value, indent=indent, sort_keys=True)
+
+    env.filters["tojson"] = tojson
     return env
 
 

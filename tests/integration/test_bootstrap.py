@@ -208,7 +208,8 @@ def test_4_terminated_worker_drains_leaves_and_completes_the_hook(cluster: Clust
     wait_for("the lifecycle action to complete (instance terminated in moto)",
              lambda: h.cloud.instance_state(leaving.instance_id) == "terminated", 180)
     assert asg_state(h, leaving.instance_id) is None
-    log = leaving.log.read_text()
+    log = wait_for("the watcher's last line", lambda: (text := leaving.log.read_text())
+                   and "completed lifecycle action" in text and text, 30)
     for line in ("lifecycle target state is Terminated", "no swarm tasks left on this node", "left the swarm",
                  "completed lifecycle action swarmstack-drain"):
         assert line in log, f"{leaving.name} never logged {line!r}"

@@ -1,0 +1,283 @@
+"""User data: parameters, strict rendering, static checks of every AWS variant, snapshots.
+
+Snapshots of the rendered user data live in tests/unit/snapshots/. After an
+intended change to the templates, regenerate them and review the diff:
+
+    SWARMSTACK_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/unit/test_userdata.py -k snapshot
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import gzip
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+import userdata
+from swarmstack.config.load import load_stack
+from userdata.params import ADDRESS_POOLS, NodeUserData, address_pool_for, params_for
+from userdata.render import EC2_USER_DATA_LIMIT, NODE_SCRIPT, environment, files_of, render
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+AWS_STACKS = ("prod-aws", "dev-aws")
+
+
+def variants() -> list[tuple[str, str, str]]:
+    """Every (stack, role, pool) an AWS stack renders user data for."""
+    out = []
+    for stack in AWS_STACKS:
+        cluster = load_stack(stack, root=ROOT).cluster
+        out.append((stack, "manager", "managers"))
+        out += [(stack, "worker", pool.name) for pool in cluster.workers]
+    return out
+
+
+VARIANTS = variants()
+IDS = [f"{stack}-{role}-{pool}" for stack, role, pool in VARIANTS]
+
+
+def params(stack: str, role: str, pool: str) -> NodeUserData:
+    loaded = load_stack(stack, root=ROOT)
+    return params_for(loaded.cluster, loaded.region, role, pool)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is not installed (CI=true: this check must run)", pytrace=False)
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def base(**changes: object) -> NodeUserData:
+    fields: dict[str, object] = dict(cluster="prod", cloud="aws", role="worker", pool="general", region="eu-west-1",
+                                     labels={"tier": "app"}, docker_api=False,
+                                     log_groups={k: f"/swarmstack/prod/{k}" for k in
+                                                 ("containers", "events", "bootstrap", "prune")})
+    fields.update(changes)
+    return NodeUserData(**fields)  # type: ignore[arg-type]
+
+
+# --- parameters ----------------------------------------------------------------
+
+
+def test_params_for_prod_manager_and_worker() -> None:
+    manager = params("prod-aws", "manager", "managers")
+    assert (manager.cluster, manager.role, manager.pool, manager.region) == ("prod", "manager", "managers", "eu-west-1")
+    assert manager.docker_api is True and manager.labels == {}
+    assert manager.log_groups == {k: f"/swarmstack/prod/{k}" for k in ("containers", "events", "bootstrap", "prune")}
+    assert manager.ssm_prefix == "/swarmstack/prod"
+    assert manager.imds_endpoint == "http://169.254.169.254" and manager.aws_endpoint_url is None
+    assert manager.os == "amazonlinux"
+    worker = params("prod-aws", "worker", "batch")
+    assert worker.docker_api is False and worker.labels == {"tier": "batch"}
+
+
+def test_params_for_refuses_unknown_pool_and_role() -> None:
+    cluster = load_stack("prod-aws", root=ROOT).cluster
+    with pytest.raises(ValueError, match="no worker pool 'gpu'; pools: batch, general"):
+        params_for(cluster, "eu-west-1", "worker", "gpu")
+    with pytest.raises(ValueError, match="role 'boss' must be manager or worker"):
+        params_for(cluster, "eu-west-1", "boss", "managers")
+    with pytest.raises(ValueError, match="a manager's pool is always 'managers'"):
+        params_for(cluster, "eu-west-1", "manager", "general")
+
+
+def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
+    cluster = load_stack("dev-aws", root=ROOT).cluster
+    quiet = cluster.model_copy(update={"logging": cluster.logging.model_copy(update={"enabled": False})})
+    p = params_for(quiet, "eu-west-1", "worker", "general")
+    assert p.log_groups is None
+    daemon = json.loads(files_of(render(p))["/etc/swarmstack/daemon.json"])
+    assert daemon["log-driver"] == "local"
+    assert "readonly BOOTSTRAP_LOG_GROUP=''" in files_of(render(p))[NODE_SCRIPT]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"cluster": "Prod"}, "cluster 'Prod' must be 2 to 28 lowercase"),
+    ({"cloud": "gcp"}, "cloud 'gcp' must be one of aws, azure"),
+    ({"role": "boss"}, "role 'boss' must be manager or worker"),
+    ({"pool": "managers"}, "must be a worker pool name"),
+    ({"region": "eu west"}, "region 'eu west' is not a region name"),
+    ({"labels": {"tier": "a b"}}, "label tier='a b': values may hold"),
+    ({"labels": {"swarmstack.pool": "x"}}, "label key 'swarmstack.pool'"),
+    ({"docker_api": True}, "only managers serve the Docker API"),
+    ({"log_groups": {"containers": "/x"}}, "log_groups must have exactly the keys"),
+    ({"address_pool": "10.0.0.0/30"}, "must be a /8 to /20"),
+    ({"address_pool": "banana"}, "is not an IPv4 network"),
+    ({"imds_endpoint": "169.254.169.254"}, "must be an http(s) URL"),
+    ({"aws_endpoint_url": "http://x'; rm -rf /"}, "must be an http(s) URL"),
+    ({"token_wait_seconds": 0}, "token_wait_seconds 0 must be a whole number"),
+    ({"os": "windows"}, "os 'windows' must be one of amazonlinux, ubuntu"),
+])
+def test_bad_parameters_are_refused_with_a_clear_message(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match="invalid node user data: .*" + message.replace("(", r"\(")
+                       .replace(")", r"\)").replace("[", r"\[")):
+        base(**change)
+
+
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=16, max_value=28))
+def test_address_pool_never_overlaps_the_vpc(address: int, prefix: int) -> None:
+    vpc = ipaddress.IPv4Network((address, prefix), strict=False)
+    try:
+        pool = address_pool_for(str(vpc))
+    except ValueError as err:
+        assert all(vpc.overlaps(ipaddress.IPv4Network(p)) for p in ADDRESS_POOLS)
+        assert "overlaps every overlay pool" in str(err)
+        return
+    assert not vpc.overlaps(ipaddress.IPv4Network(pool))
+    assert pool == next(p for p in ADDRESS_POOLS if not vpc.overlaps(ipaddress.IPv4Network(p)))
+
+
+def test_prod_vpc_gets_the_first_pool() -> None:
+    assert params("prod-aws", "manager", "managers").address_pool == "10.240.0.0/12"
+    assert address_pool_for("10.240.0.0/16") == "172.24.0.0/13"
+
+
+# --- strict rendering --------------------------------------------------------------
+
+
+def test_strict_undefined_raises_on_a_missing_value() -> None:
+    env = environment()
+    assert env.undefined is jinja2.StrictUndefined
+    context = dataclasses.asdict(params("prod-aws", "manager", "managers")) | {"ssm_prefix": "/swarmstack/prod"}
+    env.get_template("aws/swarmstack-node.sh.j2").render(context)  # complete: renders
+    del context["region"]
+    with pytest.raises(jinja2.UndefinedError, match="region"):
+        env.get_template("aws/swarmstack-node.sh.j2").render(context)
+    with pytest.raises(jinja2.UndefinedError, match="region"):
+        env.get_template("aws/daemon.json.j2").render({"docker_api": True, "log_groups": {"containers": "/x"}})
+
+
+def test_rendering_is_deterministic_and_differs_by_role() -> None:
+    p = params("prod-aws", "worker", "general")
+    assert render(p) == render(params("prod-aws", "worker", "general"))
+    assert render(p) != render(params("prod-aws", "worker", "batch"))
+
+
+def test_unknown_cloud_templates_are_a_clear_error() -> None:
+    p = base()
+    object.__setattr__(p, "cloud", "gcp")
+    with pytest.raises(ValueError, match="no user data templates for cloud 'gcp'"):
+        render(p)
+
+
+def test_files_of_refuses_a_document_that_is_not_cloud_config() -> None:
+    with pytest.raises(ValueError, match="not a #cloud-config document"):
+        files_of("#!/bin/sh\necho hi\n")
+
+
+# --- every variant: static checks ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+def test_cloud_config_passes_the_cloud_init_schema(stack: str, role: str, pool: str, tmp_path: Path) -> None:
+    cloud_init = tool("cloud-init")
+    config = tmp_path / "user-data.yaml"
+    config.write_text(render(params(stack, role, pool)))
+    result = subprocess.run([cloud_init, "schema", "--config-file", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid schema" in result.stdout or "Valid cloud-config" in result.stdout
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_path: Path) -> None:
+    shellcheck = tool("shellcheck")
+    scripts = {path: text for path, text in files_of(render(params(stack, role, pool))).items()
+               if text.startswith("#!")}
+    assert NODE_SCRIPT in scripts
+    for path, text in scripts.items():
+        file = tmp_path / Path(path).name
+        file.write_text(text)
+        result = subprocess.run([shellcheck, "--severity=style", str(file)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{path}:\n{result.stdout}"
+        assert "set -euo pipefail" in text
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+def test_daemon_json_and_units(stack: str, role: str, pool: str) -> None:
+    p = params(stack, role, pool)
+    files = files_of(render(p))
+    daemon = json.loads(files["/etc/swarmstack/daemon.json"])
+    assert "live-restore" not in daemon, "live-restore is incompatible with swarm mode"
+    assert daemon["no-new-privileges"] is True and daemon["userland-proxy"] is False
+    assert daemon["metrics-addr"] == "127.0.0.1:9323"
+    assert daemon["log-driver"] == "awslogs"
+    assert daemon["log-opts"]["awslogs-group"] == f"/swarmstack/{p.cluster}/containers"
+    assert daemon["log-opts"]["tag"] == "{{.Name}}/{{.ID}}"
+    assert daemon["log-opts"]["awslogs-region"] == p.region
+    dropin = "/etc/systemd/system/docker.service.d/swarmstack-api.conf"
+    if p.docker_api:
+        assert daemon["tlsverify"] is True and "tcp://0.0.0.0:2376" in daemon["hosts"]
+        assert "tcp://0.0.0.0:2375" not in daemon["hosts"]
+        assert "ExecStart=\nExecStart=/usr/bin/dockerd --containerd" in files[dropin]
+        assert "-H" not in files[dropin].split("ExecStart=\n")[1]
+    else:
+        assert "hosts" not in daemon and "tlsverify" not in daemon and dropin not in files
+    cleanup = "/etc/systemd/system/swarmstack-cleanup.timer"
+    assert (cleanup in files) == (role == "manager")
+    assert "swarmstack-prune" not in "".join(files), "AWS prunes through an SSM association, not a timer"
+    bootstrap = files["/etc/systemd/system/swarmstack-bootstrap.service"]
+    assert "ExecStart=/usr/local/sbin/swarmstack-node bootstrap" in bootstrap and "Restart=on-failure" in bootstrap
+    document = yaml.safe_load(render(p))
+    runcmd = [" ".join(step) for step in document["runcmd"]]
+    assert runcmd[0] == "/usr/local/sbin/swarmstack-node install"
+    assert runcmd.index("systemctl start swarmstack-configure.service") < runcmd.index("systemctl restart docker.service")
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+def test_user_data_fits_ec2_and_carries_no_secret(stack: str, role: str, pool: str) -> None:
+    text = render(params(stack, role, pool))
+    encoded = userdata.encode(text)
+    packed = base64.b64decode(encoded)
+    assert len(packed) <= EC2_USER_DATA_LIMIT
+    assert gzip.decompress(packed).decode() == text
+    assert userdata.encode(text) == encoded
+    for secret in ("PRIVATE KEY", "SWMTKN-", "aws_secret_access_key", "AKIA"):
+        assert secret not in text
+
+
+def test_encode_refuses_oversized_user_data() -> None:
+    noise = base64.b64encode(os.urandom(20000)).decode()
+    with pytest.raises(ValueError, match="EC2 allows 16384"):
+        userdata.encode("#cloud-config\n# " + noise + "\n")
+
+
+def test_script_settings_default_to_production_and_are_overridable() -> None:
+    script = files_of(render(params("prod-aws", "manager", "managers")))[NODE_SCRIPT]
+    assert 'readonly IMDS="${SWARMSTACK_IMDS_ENDPOINT:-http://169.254.169.254}"' in script
+    assert 'readonly STATE_DIR="${SWARMSTACK_STATE_DIR:-/var/lib/swarmstack}"' in script
+    assert "export AWS_ENDPOINT_URL" not in script, "production uses the CLI's own regional endpoints"
+    with_endpoint = files_of(render(dataclasses.replace(params("prod-aws", "manager", "managers"),
+                                                        aws_endpoint_url="http://10.0.0.5:4566")))[NODE_SCRIPT]
+    assert 'export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://10.0.0.5:4566}"' in with_endpoint
+    assert "readonly PREFIX=/swarmstack/prod" in script
+    assert "--no-overwrite" in script and "swarm init" in script
+    assert "--autolock" not in script
+
+
+# --- snapshots ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+def test_snapshot(stack: str, role: str, pool: str) -> None:
+    text = render(params(stack, role, pool))
+    snapshot = SNAPSHOTS / f"{stack}-{role}-{pool}.yaml"
+    if os.environ.get("SWARMSTACK_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOTS.mkdir(exist_ok=True)
+        snapshot.write_text(text)
+    assert snapshot.exists(), f"no snapshot {snapshot.name}; regenerate (see this module's docstring)"
+    assert text == snapshot.read_text(), f"{snapshot.name} changed; review, then regenerate (module docstring)"
