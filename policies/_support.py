@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gzip
 import ipaddress
 import re
@@ -474,6 +475,11 @@ def decode_user_data(value: Any) -> str | None:
     """User data as text: base64 decoded (and gunzipped) when it is base64, else as is."""
     if not isinstance(value, str) or is_unknown(value):
         return None
+    return _decode(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _decode(value: str) -> str:
     compact = re.sub(r"\s+", "", value)
     data: bytes | None = None
     if compact and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", compact) and len(compact) % 4 == 0:
@@ -513,16 +519,30 @@ def user_data_fields(resource_type: str, props: dict[str, Any]) -> Iterator[tupl
 # --- files written by user data ------------------------------------------------------------------
 
 
-def written_files(text: str) -> Iterator[tuple[str, str]]:
+def written_files(text: str) -> tuple[tuple[str, str], ...]:
     """(path, content) of files a node's user data writes: cloud-init `write_files` entries
     (plain, base64 or gzip+base64) and shell heredocs (`cat > PATH <<EOF … EOF`)."""
-    if text.lstrip().startswith("#cloud-config"):
-        import yaml  # a dependency of pulumi itself, so in the pack's virtualenv too
+    return _written_files_cached(text)
 
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError:
-            document = None
+
+@functools.lru_cache(maxsize=64)
+def _parse_cloud_config(text: str) -> Any:
+    import yaml  # a dependency of pulumi itself, so in the pack's virtualenv too
+
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _written_files_cached(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_written_files(text))
+
+
+def _written_files(text: str) -> Iterator[tuple[str, str]]:
+    if text.lstrip().startswith("#cloud-config"):
+        document = _parse_cloud_config(text)
         entries = document.get("write_files") if isinstance(document, dict) else None
         for entry in entries if isinstance(entries, list) else []:
             if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):

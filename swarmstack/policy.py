@@ -190,6 +190,26 @@ def _outputs(resource: Resource, computed: set[str] | None) -> dict[str, Any]:
         key: value for key, value in known.items() if key not in outputs}
 
 
+class _View:
+    """The properties the engine would hand over, worked out once per resource and copied
+    for each rule (a rule may not change what the next one sees)."""
+
+    def __init__(self, graph: Graph, preview: bool):
+        self.computed = _computed_values(graph.resources) if preview else None
+        self._inputs: dict[str, dict[str, Any]] = {}
+        self._outputs: dict[str, dict[str, Any]] = {}
+
+    def inputs(self, resource: Resource) -> dict[str, Any]:
+        if resource.urn not in self._inputs:
+            self._inputs[resource.urn] = _inputs(resource, self.computed)
+        return copy.deepcopy(self._inputs[resource.urn])
+
+    def outputs(self, resource: Resource) -> dict[str, Any]:
+        if resource.urn not in self._outputs:
+            self._outputs[resource.urn] = _outputs(resource, self.computed)
+        return copy.deepcopy(self._outputs[resource.urn])
+
+
 # --- running the rules ---------------------------------------------------------------------------------
 
 
@@ -230,7 +250,7 @@ def evaluate(graph: Graph, config: Mapping[str, Any] | None = None, *, preview: 
 
         policies = POLICIES
     settings = _normalise(config, policies)
-    computed = _computed_values(graph.resources) if preview else None
+    view = _View(graph, preview)
     findings: list[Finding] = []
     for policy in policies:
         configured, properties = settings[policy.name]
@@ -239,17 +259,17 @@ def evaluate(graph: Graph, config: Mapping[str, Any] | None = None, *, preview: 
             continue
         if isinstance(policy, ResourceValidationPolicy):
             for resource in graph.resources:
-                findings += _analyze(policy, level, properties, resource, computed)
+                findings += _analyze(policy, level, properties, resource, view)
         elif isinstance(policy, StackValidationPolicy):
-            findings += _analyze_stack(policy, level, properties, graph, computed)
+            findings += _analyze_stack(policy, level, properties, graph, view)
     return sorted(findings, key=lambda f: _ORDER.get(f.level, 2))
 
 
 def _analyze(policy: ResourceValidationPolicy, level: str, properties: dict[str, Any], resource: Resource,
-             computed: set[str] | None) -> list[Finding]:
+             view: _View) -> list[Finding]:
     """What the engine's `Analyze` call reports for one resource, as findings."""
     found: list[Finding] = []
-    args = ResourceValidationArgs(resource.type, unknown_checking_proxy(_inputs(resource, computed)),
+    args = ResourceValidationArgs(resource.type, unknown_checking_proxy(view.inputs(resource)),
                                   resource.urn, resource.name, _options(resource), None,
                                   copy.deepcopy(properties), {})
 
@@ -267,12 +287,12 @@ def _analyze(policy: ResourceValidationPolicy, level: str, properties: dict[str,
 
 
 def _analyze_stack(policy: StackValidationPolicy, level: str, properties: dict[str, Any], graph: Graph,
-                   computed: set[str] | None) -> list[Finding]:
+                   view: _View) -> list[Finding]:
     """What the engine's `AnalyzeStack` call reports, as findings (on the stack when no URN is named)."""
     found: list[Finding] = []
     by_urn = {r.urn: r for r in graph.resources}
     stack_urn = _stack_urn(graph)
-    args = StackValidationArgs(_stack_resources(graph, computed), copy.deepcopy(properties), {})
+    args = StackValidationArgs(_stack_resources(graph, view), copy.deepcopy(properties), {})
 
     def report(message: str, urn: str | None = None) -> None:
         target = by_urn.get(urn or "")
@@ -297,10 +317,10 @@ def _stack_urn(graph: Graph) -> str:
     return f"urn:pulumi:{graph.stack}::{project}::pulumi:pulumi:Stack::{project}-{graph.stack}"
 
 
-def _stack_resources(graph: Graph, computed: set[str] | None) -> list[PolicyResource]:
+def _stack_resources(graph: Graph, view: _View) -> list[PolicyResource]:
     built: dict[str, PolicyResource] = {}
     for resource in graph.resources:
-        built[resource.urn] = PolicyResource(resource.type, unknown_checking_proxy(_outputs(resource, computed)),
+        built[resource.urn] = PolicyResource(resource.type, unknown_checking_proxy(view.outputs(resource)),
                                              resource.urn, resource.name, _options(resource), None, None, [], {})
     for resource in graph.resources:
         if resource.parent in built:
