@@ -92,7 +92,8 @@ class NodeUserData:
 def _problems(p: NodeUserData) -> list[str]:
     out: list[str] = []
     if not _NAME.match(p.cluster):
-        out.append(f"cluster {p.cluster!r} must be 2 to 28 lowercase letters, digits and dashes, starting with a letter")
+        out.append(f"cluster {p.cluster!r} must be 2 to 28 lowercase letters, digits and dashes, "
+                   "starting with a letter")
     if p.cloud not in CLOUDS:
         out.append(f"cloud {p.cloud!r} must be one of {', '.join(CLOUDS)}")
     if p.role not in ROLES:
@@ -100,7 +101,8 @@ def _problems(p: NodeUserData) -> list[str]:
     if p.role == "manager" and p.pool != MANAGER_POOL:
         out.append(f"pool {p.pool!r}: a manager's pool is always {MANAGER_POOL!r}")
     if p.role == "worker" and (p.pool == MANAGER_POOL or not _POOL.match(p.pool)):
-        out.append(f"pool {p.pool!r} must be a worker pool name (lowercase letters, digits, dashes; not {MANAGER_POOL!r})")
+        out.append(f"pool {p.pool!r} must be a worker pool name "
+                   f"(lowercase letters, digits, dashes; not {MANAGER_POOL!r})")
     if not _REGION.match(p.region):
         out.append(f"region {p.region!r} is not a region name such as eu-west-1")
     for key, value in sorted(p.labels.items()):
@@ -113,7 +115,8 @@ def _problems(p: NodeUserData) -> list[str]:
     if p.log_groups is not None:
         keys = set(p.log_groups)
         if keys != set(LOG_GROUP_KINDS):
-            out.append(f"log_groups must have exactly the keys {', '.join(LOG_GROUP_KINDS)}; got {', '.join(sorted(keys)) or 'none'}")
+            got = ", ".join(sorted(keys)) or "none"
+            out.append(f"log_groups must have exactly the keys {', '.join(LOG_GROUP_KINDS)}; got {got}")
         for kind, name in sorted(p.log_groups.items()):
             if not _LOG_GROUP.match(name):
                 out.append(f"log group {kind}={name!r} is not a valid log group name")

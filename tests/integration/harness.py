@@ -22,6 +22,7 @@ temporary directory are removed at `close()`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import json
 import os
@@ -138,10 +139,8 @@ def kill_tree(roots: Iterable[int], sig: int = signal.SIGKILL) -> None:
         seen.add(pid)
         todo.extend(child for child, parent in parents.items() if parent == pid)
     for pid in seen:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 class Procs:
@@ -163,10 +162,8 @@ class Procs:
             running = [p for p in self.started if p.poll() is None]
         kill_tree([p.pid for p in running])
         for proc in running:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
 
 
 # --- network -----------------------------------------------------------------
@@ -236,7 +233,8 @@ class Cloud:
         enter = ["nsenter", f"--net={net.path(net.cloud)}"]
         python = str(ROOT / ".venv" / "bin" / "python")
         procs.start([*enter, python, str(HERE / "motoplus.py"), "-H", CLOUD_IP, "-p", str(MOTO_PORT)], tmp / "moto.log")
-        procs.start([*enter, python, str(HERE / "imds.py"), CLOUD_IP, str(IMDS_PORT), str(self.imds_dir)], tmp / "imds.log")
+        procs.start([*enter, python, str(HERE / "imds.py"), CLOUD_IP, str(IMDS_PORT), str(self.imds_dir)],
+                    tmp / "imds.log")
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, initializer=_enter_netns, initargs=(net.path(net.cloud),))
         self._clients: dict[str, Any] = {}
@@ -252,10 +250,8 @@ class Cloud:
         while True:
             try:
                 for url in (f"{MOTO_URL}/moto-api/", f"{IMDS_URL}/"):
-                    try:
+                    with contextlib.suppress(urllib.error.HTTPError):  # any status means it is up
                         urllib.request.urlopen(url, timeout=2)
-                    except urllib.error.HTTPError:
-                        pass  # answering, with any status, is up
                 return
             except OSError:
                 if time.monotonic() > deadline:
@@ -440,19 +436,15 @@ class Node:
         self.alive = False
         if graceful and self.dockerd is not None and self.dockerd.poll() is None:
             self.dockerd.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.dockerd.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                pass
         roots = _pids_mentioning(str(self.dir) + "/")
         if self.dockerd is not None:
             roots.append(self.dockerd.pid)
         kill_tree(roots)
         if self.dockerd is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.dockerd.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
 
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text() if self.log.exists() else ""
@@ -739,10 +731,8 @@ class Harness:
         deadline = time.monotonic() + 8
         for node in nodes:
             if node.dockerd is not None:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     node.dockerd.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
         for node in self.nodes:
             node.stop(graceful=False)
         if self.cloud is not None:

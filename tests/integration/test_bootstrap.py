@@ -146,7 +146,7 @@ def test_2_bootstrap_again_changes_nothing(cluster: Cluster) -> None:
     h = cluster.harness
     before = snapshot(h)
     with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
-        runs = dict(zip([n.name for n in h.live()], pool.map(lambda n: n.run("bootstrap"), h.live())))
+        runs = dict(zip([n.name for n in h.live()], pool.map(lambda n: n.run("bootstrap"), h.live()), strict=True))
     assert all(r.returncode == 0 for r in runs.values()), {k: r.stderr[-800:] for k, r in runs.items()}
     assert all("already in the swarm; nothing to change" in r.stderr for r in runs.values())
     assert not any("joined the swarm" in r.stderr or "initialised" in r.stderr for r in runs.values())
@@ -282,7 +282,7 @@ def test_6_managers_replaced_one_at_a_time_keep_quorum(cluster: Cluster) -> None
                         ShouldDecrementDesiredCapacity=False)
             old.set_lifecycle("Terminated")
             wait_for(f"{old.name} to leave and complete its lifecycle action",
-                     lambda: h.cloud.instance_state(old.instance_id) == "terminated", 180)
+                     lambda old=old: h.cloud.instance_state(old.instance_id) == "terminated", 180)
             old.stop()
             h.wait_converged(managers=2, workers=1)
             replacement = h.add_node("managers", h.wait_new_instance("managers"))

@@ -235,7 +235,8 @@ def test_daemon_json_and_units(stack: str, role: str, pool: str) -> None:
     document = yaml.safe_load(render(p))
     runcmd = [" ".join(step) for step in document["runcmd"]]
     assert runcmd[0] == "/usr/local/sbin/swarmstack-node install"
-    assert runcmd.index("systemctl start swarmstack-configure.service") < runcmd.index("systemctl restart docker.service")
+    configure = runcmd.index("systemctl start swarmstack-configure.service")
+    assert configure < runcmd.index("systemctl restart docker.service")
 
 
 @pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
