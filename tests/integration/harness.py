@@ -457,6 +457,11 @@ class Node:
 class Harness:
     """Namespaces, the cloud and the nodes of one cluster; `close()` undoes all of it."""
 
+    timer_period: float = 2.0
+    """Period of the `watch` timer (production: 10 s)."""
+    cleanup_period: float = 5.0
+    """Period of the managers' `cleanup` timer (production: 60 s)."""
+
     def __init__(self, timer_period: float = 2.0, cleanup_period: float = 5.0) -> None:
         import userdata
         from swarmstack.config.load import load_stack
