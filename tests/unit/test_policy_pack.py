@@ -52,7 +52,9 @@ def test_every_rule_is_complete(policy: Any) -> None:
 
 def test_the_cli_files() -> None:
     manifest = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
-    assert manifest["runtime"] == "python"
+    assert manifest["runtime"]["name"] == "python"
+    assert manifest["runtime"]["options"]["virtualenv"] == "venv"
+    assert "venv/" in (PACK / ".gitignore").read_text()
     assert manifest["version"] == PACK_VERSION
     requirements = (PACK / "requirements.txt").read_text()
     assert "pulumi-policy" in requirements
