@@ -16,6 +16,7 @@ import gzip
 import re
 from dataclasses import dataclass, field
 
+from components.aws.maintenance import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
 from userdata.params import ADDRESS_POOLS, address_pool_for
 from userdata.render import UNIT_DIR, NodeFile, environment, files_of
@@ -159,7 +160,8 @@ def _problems(p: AzureNodeUserData) -> list[str]:
 
 def _context(p: AzureNodeUserData) -> dict[str, object]:
     context = dataclasses.asdict(p)
-    context.update(address_pool=p.address_pool, vault_url=p.vault_url, prune_calendar=p.prune_calendar)
+    context.update(address_pool=p.address_pool, vault_url=p.vault_url, prune_calendar=p.prune_calendar,
+                   prune_commands=prune_commands(p.prune_until, p.prune_volumes))
     return context
 
 

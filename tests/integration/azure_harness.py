@@ -160,6 +160,24 @@ class AzureHarness(Harness):
             self.close()
             raise
 
+    def _timers(self) -> None:
+        """As `Harness._timers`, but one failed tick (fork refused under load, a node torn
+        down mid-tick) is written to `timers.log` instead of ending every timer."""
+        while not self._stop_timers.wait(self.timer_period):
+            for node in list(self.nodes):
+                if not node.alive or node.dockerd is None:
+                    continue
+                for command in ("watch", "cleanup") if node.role == "manager" else ("watch",):
+                    previous = node.timers.get(command)
+                    if previous is not None and previous.poll() is None:
+                        continue  # a timer never starts a unit that is still running
+                    try:
+                        node.timers[command] = self.procs.start(node.command(command), node.dir / f"{command}.out",
+                                                                env=node.env())
+                    except OSError as err:
+                        with open(self.tmp / "timers.log", "a") as out:
+                            out.write(f"{node.name} {command}: {err}\n")
+
     @property
     def azure(self) -> FakeAzure:
         assert isinstance(self.cloud, FakeAzure)

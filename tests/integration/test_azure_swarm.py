@@ -81,12 +81,24 @@ def test_bootstrap_again_changes_nothing(harness) -> None:  # type: ignore[no-un
     assert len([r for r in harness.azure.state()["tables"]["swarm"] if r["RowKey"] == "init"]) == 1
 
 
+def test_the_prune_command_runs_on_a_node(harness) -> None:  # type: ignore[no-untyped-def]
+    node = harness.live("worker")[0]
+    result = node.run("prune")
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert "ran: docker system prune --all --force --filter until=24h" in node.log.read_text()
+    node.docker("load", "-i", str(harness.image), timeout=60)  # the prune took the unused test image
+
+
 def test_a_terminating_manager_leaves_cleanly_and_a_replacement_joins(harness) -> None:  # type: ignore[no-untyped-def]
     harness.start_timers()
     leader = harness.leader()
     victim = next(n for n in harness.live("manager") if n is not leader)
     event = victim.schedule("Terminate")
-    wait_for(lambda: event in harness.azure.state()["approved"], 120, "the manager to approve its deletion")
+    try:
+        wait_for(lambda: event in harness.azure.state()["approved"], 120, "the manager to approve its deletion")
+    except AssertionError as err:
+        watch = (victim.dir / "watch.out").read_text() if (victim.dir / "watch.out").exists() else ""
+        raise AssertionError(f"{err}\n{victim.log.read_text()}\n{watch[-3000:]}") from None
     log = victim.log.read_text()
     assert "drained myself" in log and "demoted myself to worker" in log and "left the swarm" in log
     victim.stop()

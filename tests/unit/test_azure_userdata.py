@@ -68,9 +68,17 @@ def test_the_prune_timer_fires_when_the_config_says(schedule: str) -> None:
     assert f"OnCalendar={to_systemd(parse_cron(schedule))}\n" in timer
 
 
-def test_volumes_are_pruned_only_when_asked() -> None:
-    assert "readonly PRUNE_VOLUMES=false" in files(worker())["/usr/local/sbin/swarmstack-node"]
-    assert "readonly PRUNE_VOLUMES=true" in files(worker(prune_volumes=True))["/usr/local/sbin/swarmstack-node"]
+def test_volumes_are_pruned_only_when_asked_with_the_same_commands_as_on_aws() -> None:
+    from components.aws.maintenance import prune_commands
+
+    plain = files(worker())["/usr/local/sbin/swarmstack-node"]
+    both = files(worker(prune_volumes=True, prune_until="90m"))["/usr/local/sbin/swarmstack-node"]
+    assert "readonly PRUNE_VOLUMES=false" in plain and "readonly PRUNE_VOLUMES=true" in both
+    assert "readonly PRUNE_COMMANDS=('docker system prune --all --force --filter until=24h')" in plain
+    assert prune_commands("90m", True) == ["docker system prune --all --force --filter until=90m",
+                                            "docker volume prune --all --force"]
+    assert "readonly PRUNE_COMMANDS=('docker system prune --all --force --filter until=90m' " \
+           "'docker volume prune --all --force')" in both
     assert "/etc/systemd/system/swarmstack-prune.timer" not in files(worker(prune=False))
 
 
