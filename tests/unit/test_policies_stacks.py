@@ -5,9 +5,11 @@ graph with one property broken) are caught by the rule meant for them."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import gzip
 import json
+import os
 import textwrap
 from collections.abc import Callable
 from functools import cache
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from policies._support import decode_user_data
 from swarmstack.config.load import read_stack_file
@@ -350,3 +354,48 @@ def test_a_key_stored_as_plain_string_is_caught() -> None:
                and "PRIVATE KEY" in str(r.inputs.get("value")))
     mutate(graph, key.type, key.name, lambda p: p.update(type="String"))
     assert "ssm-secrets-secure-string" in rules_hit(evaluate(graph))
+
+
+# --- robustness: odd shapes never crash a rule -------------------------------------------------------------
+
+ODD = st.one_of(st.none(), st.just(""), st.just([]), st.just({}), st.just("x"), st.just(3.0), st.just(True),
+                st.just("04da6b54-80e4-46f7-96ec-b56ff0331ba9"), st.just([None]), st.just({"a": None}))
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):
+            out += _paths(item, (*prefix, index))
+    return out
+
+
+def _set(target: Any, path: tuple[Any, ...], value: Any) -> None:
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+
+
+@settings(max_examples=int(os.environ.get("POLICY_FUZZ_EXAMPLES", "20")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_no_rule_crashes_on_odd_property_values(data: st.DataObject) -> None:
+    stacks = ["prod-aws", *(["prod-azure"] if AZURE_BUILT else [])]
+    graph = program(data.draw(st.sampled_from(stacks)))
+    for _ in range(5):
+        resource = data.draw(st.sampled_from(graph.resources))
+        paths = _paths(resource.inputs)
+        if not paths:
+            continue
+        path = data.draw(st.sampled_from(paths))
+        value = data.draw(ODD)
+        _set(resource.inputs, path, copy.deepcopy(value))
+        if path[0] in resource.outputs and resource.custom:
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                _set(resource.outputs, path, copy.deepcopy(value))
+    for preview in (False, True):
+        for finding in evaluate(graph, preview=preview):
+            assert finding.level in ("mandatory", "advisory")
