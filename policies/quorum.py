@@ -144,7 +144,7 @@ def _manager_count_odd(args: StackValidationArgs, report: Report) -> None:
     groups = manager_groups(args)
     if summary is None and not groups:
         args.not_applicable("no swarmstack Cluster summary and no manager groups in the stack")
-    if summary is not None and summary.manager_count not in MANAGER_COUNTS:
+    if summary is not None and summary.manager_count is not None and summary.manager_count not in MANAGER_COUNTS:
         report(f"the cluster asks for {summary.manager_count} managers; use 1, 3, 5 or 7 so that raft keeps a "
                "majority", summary.urn)
     total = _manager_total(groups)
