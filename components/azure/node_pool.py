@@ -150,6 +150,8 @@ class NodePool(pulumi.ComponentResource):
             platform_fault_domain_count=1 if flexible else None,
             # Overprovisioned extra machines would run the user data and join the swarm.
             overprovision=False if not flexible else None,
+            # Worker pools may grow past 100 machines, which one placement group cannot hold.
+            single_placement_group=False if not flexible and args.role == "worker" else None,
             upgrade_policy=azure.compute.UpgradePolicyArgs(mode=azure.compute.UpgradeMode.MANUAL)
             if not flexible else None,
             zones=list(args.zones),

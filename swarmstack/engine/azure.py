@@ -1040,6 +1040,8 @@ def _scale_set(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Out
         raise EngineError(f"{where}: sku.name {sku.get('name')!r} is not a VM size such as Standard_D2s_v5")
     if mode == "Flexible" and i.get("platformFaultDomainCount") is None:
         raise EngineError(f"{where}: a Flexible scale set needs platformFaultDomainCount")
+    if mode == "Uniform" and capacity > 100 and i.get("singlePlacementGroup", True):
+        raise EngineError(f"{where}: more than 100 machines need singlePlacementGroup false")
     zones = _zones(i.get("zones"), where)
     if i.get("zoneBalance") is not None and len(zones) < 2:
         raise EngineError(f"{where}: zoneBalance can only be set with more than one zone")

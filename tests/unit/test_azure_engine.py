@@ -274,3 +274,16 @@ def test_existing_network_must_exist(tmp_path: Path) -> None:
         run_program(tmp_path, """
             azure.network.get_subnet(resource_group_name="net-rg", virtual_network_name="shared", subnet_name="b")
         """, backend=AzureBackend("westeurope"))
+
+
+def test_a_big_uniform_scale_set_needs_several_placement_groups(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="more than 100 machines need singlePlacementGroup false"):
+        run_program(tmp_path, vmss().replace('"capacity": 1', '"capacity": 101'))
+
+
+def test_nodes_cannot_use_a_subnet_in_another_region(tmp_path: Path) -> None:
+    backend = AzureBackend("westeurope")
+    _, subnets = backend.seed_network("far-rg", "far", ["10.9.0.0/16"], {"a": "10.9.1.0/24"}, location="northeurope")
+    program = vmss().replace("subnet.id", repr(subnets["a"]))
+    with pytest.raises(EngineError, match="subnet is in northeurope, the scale set in westeurope"):
+        run_program(tmp_path, program, backend)

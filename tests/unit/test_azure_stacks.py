@@ -269,6 +269,7 @@ def test_scale_sets_use_ssh_keys_only_and_spread_over_zones(run: tuple[Graph, di
         assert scale_set.inputs["identity"]["type"] == "UserAssigned"
         if scale_set.inputs.get("orchestrationMode", "Uniform") == "Uniform":
             assert scale_set.inputs["overprovision"] is False
+            assert scale_set.inputs.get("singlePlacementGroup") is (None if pool == "managers" else False)
 
 
 def test_managers_fixed_count_balanced_zones_and_the_longest_drain(run: tuple[Graph, dict, AzureBackend]) -> None:
