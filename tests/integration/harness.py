@@ -73,10 +73,13 @@ def missing_requirements() -> str | None:
 
 
 def aws_cli() -> str | None:
-    """The AWS CLI the nodes use: $SWARMSTACK_TEST_AWS_CLI, the venv's, or the PATH's."""
+    """The AWS CLI the nodes use: $SWARMSTACK_TEST_AWS_CLI, Debian's (CLI v2, as on the
+    nodes; apt package awscli), the venv's, or the PATH's."""
     explicit = os.environ.get("SWARMSTACK_TEST_AWS_CLI")
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
+    if os.access("/usr/bin/aws", os.X_OK):
+        return "/usr/bin/aws"
     venv = ROOT / ".venv" / "bin" / "aws"
     if venv.exists():
         return str(venv)
