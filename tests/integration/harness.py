@@ -624,10 +624,13 @@ class Harness:
     def view(self) -> list[dict[str, str]] | None:
         """`docker node ls` from the first live manager that has a leader."""
         for node in self.live("manager"):
-            result = subprocess.run(
-                [DOCKER, "-H", f"unix://{node.socket}", "node", "ls", "--format",
-                 "{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}"],
-                capture_output=True, text=True, timeout=15)
+            try:
+                result = subprocess.run(
+                    [DOCKER, "-H", f"unix://{node.socket}", "node", "ls", "--format",
+                     "{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}"],
+                    capture_output=True, text=True, timeout=15)
+            except subprocess.TimeoutExpired:
+                continue  # a manager mid-election may hang; ask the next one
             if result.returncode == 0:
                 rows = []
                 for line in result.stdout.splitlines():
