@@ -399,3 +399,15 @@ def test_no_rule_crashes_on_odd_property_values(data: st.DataObject) -> None:
     for preview in (False, True):
         for finding in evaluate(graph, preview=preview):
             assert finding.level in ("mandatory", "advisory")
+
+
+@pytest.mark.skipif(not AZURE_BUILT, reason="components/azure/cluster.py does not exist yet")
+def test_pruning_volumes_on_azure_passes_only_when_the_stack_opts_in() -> None:
+    opted_in = program("prod-azure", prune={"volumes": True})
+    assert "prune-volumes-opt-in" not in rules_hit(evaluate(opted_in))
+    custom_data = opted_in.one("azure-native:compute:VirtualMachineScaleSet", "prod-managers") \
+        .inputs["virtualMachineProfile"]["osProfile"]["customData"]
+    graph = program("prod-azure")
+    mutate(graph, "azure-native:compute:VirtualMachineScaleSet", "prod-managers",
+           lambda p: p["virtualMachineProfile"]["osProfile"].update(customData=custom_data))
+    assert "prune-volumes-opt-in" in rules_hit(evaluate(graph))
