@@ -200,7 +200,8 @@ class Cluster(pulumi.ComponentResource):
             self.exports["logWorkspaceId"] = logs.workspace_id
             self.exports["logWorkspaceCustomerId"] = logs.workspace_customer_id
         if cfg.access.ssh_public_key is not None:
+            # Node addresses: private ones (reach them over VPN/peering/bastion), public with nat: none.
             self.exports["ssh"] = pulumi.Output.concat(
-                "ssh swarmadmin@<node address>  # or: az ssh vm; nodes: az vmss list-instance-connection-info "
-                "--resource-group ", rg, " --name ", managers.scale_set_name)
+                "ssh swarmadmin@$(az vmss nic list --resource-group ", rg, " --vmss-name ", managers.scale_set_name,
+                " --query '[0].ipConfigurations[0].privateIPAddress' --output tsv)")
         self.register_outputs({**cluster_summary(settings), **self.exports})
