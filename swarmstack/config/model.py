@@ -88,7 +88,10 @@ class ExistingNetwork(Model):
     private_subnet_ids: list[str] = Field(min_length=1)
     """Subnets for the nodes, one per zone."""
     public_subnet_ids: list[str] = Field(default_factory=list)
-    """Subnets for a public load balancer, one per zone."""
+    """AWS: subnets for a public load balancer, one per zone."""
+    zones: Annotated[int, Field(ge=1, le=3, strict=True)] | None = None
+    """Azure: how many zones (1 to 3) the scale sets spread over, default 3; on AWS the
+    zones are those of the private subnets."""
 
 
 class Network(Model):
@@ -214,8 +217,11 @@ class ClusterConfig(Model):
     def zone_count(self) -> int:
         if self.network.new is not None:
             return self.network.new.zones
-        assert self.network.existing is not None
-        return len(self.network.existing.private_subnet_ids)
+        existing = self.network.existing
+        assert existing is not None
+        if self.cloud == "azure":  # Azure subnets span every zone of the region
+            return existing.zones if existing.zones is not None else 3
+        return len(existing.private_subnet_ids)
 
 
 def network_of(cidr: str) -> ipaddress.IPv4Network:

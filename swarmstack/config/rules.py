@@ -110,6 +110,9 @@ def _network(cfg: ClusterConfig) -> Iterator[Problem]:
                           "must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
         if cfg.cloud == "azure" and net.new.zones > 3:
             yield Problem("network.new.zones", net.new.zones, "Azure regions have zones 1, 2 and 3: use 1 to 3")
+        if cfg.cloud == "azure" and net.new.nat == "perZone":
+            yield Problem("network.new.nat", "perZone", "an Azure subnet takes one NAT gateway, and subnets span "
+                          "every zone: use single (or none)")
         return
     existing = net.existing
     assert existing is not None
@@ -132,6 +135,12 @@ def _network(cfg: ClusterConfig) -> Iterator[Problem]:
                 yield Problem(f"network.existing.{alias}[{index}]", subnet, f"must be a subnet id such as {example}")
         if len(set(ids)) != len(ids):
             yield Problem(f"network.existing.{alias}", ids, "lists a subnet twice")
+    if cfg.cloud == "azure" and existing.public_subnet_ids:
+        yield Problem("network.existing.publicSubnetIds", existing.public_subnet_ids,
+                      "is for AWS; an Azure load balancer needs no subnet of its own: remove it")
+    if cfg.cloud == "aws" and existing.zones is not None:
+        yield Problem("network.existing.zones", existing.zones,
+                      "is for Azure; on AWS the zones are those of privateSubnetIds: remove it")
     lb = cfg.load_balancer
     if cfg.cloud == "aws" and lb.enabled and lb.public and not existing.public_subnet_ids:
         yield Problem("network.existing.publicSubnetIds", [],
@@ -146,7 +155,11 @@ def _managers(cfg: ClusterConfig) -> Iterator[Problem]:
         yield Problem("network.new.zones", cfg.network.new.zones,
                       f"{count} managers need at least 3 zones, so that losing one zone keeps a raft "
                       "quorum: set zones to 3 or more (or managers.count to 1)")
-    elif cfg.network.existing is not None and len(cfg.network.existing.private_subnet_ids) < 3:
+    elif cfg.cloud == "azure" and cfg.network.existing is not None and cfg.zone_count < 3:
+        yield Problem("network.existing.zones", cfg.zone_count,
+                      f"{count} managers need at least 3 zones, so that losing one zone keeps a raft "
+                      "quorum: set zones to 3 (or managers.count to 1)")
+    elif cfg.cloud == "aws" and cfg.network.existing is not None and len(cfg.network.existing.private_subnet_ids) < 3:
         yield Problem("network.existing.privateSubnetIds", cfg.network.existing.private_subnet_ids,
                       f"{count} managers need subnets in at least 3 zones, so that losing one zone keeps "
                       "a raft quorum: list one subnet per zone, 3 or more")

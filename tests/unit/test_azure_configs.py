@@ -38,7 +38,7 @@ def clusters(draw: st.DrawFn) -> dict[str, Any]:
         "managers": {"count": managers, "instanceType": draw(st.sampled_from(SIZES))},
         "workers": pools,
         "network": {"new": {"cidr": draw(st.sampled_from(["10.20.0.0/16", "10.1.0.0/22", "192.168.0.0/24"])),
-                            "zones": zones, "nat": draw(st.sampled_from(["none", "single", "perZone"]))}},
+                            "zones": zones, "nat": draw(st.sampled_from(["none", "single"]))}},
         "access": {"adminCidrs": ["203.0.113.0/24"] if (api or ssh) else [],
                    **({"sshPublicKey": SSH_KEY} if ssh else {})},
         "dockerApi": {"enabled": api},

@@ -228,3 +228,34 @@ def test_a_missing_stack_file_names_the_stacks_there() -> None:
     assert caught.value.lines[0].startswith("stacks/Pulumi.nope.yaml: swarmstack:cluster = (missing): no such stack "
                                             "file; stacks here: ")
     assert "prod-aws" in caught.value.lines[0]
+
+
+AZ = "stacks/Pulumi.prod-azure.yaml: swarmstack:cluster."
+VNET = "/subscriptions/0/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/core"
+
+
+def test_azure_existing_vnet_counts_zones_not_subnets() -> None:
+    source, config = read_stack_file("prod-azure", ROOT)
+    config = copy.deepcopy(config)
+    config["swarmstack:cluster"]["network"] = {"existing": {"networkId": VNET, "privateSubnetIds": [VNET + "/subnets/a"]}}
+    assert validate("prod-azure", source, config).cluster.zone_count == 3
+    config["swarmstack:cluster"]["network"]["existing"]["zones"] = 2
+    config["swarmstack:cluster"]["network"]["existing"]["publicSubnetIds"] = [VNET + "/subnets/b"]
+    with pytest.raises(ConfigError) as caught:
+        validate("prod-azure", source, config)
+    assert caught.value.lines == [
+        AZ + 'network.existing.publicSubnetIds = ["' + VNET + '/subnets/b"]: is for AWS; an Azure load balancer '
+        "needs no subnet of its own: remove it",
+        AZ + "network.existing.zones = 2: 3 managers need at least 3 zones, so that losing one zone keeps a raft "
+        "quorum: set zones to 3 (or managers.count to 1)",
+    ]
+
+
+def test_azure_nat_per_zone_is_refused() -> None:
+    source, config = read_stack_file("prod-azure", ROOT)
+    config = copy.deepcopy(config)
+    config["swarmstack:cluster"]["network"]["new"]["nat"] = "perZone"
+    with pytest.raises(ConfigError) as caught:
+        validate("prod-azure", source, config)
+    assert caught.value.lines == [AZ + "network.new.nat = perZone: an Azure subnet takes one NAT gateway, and "
+                                  "subnets span every zone: use single (or none)"]
