@@ -16,7 +16,7 @@ import gzip
 import re
 from dataclasses import dataclass, field
 
-from components.aws.maintenance import prune_commands
+from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
 from userdata.params import ADDRESS_POOLS, address_pool_for
 from userdata.render import UNIT_DIR, NodeFile, environment, files_of

@@ -19,16 +19,11 @@ from components.aws.nodes import NodeGroup, NodeGroupArgs
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
 from components.common.ports import Exposure
+from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
 from swarmstack.config.model import ClusterConfig
 
 MANAGER_POOL = "managers"
-
-
-def cluster_tags(settings: StackConfig) -> dict[str, str]:
-    """Tags every resource carries: the user's, plus the cluster's own."""
-    return {**settings.cluster.tags, "swarmstack:cluster": settings.cluster.name,
-            "swarmstack:stack": settings.stack}
 
 
 def network_args(settings: StackConfig, log_key_arn: pulumi.Input[str] | None = None
@@ -43,16 +38,6 @@ def network_args(settings: StackConfig, log_key_arn: pulumi.Input[str] | None = 
     return NewNetworkArgs(cidr=n.cidr, zones=n.zones, nat=n.nat, flow_logs=n.flow_logs,
                           flow_log_retention_days=cfg.logging.retention_days, tags=cluster_tags(settings),
                           flow_log_kms_key_arn=log_key_arn)
-
-
-def cluster_summary(settings: StackConfig) -> dict[str, Any]:
-    """What stack-level policies need to know of the cluster as a whole. The Cluster
-    component registers these as its inputs, so a policy pack sees them in preview."""
-    cfg = settings.cluster
-    return {"cloud": cfg.cloud, "clusterName": cfg.name, "production": cfg.production,
-            "managerCount": cfg.managers.count, "zones": cfg.zone_count,
-            "dockerApi": cfg.docker_api.enabled, "pruneVolumes": cfg.prune.volumes,
-            "pruneSchedule": cfg.prune.schedule, "logKms": cfg.logging.kms}
 
 
 def exposure_of(cfg: ClusterConfig) -> Exposure:

@@ -15,22 +15,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_aws
 
 DOCUMENT = "AWS-RunShellScript"
-
-
-def prune_commands(until: str, volumes: bool) -> list[str]:
-    """The prune commands. Pure.
-
-    `docker system prune --volumes` refuses `--filter until=`, so volumes (only when
-    asked for: pruning them destroys data) are pruned by a second command; `docker
-    volume prune -a` takes every unused volume, named ones included.
-    """
-    commands = [f"docker system prune --all --force --filter until={shlex.quote(until)}"]
-    if volumes:
-        commands.append("docker volume prune --all --force")
-    return commands
 
 
 def prune_script(until: str, volumes: bool, log_group: str, region: str) -> str:

@@ -16,7 +16,6 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components.aws.cluster import cluster_summary, cluster_tags
 from components.azure.docker_tls import DockerTls, DockerTlsArgs
 from components.azure.firewall import Firewall, FirewallArgs
 from components.azure.identity import Identities, IdentityArgs
@@ -27,6 +26,7 @@ from components.azure.network import ExistingNetworkArgs, Network, NewNetworkArg
 from components.azure.node_pool import DEFAULT_IMAGE, NodePool, NodePoolArgs
 from components.azure.swarm_store import SwarmStore, SwarmStoreArgs
 from components.common.ports import Exposure
+from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
 from userdata.azure import AzureNodeUserData, render_azure
 

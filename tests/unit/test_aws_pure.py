@@ -15,7 +15,7 @@ from components.aws.access_logs import bucket_policy
 from components.aws.cluster import dashboard_url, shell_command
 from components.aws.identity import UNSCOPABLE_ACTIONS, WORKER_READS, node_policy
 from components.aws.key import key_policy
-from components.aws.maintenance import prune_commands, prune_script
+from components.aws.maintenance import prune_script
 from components.aws.monitoring import dashboard_body
 from components.aws.network import subnet_problem
 from components.aws.nodes import (
@@ -26,6 +26,7 @@ from components.aws.nodes import (
     refresh_preferences,
 )
 from components.aws.tls import server_names
+from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_aws
 from swarmstack.engine.aws import check_instance_refresh, check_lifecycle_hook, check_schedule_expression
 

@@ -69,7 +69,7 @@ def test_the_prune_timer_fires_when_the_config_says(schedule: str) -> None:
 
 
 def test_volumes_are_pruned_only_when_asked_with_the_same_commands_as_on_aws() -> None:
-    from components.aws.maintenance import prune_commands
+    from components.common.prune import prune_commands
 
     plain = files(worker())["/usr/local/sbin/swarmstack-node"]
     both = files(worker(prune_volumes=True, prune_until="90m"))["/usr/local/sbin/swarmstack-node"]
