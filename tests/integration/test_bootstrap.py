@@ -10,6 +10,7 @@ expected numbers, and no node of a gone instance.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import subprocess
 import threading
 import time
@@ -294,6 +295,12 @@ def test_6_managers_replaced_one_at_a_time_keep_quorum(cluster: Cluster) -> None
         watch.close()
     assert watch.samples > 10
     assert watch.longest < 15, f"no leader for {watch.longest:.1f}s during the replacements"
+    # The watch timer ships each engine's events to the events log group, once a minute.
+    streams = wait_for("engine events in CloudWatch Logs", lambda: [s for s in h.cloud.aws(
+        "logs", "describe_log_streams", logGroupName=f"{PREFIX}/events")["logStreams"]], 90)
+    events = h.cloud.aws("logs", "get_log_events", logGroupName=f"{PREFIX}/events",
+                         logStreamName=streams[0]["logStreamName"])["events"]
+    assert events and {"Type", "Action", "time"} <= set(json.loads(events[0]["message"]))
     # Every manager of the cold start is gone, the init marker's winner included.
     assert not {n.name for n in h.live("manager")} & cluster.cold_start
     assert h.cloud.parameter(f"{PREFIX}/init").split()[0] not in {n.instance_id for n in h.live()}
