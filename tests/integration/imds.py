@@ -25,7 +25,7 @@ LOCK = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     directory = Path(".")
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def _answer(self, code: int, body: str = "") -> None:
@@ -36,7 +36,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         if self.path != "/latest/api/token":
             self._answer(404)
             return
@@ -49,7 +49,7 @@ class Handler(BaseHTTPRequestHandler):
             TOKENS.add(token)
         self._answer(200, token)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         with LOCK:
             known = self.headers.get("X-aws-ec2-metadata-token", "") in TOKENS
         if not known:
