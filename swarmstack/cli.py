@@ -44,11 +44,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from pulumi import RunError
+
     from swarmstack.config.load import load_stack, read_stack_file
     from swarmstack.config.problems import ConfigError
     from swarmstack.engine.mocks import EngineError
     from swarmstack.engine.run import run_stack
-    from pulumi import RunError
     from swarmstack.plan import render_json, render_text
 
     root = project_root()
