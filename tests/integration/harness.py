@@ -66,7 +66,7 @@ def missing_requirements() -> str | None:
     if not os.path.exists(DOCKER):
         missing.append("docker (the client)")
     if aws_cli() is None:
-        missing.append("aws (the AWS CLI; pip install awscli)")
+        missing.append("aws (the AWS CLI: apt-get install awscli, or pip install awscli)")
     if missing:
         return "missing tools: " + ", ".join(missing)
     return None
