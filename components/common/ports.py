@@ -82,5 +82,6 @@ def ingress_matrix(exposure: Exposure) -> list[Ingress]:
         for port, protocol in exposure.published:
             rules.append(Ingress("lb", "clients", protocol, port, f"published {port}/{protocol} from clients"))
             for target in service_targets(exposure):
-                rules.append(Ingress(target, "lb", protocol, port, f"published {port}/{protocol} via the load balancer"))
+                rules.append(Ingress(target, "lb", protocol, port,
+                                     f"published {port}/{protocol} via the load balancer"))
     return rules

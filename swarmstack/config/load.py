@@ -57,7 +57,8 @@ def read_stack_file(stack: str, root: Path | None = None) -> tuple[str, dict[str
     source = f"{STACKS_DIR}/{path.name}"
     if not path.exists():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
-        raise ConfigError(source, [Problem("", MISSING, f"no such stack file; stacks here: {', '.join(known) or 'none'}")])
+        message = f"no such stack file; stacks here: {', '.join(known) or 'none'}"
+        raise ConfigError(source, [Problem("", MISSING, message)])
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

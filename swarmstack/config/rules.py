@@ -24,7 +24,9 @@ AWS_LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 7
                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
 AZURE_LOG_RETENTION = (30, 730)  # Log Analytics workspace, PerGB2018: 30 to 730 days
 
-AWS_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|metal|[0-9]*xlarge|metal-[0-9]+xl)$")
+AWS_INSTANCE_TYPE = re.compile(
+    r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|metal|[0-9]*xlarge|metal-[0-9]+xl)$"
+)
 AZURE_VM_SIZE = re.compile(r"^Standard_[A-Z][A-Za-z0-9_-]*$")
 AWS_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
 AWS_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
@@ -297,10 +299,12 @@ def _image(cfg: ClusterConfig) -> Iterator[Problem]:
             yield Problem("image.ssmParameter", image.ssm_parameter, "must be a parameter path starting with /")
         for key in ("publisher", "offer", "sku"):
             if getattr(image, key) is not None:
-                yield Problem(f"image.{key}", getattr(image, key), "is for Azure; on AWS use image.id or image.ssmParameter")
+                yield Problem(f"image.{key}", getattr(image, key),
+                              "is for Azure; on AWS use image.id or image.ssmParameter")
     else:
         if image.ssm_parameter is not None:
-            yield Problem("image.ssmParameter", image.ssm_parameter, "is for AWS; on Azure use publisher, offer and sku")
+            yield Problem("image.ssmParameter", image.ssm_parameter,
+                          "is for AWS; on Azure use publisher, offer and sku")
         parts = [image.publisher, image.offer, image.sku]
         if any(parts) and not all(parts):
             yield Problem("image", {"publisher": image.publisher, "offer": image.offer, "sku": image.sku},

@@ -33,6 +33,10 @@ def _load_key(pem: str) -> Any:
     return serialization.load_pem_private_key(pem.encode(), password=None)
 
 
+def _public_pem(public: Any) -> bytes:
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -87,7 +91,8 @@ class TlsBackend:
         return f"{name}-key", {**inputs, "privateKeyPem": private_pem, "privateKeyPemPkcs8": private_pem,
                                "publicKeyPem": public_pem, "publicKeyOpenssh": openssh + "\n"}
 
-    def _builder(self, inputs: dict[str, Any], subject: x509.Name, issuer: x509.Name, public: Any) -> x509.CertificateBuilder:
+    def _builder(self, inputs: dict[str, Any], subject: x509.Name, issuer: x509.Name,
+                 public: Any) -> x509.CertificateBuilder:
         hours = int(inputs.get("validityPeriodHours", 24))
         now = datetime.datetime.now(datetime.UTC)
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
@@ -118,7 +123,8 @@ class TlsBackend:
 
     def _cert_request(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         key = _load_key(inputs["privateKeyPem"])
-        csr = x509.CertificateSigningRequestBuilder().subject_name(_name(inputs.get("subject"))).sign(key, hashes.SHA256())
+        builder = x509.CertificateSigningRequestBuilder().subject_name(_name(inputs.get("subject")))
+        csr = builder.sign(key, hashes.SHA256())
         pem = csr.public_bytes(serialization.Encoding.PEM).decode()
         self._keys[pem] = inputs
         return f"{name}-csr", {**inputs, "certRequestPem": pem}
@@ -128,8 +134,7 @@ class TlsBackend:
         request = self._keys.get(inputs["certRequestPem"], {})
         ca_cert = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
         ca_key = _load_key(inputs["caPrivateKeyPem"])
-        if ca_cert.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo) != \
-                ca_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo):
+        if _public_pem(ca_cert.public_key()) != _public_pem(ca_key.public_key()):
             raise EngineError(f"tls LocallySignedCert '{name}': caPrivateKeyPem is not the key of caCertPem")
         merged = {**inputs, "dnsNames": request.get("dnsNames", []), "ipAddresses": request.get("ipAddresses", [])}
         cert = self._builder(merged, csr.subject, ca_cert.subject, csr.public_key()).sign(ca_key, hashes.SHA256())
