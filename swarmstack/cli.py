@@ -1,7 +1,8 @@
 """`swarmstack`: the offline toolkit.
 
     swarmstack validate STACK        check stacks/Pulumi.STACK.yaml, one line per problem
-    swarmstack plan STACK [--json]   run the real program through the engine and show
+    swarmstack plan STACK [--json] [--preview] [--policy-config FILE] [--no-policy]
+                                     run the real program through the engine and show
                                      what would be created, with policy findings
 
 Exit codes: 0 fine; 1 a mandatory policy is violated; 2 the config is invalid;
@@ -67,7 +68,11 @@ def _plan(args: argparse.Namespace) -> int:
     except RunError as err:  # the program's own refusal: already one line per problem
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG
-    findings = [] if args.no_policy else _findings(graph)
+    try:
+        findings = [] if args.no_policy else _findings(graph, args.policy_config, args.preview)
+    except (OSError, ValueError) as err:  # PolicyConfigError is a ValueError
+        print(f"{args.policy_config}: {err}", file=sys.stderr)
+        return EXIT_CONFIG
     if args.json:
         document = render_json(graph, settings.region)
         document["findings"] = [f.as_dict() for f in findings]
@@ -82,10 +87,12 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_POLICY if any(f.level == "mandatory" for f in findings) else 0
 
 
-def _findings(graph):  # type: ignore[no-untyped-def]
+def _findings(graph, config_file: str | None, preview: bool):  # type: ignore[no-untyped-def]
+    """The policy pack's findings, with the config a `--policy-pack-config` file would give."""
     from swarmstack.policy import evaluate
 
-    return evaluate(graph)
+    config = json.loads(Path(config_file).read_text()) if config_file else None
+    return evaluate(graph, config, preview=preview)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("stack", nargs="?", default="prod-aws", help="stack name (default: prod-aws)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    plan.add_argument("--policy-config", metavar="FILE",
+                      help="policy pack config, as for pulumi preview --policy-pack-config")
+    plan.add_argument("--preview", action="store_true",
+                      help="judge the graph as `pulumi preview` would: computed values unknown")
     plan.set_defaults(run=_plan)
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -178,10 +178,9 @@ def _inputs(resource: Resource, computed: set[str] | None) -> dict[str, Any]:
 
 def _outputs(resource: Resource, computed: set[str] | None) -> dict[str, Any]:
     """What AnalyzeStack sees of a resource: its outputs. For a component, the engine keeps
-    what it passed to `register_outputs`; the offline engine records those as `outputs`
-    when it can, and we fall back to the inputs while it records nothing."""
+    what it passed to `register_outputs`, and the offline engine records just that."""
     if not resource.custom:
-        return copy.deepcopy(resource.outputs or resource.inputs)
+        return copy.deepcopy(resource.outputs)
     outputs = copy.deepcopy(resource.outputs)
     if computed is None:
         return outputs

@@ -121,6 +121,15 @@ class RecordingMonitor(MockMonitor):
         ))
         return response
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        """A component's `register_outputs`: what the engine keeps as its outputs (and
+        what a stack policy sees of it)."""
+        wrapped = rpc.deserialize_properties(request.outputs)
+        for resource in self.recorded:
+            if resource.urn == request.urn:
+                resource.outputs = {key: unwrap_secrets(value)[0] for key, value in wrapped.items()}
+        return super().RegisterResourceOutputs(request)
+
     def Invoke(self, request: Any) -> Any:
         return self._guard(request.tok, lambda: super(RecordingMonitor, self).Invoke(request))
 

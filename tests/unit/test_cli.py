@@ -83,3 +83,22 @@ def test_plan_text_shows_the_tree_outputs_and_summary(project: Path, capsys: pyt
     assert "└─ aws.Cluster dev" in out
     assert "ec2.Vpc dev-vpc  cidrBlock=10.30.0.0/20" in out
     assert "\nOutputs:\n" in out and "\nSummary: " in out
+
+
+def test_plan_prod_aws_passes_the_policy_pack(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "prod-aws"]) == 0
+    out = capsys.readouterr().out
+    policies = out[out.index("\nPolicies: "):]
+    assert policies.startswith("\nPolicies: no findings.") or policies.startswith("\nPolicies: 0 mandatory")
+
+
+def test_a_bad_policy_config_is_refused_with_its_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "policy.json").write_text('{"no-such-rule": "mandatory"}')
+    assert main(["plan", "dev-aws", "--policy-config", "policy.json"]) == EXIT_CONFIG
+    assert capsys.readouterr().err.startswith("policy.json: policy config: no-such-rule: no such rule in the pack")
+
+
+def test_plan_in_preview_mode_has_no_mandatory_finding(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "dev-aws", "--preview", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert all(f["level"] != "mandatory" for f in document["findings"])

@@ -154,3 +154,17 @@ def test_more_zones_than_the_region_has_is_a_config_line() -> None:
         run_stack("zones", config, root)
     assert str(caught.value) == ("stacks/Pulumi.zones.yaml: swarmstack:cluster.network.new.zones = 4: eu-west-1 has 3 "
                                  "zones available (eu-west-1a, eu-west-1b, eu-west-1c); use at most 3")
+
+
+def test_a_components_registered_outputs_are_its_outputs(tmp_path: Path) -> None:
+    graph = run_program(tmp_path, """
+        import pulumi
+        class Box(pulumi.ComponentResource):
+            def __init__(self, name):
+                super().__init__("swarmstack:test:Box", name, {"given": 1}, None)
+                self.register_outputs({"answer": 42, "hidden": pulumi.Output.secret("s")})
+        Box("b")
+    """)
+    box = graph.one("swarmstack:test:Box", "b")
+    assert box.inputs == {"given": 1}
+    assert box.outputs == {"answer": 42, "hidden": "s"}
