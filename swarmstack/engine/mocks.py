@@ -9,6 +9,7 @@ resource to a model of its cloud, and fail loudly on anything they do not know.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -58,6 +59,9 @@ class EngineMocks(pulumi.runtime.Mocks):
 
     def __init__(self, backends: dict[str, Backend]):
         self.backends = backends
+        # The SDK registers resources from a thread pool; the models (moto above all)
+        # are not thread-safe, so they see one call at a time, as a provider would.
+        self._lock = threading.Lock()
 
     def _backend(self, token: str) -> Backend:
         package = token.split(":", 1)[0]
@@ -78,11 +82,13 @@ class EngineMocks(pulumi.runtime.Mocks):
                 "the program's entry point configures the default provider"
             )
         inputs, _ = unwrap_secrets(args.inputs)
-        return self._backend(args.typ).create(args.typ, args.name, inputs)
+        with self._lock:
+            return self._backend(args.typ).create(args.typ, args.name, inputs)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         arguments, _ = unwrap_secrets(args.args)
-        return self._backend(args.token).invoke(args.token, arguments), []
+        with self._lock:
+            return self._backend(args.token).invoke(args.token, arguments), []
 
 
 class RecordingMonitor(MockMonitor):
