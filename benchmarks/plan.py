@@ -1,8 +1,9 @@
 """How long `swarmstack plan` takes and how much memory it needs, against the floor.
 
 Prints medians over several fresh processes of:
-- floor: a process that only imports the same SDK modules and starts the same moto
-  services (the part no change to swarmstack can remove);
+- floor: a process that only imports the same SDK modules (the pulumi-aws modules the
+  program uses, tls, random, policy) and starts the same moto services (the part no
+  change to swarmstack can remove);
 - `swarmstack plan prod-aws` (with the policy pack);
 - the same for a large stack: 7 managers and 10 worker pools (the program's own work
   must stay small as the cluster grows).
@@ -29,21 +30,28 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 FLOOR = """
-import pulumi, pulumi_aws, pulumi_tls, pulumi_random, pulumi_azure_native  # noqa: F401
+import pulumi, pulumi_tls, pulumi_random, pulumi_policy, jinja2, yaml, pydantic  # noqa: F401
+import pulumi_aws
+from pulumi_aws import autoscaling, cloudwatch, ec2, iam, kms, lb, s3, sns, ssm, vpc  # noqa: F401
+# The SDK's modules are lazy: touching a class loads the module, as the program does.
+_ = (autoscaling.Group, cloudwatch.LogGroup, ec2.Vpc, iam.Role, kms.Key, lb.LoadBalancer, s3.Bucket,
+     sns.Topic, ssm.Parameter, vpc.SecurityGroupIngressRule, pulumi_tls.PrivateKey, pulumi_random.RandomId,
+     pulumi_aws.get_availability_zones)
 import boto3
 from moto import mock_aws
 with mock_aws():
-    for service in ("ec2", "iam", "ssm", "autoscaling", "elbv2", "logs", "cloudwatch", "kms", "sts"):
-        client = boto3.client(service, region_name="eu-west-1")
-    boto3.client("ec2", region_name="eu-west-1").describe_availability_zones()
-    boto3.client("iam", region_name="eu-west-1").list_roles()
-    boto3.client("ssm", region_name="eu-west-1").describe_parameters()
-    boto3.client("autoscaling", region_name="eu-west-1").describe_auto_scaling_groups()
-    boto3.client("elbv2", region_name="eu-west-1").describe_load_balancers()
-    boto3.client("logs", region_name="eu-west-1").describe_log_groups()
-    boto3.client("cloudwatch", region_name="eu-west-1").describe_alarms()
-    boto3.client("kms", region_name="eu-west-1").list_keys()
-    boto3.client("sts", region_name="eu-west-1").get_caller_identity()
+    region = "eu-west-1"
+    boto3.client("ec2", region_name=region).describe_availability_zones()
+    boto3.client("iam", region_name=region).list_roles()
+    boto3.client("ssm", region_name=region).describe_parameters()
+    boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups()
+    boto3.client("elbv2", region_name=region).describe_load_balancers()
+    boto3.client("logs", region_name=region).describe_log_groups()
+    boto3.client("cloudwatch", region_name=region).describe_alarms()
+    boto3.client("kms", region_name=region).list_keys()
+    boto3.client("sts", region_name=region).get_caller_identity()
+    boto3.client("s3", region_name=region).list_buckets()
+    boto3.client("sns", region_name=region).list_topics()
 """
 
 

@@ -127,7 +127,7 @@ def files_of(user_data: str) -> dict[str, str]:
     """The `write_files` of rendered user data, path to content (for tests and the harness)."""
     if not user_data.startswith("#cloud-config\n"):
         raise ValueError("not a #cloud-config document")
-    document = yaml.safe_load(user_data)
+    document = yaml.load(user_data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return {entry["path"]: entry["content"] for entry in document.get("write_files", [])}
 
 
