@@ -282,3 +282,11 @@ def test_snapshot(stack: str, role: str, pool: str) -> None:
         snapshot.write_text(text)
     assert snapshot.exists(), f"no snapshot {snapshot.name}; regenerate (see this module's docstring)"
     assert text == snapshot.read_text(), f"{snapshot.name} changed; review, then regenerate (module docstring)"
+
+
+def test_render_refuses_an_azure_node_and_names_the_right_renderer() -> None:
+    settings = load_stack("prod-aws")
+    aws_node = params_for(settings.cluster, settings.region, "worker", "general")
+    azure_node = dataclasses.replace(aws_node, cloud="azure", os="ubuntu")
+    with pytest.raises(ValueError, match=r"cloud 'azure' nodes are rendered by userdata.azure.render_azure"):
+        render(azure_node)
