@@ -102,8 +102,8 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
 
 def render(params: NodeUserData) -> str:
     """The full cloud-init user data of one node (text, not base64); deterministic."""
-    if params.cloud != "aws":
-        raise ValueError(f"render() renders AWS nodes; cloud {params.cloud!r} nodes are rendered by "
+    if params.cloud == "azure":
+        raise ValueError("render() renders AWS nodes; cloud 'azure' nodes are rendered by "
                          "userdata.azure.render_azure")
     files = node_files(params)
     timers = ["swarmstack-watch.timer"] + (["swarmstack-cleanup.timer"] if params.role == "manager" else [])
