@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, ParamValidationError
 
-from swarmstack.engine.mocks import EngineError, UnsupportedByEngine
+from swarmstack.engine.mocks import EngineError, UnsupportedByEngine, registrar
 
 Outputs = dict[str, Any]
 Handler = Callable[["AwsBackend", str, dict[str, Any]], tuple[str, Outputs]]
@@ -29,18 +29,10 @@ HANDLERS: dict[str, Handler] = {}
 INVOKES: dict[str, Invoke] = {}
 
 
-def handles(type_: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[type_] = fn
-        return fn
-    return register
-
-
-def answers(token: str) -> Callable[[Invoke], Invoke]:
-    def register(fn: Invoke) -> Invoke:
-        INVOKES[token] = fn
-        return fn
-    return register
+handles = registrar(HANDLERS)
+"""`@handles("aws:ec2/vpc:Vpc")`: the handler of one resource type."""
+answers = registrar(INVOKES)
+"""`@answers("aws:index/getRegion:getRegion")`: the answer to one invoke."""
 
 
 _NO_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"

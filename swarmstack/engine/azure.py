@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarmstack.engine.mocks import EngineError, UnsupportedByEngine
+from swarmstack.engine.mocks import EngineError, UnsupportedByEngine, registrar
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 TENANT = "72f988bf-0000-0000-0000-000000000000"
@@ -100,18 +100,10 @@ SYSLOG_FACILITIES = {"auth", "authpriv", "cron", "daemon", "mark", "kern", "loca
                      "user", "uucp", "*"}
 
 
-def handles(type_: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[type_] = fn
-        return fn
-    return register
-
-
-def answers(token: str) -> Callable[[Invoke], Invoke]:
-    def register(fn: Invoke) -> Invoke:
-        INVOKES[token] = fn
-        return fn
-    return register
+handles = registrar(HANDLERS)
+"""`@handles("aws:ec2/vpc:Vpc")`: the handler of one resource type."""
+answers = registrar(INVOKES)
+"""`@answers("aws:index/getRegion:getRegion")`: the answer to one invoke."""
 
 
 @dataclass

@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
 from swarmstack.engine.graph import Resource
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def registrar(table: dict[str, F]) -> Callable[[str], Callable[[F], F]]:
+    """A decorator factory that files each function in `table` under a type token:
+    how a cloud model says which resource types and invokes it handles."""
+    def by_token(token: str) -> Callable[[F], F]:
+        def register(fn: F) -> F:
+            table[token] = fn
+            return fn
+        return register
+    return by_token
 
 
 class EngineError(Exception):
