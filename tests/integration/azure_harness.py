@@ -92,29 +92,6 @@ class AzureNode(Node):
             "SWARMSTACK_DOCKER_SOCKET": str(self.socket),
         }
 
-    def start_engine(self) -> None:
-        """As `Node.start_engine`, but waits for a daemon ID that is not blank: the 20.10
-        CLI prints an empty line (not nothing) for `info --format` when the daemon is
-        not up yet, which lets the base method run `docker load` too early."""
-        config = json.loads((self.dir / "daemon.json").read_text())
-        hosts = [] if "hosts" in config else ["-H", f"unix://{self.socket}"]
-        args = [
-            "nsenter", f"--net={Network.path(self.ns)}", "unshare", "--uts", "--",
-            "sh", "-c", 'hostname "$0" && exec "$@"', self.name,
-            "dockerd", "--config-file", str(self.dir / "daemon.json"), *hosts,
-            "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
-            "--pidfile", str(self.dir / "docker.pid"),
-            "--iptables=false", "--ip-masq=false", "--bridge=none",
-        ]
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-        self.dockerd = self.harness.procs.start(args, self.dir / "dockerd.log", env=env)
-        deadline = time.monotonic() + 60
-        while not self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).strip():
-            if self.dockerd.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: dockerd did not start; see {self.dir / 'dockerd.log'}")
-            time.sleep(0.3)
-        self.docker("load", "-i", str(self.harness.image), timeout=60)
-
     def schedule(self, event_type: str = "Terminate") -> str:
         """Azure schedules this machine's deletion (or Spot eviction): an event in IMDS."""
         event_id = str(uuid.uuid4())
