@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -38,7 +39,7 @@ class FakeAzure:
 
     def __init__(self, net: Network, procs: Procs, tmp: Path) -> None:
         enter = ["nsenter", f"--net={net.path(net.cloud)}"]
-        python = str(ROOT / ".venv" / "bin" / "python")
+        python = sys.executable  # the interpreter running the tests, wherever its venv is
         procs.start([*enter, python, str(HERE / "azure_fake.py"), CLOUD_IP, str(FAKE_PORT)], tmp / "azure.log")
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, initializer=_enter_netns, initargs=(net.path(net.cloud),))

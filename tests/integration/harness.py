@@ -30,6 +30,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -234,7 +235,7 @@ class Cloud:
         self.imds_dir = tmp / "imds"
         self.imds_dir.mkdir()
         enter = ["nsenter", f"--net={net.path(net.cloud)}"]
-        python = str(ROOT / ".venv" / "bin" / "python")
+        python = sys.executable  # the interpreter running the tests, wherever its venv is
         procs.start([*enter, python, str(HERE / "motoplus.py"), "-H", CLOUD_IP, "-p", str(MOTO_PORT)], tmp / "moto.log")
         procs.start([*enter, python, str(HERE / "imds.py"), CLOUD_IP, str(IMDS_PORT), str(self.imds_dir)],
                     tmp / "imds.log")
