@@ -32,6 +32,7 @@ _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]{0,128}$")
 _LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
+_GENERATION = re.compile(r"^[0-9a-f]{8}$")
 _HOOK = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
@@ -47,6 +48,9 @@ class NodeUserData:
     """`manager` or `worker`."""
     pool: str
     """Worker pool name; `managers` for managers."""
+    generation: str
+    """8 hex digits the stack draws once per deployment: the node-written state lives under
+    `/swarmstack/<cluster>/<generation>/`, so a destroyed and re-created stack forms a new swarm."""
     region: str
     """The cloud region the node runs in, e.g. `eu-west-1`."""
     labels: dict[str, str]
@@ -85,8 +89,13 @@ class NodeUserData:
 
     @property
     def ssm_prefix(self) -> str:
-        """Where the cluster's parameters live: `/swarmstack/<cluster>`."""
+        """Where the stack's own parameters live (the TLS material): `/swarmstack/<cluster>`."""
         return f"/swarmstack/{self.cluster}"
+
+    @property
+    def state_prefix(self) -> str:
+        """Where the nodes keep the swarm's state (marker, tokens, managers) for this deployment."""
+        return f"/swarmstack/{self.cluster}/{self.generation}"
 
 
 def _problems(p: NodeUserData) -> list[str]:
@@ -98,6 +107,8 @@ def _problems(p: NodeUserData) -> list[str]:
         out.append(f"cloud {p.cloud!r} must be one of {', '.join(CLOUDS)}")
     if p.role not in ROLES:
         out.append(f"role {p.role!r} must be manager or worker")
+    if not isinstance(p.generation, str) or not _GENERATION.match(p.generation):
+        out.append(f"generation {p.generation!r} must be 8 lowercase hex digits")
     if p.role == "manager" and p.pool != MANAGER_POOL:
         out.append(f"pool {p.pool!r}: a manager's pool is always {MANAGER_POOL!r}")
     if p.role == "worker" and (p.pool == MANAGER_POOL or not _POOL.match(p.pool)):
@@ -157,7 +168,7 @@ def log_groups_for(cluster: str) -> dict[str, str]:
     return {kind: f"/swarmstack/{cluster}/{kind}" for kind in LOG_GROUP_KINDS}
 
 
-def params_for(cluster: ClusterConfig, region: str, role: str, pool: str) -> NodeUserData:
+def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str) -> NodeUserData:
     """The user data parameters of one node of `cluster` (a validated stack config)."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} must be manager or worker")
@@ -177,6 +188,7 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str) -> Nod
         cloud=cluster.cloud,
         role=role,
         pool=pool,
+        generation=generation,
         region=region,
         labels=labels,
         docker_api=cluster.docker_api.enabled and role == "manager",

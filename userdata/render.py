@@ -67,6 +67,7 @@ def environment() -> jinja2.Environment:
 def _context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
     context["ssm_prefix"] = params.ssm_prefix
+    context["state_prefix"] = params.state_prefix
     return context
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pulumi_random as random
 
 from components.aws.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.aws.identity import NodeIdentity, NodeIdentityArgs
@@ -48,16 +49,16 @@ def exposure_of(cfg: ClusterConfig) -> Exposure:
                     has_workers=bool(cfg.workers), load_balancer=lb.enabled)
 
 
-def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str) -> str:
+def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str) -> str:
     """The base64 cloud-init of one node group, rendered by `userdata`. The overlay
     address pool must not overlap the VPC, whose range is only known here for an
-    existing one."""
+    existing one. Pure."""
     import dataclasses
 
     from userdata import encode, params_for, render
     from userdata.params import address_pool_for
 
-    params = params_for(settings.cluster, settings.region, role, pool)
+    params = params_for(settings.cluster, settings.region, role, pool, generation)
     params = dataclasses.replace(params, address_pool=address_pool_for(vpc_cidr))
     return encode(render(params))
 
@@ -87,6 +88,13 @@ class Cluster(pulumi.ComponentResource):
         cfg, region, tags = settings.cluster, settings.region, cluster_tags(settings)
         lb_cfg, api = cfg.load_balancer, cfg.docker_api.enabled
 
+        # Drawn once per deployment: the nodes keep the swarm's state under it, so a stack
+        # destroyed and re-created under the same name forms a new swarm.
+        generation = random.RandomId(f"{name}-generation", byte_length=4, opts=child).hex
+
+        def user_data(role: str, pool: str) -> pulumi.Output[str]:
+            return generation.apply(lambda g: node_user_data(settings, role, pool, network.cidr_text, g))
+
         key = ClusterKey(f"{name}", ClusterKeyArgs(cluster=cfg.name, region=region, for_logs=cfg.logging.kms,
                                                    tags=tags), opts=child)
         network = Network(f"{name}", network_args(settings, key.arn if cfg.logging.kms else None), opts=child)
@@ -101,7 +109,7 @@ class Cluster(pulumi.ComponentResource):
         identities = {
             role: NodeIdentity(f"{name}-{role}", NodeIdentityArgs(
                 role=role, cluster=cfg.name, region=region, log_group_arns=list(logs.arns.values()),
-                key_arn=key.arn, tags=tags), opts=child)
+                key_arn=key.arn, generation=generation, tags=tags), opts=child)
             for role in ("manager", "worker")
         }
         image = {"image_id": cfg.image.id, "image_parameter": cfg.image.ssm_parameter}
@@ -112,7 +120,7 @@ class Cluster(pulumi.ComponentResource):
             role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
             instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gi_b,
             security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
-            user_data=node_user_data(settings, "manager", MANAGER_POOL, network.cidr_text),
+            user_data=user_data("manager", MANAGER_POOL),
             lifecycle_roles={"manager": identities["manager"].role_name}, **node_common), opts=child)
         workers: dict[str, NodeGroup] = {}
         for pool in cfg.workers:
@@ -120,7 +128,7 @@ class Cluster(pulumi.ComponentResource):
                 role="worker", pool=pool.name, count=pool.count, instance_types=list(pool.instance_type),
                 spot=pool.spot, disk_gib=pool.disk_gi_b, security_group_id=groups.workers_id,
                 instance_profile_arn=identities["worker"].profile_arn,
-                user_data=node_user_data(settings, "worker", pool.name, network.cidr_text),
+                user_data=user_data("worker", pool.name),
                 lifecycle_roles={"manager": identities["manager"].role_name,
                                  "worker": identities["worker"].role_name}, **node_common), opts=child)
 

@@ -31,8 +31,11 @@ UNSCOPABLE_ACTIONS = ("ec2:DescribeInstances", "autoscaling:DescribeAutoScalingI
 
 
 def node_policy(role: Literal["manager", "worker"], partition: str, region: str, account: str, cluster: str,
-                log_group_arns: list[str], key_arn: str) -> dict[str, Any]:
-    """The inline policy of a node role. Pure."""
+                log_group_arns: list[str], key_arn: str, generation: str) -> dict[str, Any]:
+    """The inline policy of a node role. Pure.
+
+    The nodes keep the swarm's state under `/swarmstack/<cluster>/<generation>/`; the
+    stack's own parameters (TLS) sit beside it under `/swarmstack/<cluster>/tls/`."""
     parameters = f"arn:{partition}:ssm:{region}:{account}:parameter/swarmstack/{cluster}"
     if role == "manager":
         ssm: dict[str, Any] = {
@@ -48,7 +51,7 @@ def node_policy(role: Literal["manager", "worker"], partition: str, region: str,
             "Sid": "JoinParameters",
             "Effect": "Allow",
             "Action": ["ssm:GetParameter", "ssm:GetParameters"],
-            "Resource": [f"{parameters}/{name}" for name in WORKER_READS],
+            "Resource": [f"{parameters}/{generation}/{name}" for name in WORKER_READS],
         }
         kms_actions = ["kms:Decrypt"]
     return {"Version": "2012-10-17", "Statement": [
@@ -82,6 +85,8 @@ class NodeIdentityArgs:
     """The cluster's log groups the nodes write to."""
     key_arn: pulumi.Input[str]
     """The cluster's KMS key."""
+    generation: pulumi.Input[str]
+    """This deployment's generation: where the nodes keep the swarm's state."""
     tags: dict[str, str]
     """Tags for the role and profile."""
 
@@ -102,9 +107,10 @@ class NodeIdentity(pulumi.ComponentResource):
         role = aws.iam.Role(f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(trust_policy()),
                             description=f"swarmstack {args.cluster} {args.role} nodes",
                             tags={**args.tags, "Name": f"{name}-role"}, opts=child)
-        document = pulumi.Output.all(pulumi.Output.from_input(args.key_arn), *args.log_group_arns).apply(
+        document = pulumi.Output.all(pulumi.Output.from_input(args.key_arn),
+                                     pulumi.Output.from_input(args.generation), *args.log_group_arns).apply(
             lambda values: node_policy(args.role, partition, args.region, account, args.cluster,
-                                       list(values[1:]), values[0]))
+                                       list(values[2:]), values[0], values[1]))
         aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps(document), opts=child)
         core = aws.iam.RolePolicyAttachment(f"{name}-ssm-core", role=role.name,
                                             policy_arn=f"arn:{partition}:iam::aws:policy/{SSM_CORE}", opts=child)

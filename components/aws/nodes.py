@@ -100,7 +100,7 @@ class NodeGroupArgs:
     """The role's security group."""
     instance_profile_arn: pulumi.Input[str]
     """The role's instance profile."""
-    user_data: str
+    user_data: pulumi.Input[str]
     """The cloud-init user data, already base64-encoded."""
     public_ip: bool
     """Give nodes public addresses (only when they sit in public subnets)."""

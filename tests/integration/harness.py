@@ -473,6 +473,8 @@ class Harness:
         self.stack = load_stack(STACK, root=ROOT)
         self.userdata = userdata
         self.cluster = self.stack.cluster.name
+        self.generation = "0a1b2c3d"
+        """The deployment generation the program would draw (random.RandomId); fixed here."""
         self.region = self.stack.region
         if self.region != REGION:
             raise RuntimeError(f"the harness expects {STACK} in {REGION}, not {self.region}")
@@ -545,7 +547,7 @@ class Harness:
         node = Node(name=name, role=role, pool=pool, ip=ip, instance_id=instance["InstanceId"],
                     zone=instance["AvailabilityZone"], instance_type=instance["InstanceType"],
                     group=self.group(pool), dir=node_dir, harness=self)
-        params = self.userdata.params_for(self.stack.cluster, self.region, role, pool)
+        params = self.userdata.params_for(self.stack.cluster, self.region, role, pool, self.generation)
         files = self.userdata.files_of(self.userdata.render(params))
         (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])

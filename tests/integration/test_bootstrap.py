@@ -23,7 +23,7 @@ from conftest import require_harness
 
 pytestmark = pytest.mark.integration
 
-PREFIX = "/swarmstack/prod"
+PREFIX = "/swarmstack/prod/0a1b2c3d"  # the harness's generation (harness.Harness.generation)
 SERVICE = "sleeper"
 REPLICAS = 4
 

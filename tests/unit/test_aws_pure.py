@@ -79,17 +79,17 @@ def test_worker_refresh_launches_before_it_terminates(count: int) -> None:
 
 
 def test_worker_policy_reads_only_what_joining_needs() -> None:
-    document = node_policy("worker", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY)
+    document = node_policy("worker", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")
     (ssm,) = [s for s in document["Statement"] if any(a.startswith("ssm:") for a in s["Action"])]
     assert set(ssm["Action"]) == {"ssm:GetParameter", "ssm:GetParameters"}
-    assert ssm["Resource"] == [f"arn:aws:ssm:eu-west-1:123456789012:parameter/swarmstack/prod/{n}"
+    assert ssm["Resource"] == [f"arn:aws:ssm:eu-west-1:123456789012:parameter/swarmstack/prod/0a1b2c3d/{n}"
                                for n in WORKER_READS]
     text = json.dumps(document)
     assert "tokens/manager" not in text and "tls/" not in text and "kms:Encrypt" not in text
 
 
 def test_manager_policy_owns_the_clusters_parameter_tree_and_nothing_else() -> None:
-    document = node_policy("manager", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY)
+    document = node_policy("manager", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")
     (ssm,) = [s for s in document["Statement"] if any(a.startswith("ssm:") for a in s["Action"])]
     assert ssm["Resource"] == ["arn:aws:ssm:eu-west-1:123456789012:parameter/swarmstack/prod",
                                "arn:aws:ssm:eu-west-1:123456789012:parameter/swarmstack/prod/*"]
@@ -100,7 +100,7 @@ def test_manager_policy_owns_the_clusters_parameter_tree_and_nothing_else() -> N
 
 @pytest.mark.parametrize("role", ["manager", "worker"])
 def test_star_resources_only_for_actions_aws_cannot_scope(role: str) -> None:
-    document = node_policy(role, "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY)  # type: ignore[arg-type]
+    document = node_policy(role, "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")  # type: ignore[arg-type]
     for statement in document["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any("*" in a for a in actions)
@@ -231,11 +231,11 @@ def test_the_manager_role_allows_every_call_the_nodes_make() -> None:
     from userdata import params_for, render
 
     settings = load_stack("prod-aws")
-    scripts = [render(params_for(settings.cluster, settings.region, "manager", "managers")),
+    scripts = [render(params_for(settings.cluster, settings.region, "manager", "managers", "0a1b2c3d")),
                prune_script("24h", True, "/swarmstack/prod/prune", "eu-west-1")]
     used = set().union(*(_actions_in(s) for s in scripts))
     assert {"ssm:GetParameter", "autoscaling:CompleteLifecycleAction", "logs:PutLogEvents"} <= used
-    document = node_policy("manager", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY)
+    document = node_policy("manager", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")
     granted = {a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list)
                                                           else [s["Action"]])}
     granted |= {"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"}  # nodes.py

@@ -29,6 +29,7 @@ from swarmstack.config.load import load_stack
 from userdata.params import ADDRESS_POOLS, NodeUserData, address_pool_for, params_for
 from userdata.render import EC2_USER_DATA_LIMIT, NODE_SCRIPT, environment, files_of, render
 
+GENERATION = "0a1b2c3d"
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 AWS_STACKS = ("prod-aws", "dev-aws")
@@ -50,7 +51,7 @@ IDS = [f"{stack}-{role}-{pool}" for stack, role, pool in VARIANTS]
 
 def params(stack: str, role: str, pool: str) -> NodeUserData:
     loaded = load_stack(stack, root=ROOT)
-    return params_for(loaded.cluster, loaded.region, role, pool)
+    return params_for(loaded.cluster, loaded.region, role, pool, GENERATION)
 
 
 def tool(name: str) -> str:
@@ -64,6 +65,7 @@ def tool(name: str) -> str:
 
 def base(**changes: object) -> NodeUserData:
     fields: dict[str, object] = dict(cluster="prod", cloud="aws", role="worker", pool="general", region="eu-west-1",
+                                     generation=GENERATION,
                                      labels={"tier": "app"}, docker_api=False,
                                      log_groups={k: f"/swarmstack/prod/{k}" for k in
                                                  ("containers", "events", "bootstrap", "prune")})
@@ -89,17 +91,17 @@ def test_params_for_prod_manager_and_worker() -> None:
 def test_params_for_refuses_unknown_pool_and_role() -> None:
     cluster = load_stack("prod-aws", root=ROOT).cluster
     with pytest.raises(ValueError, match="no worker pool 'gpu'; pools: batch, general"):
-        params_for(cluster, "eu-west-1", "worker", "gpu")
+        params_for(cluster, "eu-west-1", "worker", "gpu", GENERATION)
     with pytest.raises(ValueError, match="role 'boss' must be manager or worker"):
-        params_for(cluster, "eu-west-1", "boss", "managers")
+        params_for(cluster, "eu-west-1", "boss", "managers", GENERATION)
     with pytest.raises(ValueError, match="a manager's pool is always 'managers'"):
-        params_for(cluster, "eu-west-1", "manager", "general")
+        params_for(cluster, "eu-west-1", "manager", "general", GENERATION)
 
 
 def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     cluster = load_stack("dev-aws", root=ROOT).cluster
     quiet = cluster.model_copy(update={"logging": cluster.logging.model_copy(update={"enabled": False})})
-    p = params_for(quiet, "eu-west-1", "worker", "general")
+    p = params_for(quiet, "eu-west-1", "worker", "general", GENERATION)
     assert p.log_groups is None
     daemon = json.loads(files_of(render(p))["/etc/swarmstack/daemon.json"])
     assert daemon["log-driver"] == "local"
@@ -153,7 +155,8 @@ def test_prod_vpc_gets_the_first_pool() -> None:
 def test_strict_undefined_raises_on_a_missing_value() -> None:
     env = environment()
     assert env.undefined is jinja2.StrictUndefined
-    context = dataclasses.asdict(params("prod-aws", "manager", "managers")) | {"ssm_prefix": "/swarmstack/prod"}
+    context = dataclasses.asdict(params("prod-aws", "manager", "managers")) | {"ssm_prefix": "/swarmstack/prod",
+                                                                         "state_prefix": f"/swarmstack/prod/{GENERATION}"}
     env.get_template("aws/swarmstack-node.sh.j2").render(context)  # complete: renders
     del context["region"]
     with pytest.raises(jinja2.UndefinedError, match="region"):
@@ -286,7 +289,7 @@ def test_snapshot(stack: str, role: str, pool: str) -> None:
 
 def test_render_refuses_an_azure_node_and_names_the_right_renderer() -> None:
     settings = load_stack("prod-aws")
-    aws_node = params_for(settings.cluster, settings.region, "worker", "general")
+    aws_node = params_for(settings.cluster, settings.region, "worker", "general", GENERATION)
     azure_node = dataclasses.replace(aws_node, cloud="azure", os="ubuntu")
     with pytest.raises(ValueError, match=r"cloud 'azure' nodes are rendered by userdata.azure.render_azure"):
         render(azure_node)
