@@ -170,11 +170,20 @@ class BootedNode:
             except subprocess.TimeoutExpired:
                 continue
             time.sleep(1)
-        state = self.exec("systemctl", "is-system-running", "--wait",
-                          timeout=max(5.0, deadline - time.monotonic()), check=False).stdout.strip()
+        # `is-system-running --wait` would wait for every start job, and a oneshot that waits
+        # for the swarm (by design) keeps one running: poll, bounded, and say what runs.
+        settle = time.monotonic() + min(30.0, max(5.0, deadline - time.monotonic()))
+        while True:
+            state = self.exec("systemctl", "is-system-running", check=False, timeout=30).stdout.strip()
+            if state not in ("initializing", "starting") or time.monotonic() > settle:
+                break
+            time.sleep(1)
         if state == "degraded":
             failed = self.exec("systemctl", "list-units", "--failed", "--no-legend", "--plain", check=False).stdout
             state += ": " + ", ".join(line.split()[0] for line in failed.splitlines() if line.strip())
+        elif state == "starting":
+            jobs = self.exec("systemctl", "list-jobs", "--no-legend", "--plain", check=False).stdout
+            state += ": jobs " + ", ".join(line.split()[1] for line in jobs.splitlines() if len(line.split()) > 1)
         return state
 
     def cloud_init_status(self) -> str:
