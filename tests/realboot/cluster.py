@@ -70,13 +70,23 @@ class Member:
     def bootstrap_log(self) -> str:
         return self.machine.read("/var/log/swarmstack/bootstrap.log") or ""
 
-    def journal(self, lines: int = 80) -> str:
+    def journal(self, lines: int = 60) -> str:
+        """The node's own units (not the timers' routine runs) and every swarmstack error line."""
         if not self.machine.running:
             return "(not running)"
-        result = self.machine.exec("journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines),
-                                   "-u", "swarmstack*", "-u", "docker.service", "-u", "cloud-final.service",
+        units = ("swarmstack-configure.service", "swarmstack-bootstrap.service", "swarmstack-converge.service",
+                 "swarmstack-install.service", "docker.service", "cloud-final.service")
+        args = [a for unit in units for a in ("-u", unit)]
+        result = self.machine.exec("journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines), *args,
                                    check=False, timeout=30)
-        return result.stdout + result.stderr
+        errors = self.machine.exec("journalctl", "--no-pager", "-o", "short-iso", "-n", "20", "-p", "warning",
+                                   "-u", "swarmstack*", check=False, timeout=30)
+        return result.stdout + "-- warnings and errors of swarmstack units:\n" + errors.stdout
+
+    def left_swarm(self) -> bool:
+        """The disk says this node left its swarm (`swarm leave` empties /var/lib/docker/swarm)."""
+        swarm = self.machine.docker_dir / "swarm"
+        return not swarm.exists() or not any(swarm.iterdir())
 
     def swarm_info(self) -> dict[str, str]:
         """LocalNodeState, NodeID, swarm id (managers only) and ControlAvailable; empty when dockerd is down."""
@@ -197,6 +207,12 @@ class RealBootCluster:
     def state_prefix(self) -> str:
         return f"/swarmstack/{self.cluster}/"
 
+    def tls(self) -> dict[str, str]:
+        """The Docker API CA and server pair, as the TLS component stores them in SSM."""
+        from certs import make_bundle
+
+        return dict(make_bundle([f"{SUBNET}.{i}" for i in range(10, 80)]).ssm_values())
+
     def put_tls(self, tls: dict[str, str]) -> None:
         assert self.cloud is not None
         for name, value in tls.items():
@@ -270,6 +286,45 @@ class RealBootCluster:
         """What `pulumi destroy` does to the groups first: every group scaled to 0."""
         for pool in self.pools:
             self.set_capacity(pool, 0)
+
+    def wait_terminated(self, members: list[Member], timeout: float) -> list[Member]:
+        """Until every member's instance is terminated (EC2); those still not terminated."""
+        assert self.cloud is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.cloud.ec2_states([m.instance_id for m in members])
+            left = [m for m in members if states.get(m.instance_id, {}).get("State", {}).get("Name") != "terminated"]
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(2)
+
+    def delete_groups(self) -> None:
+        """The rest of `pulumi destroy`: groups (forced: whatever is left dies), templates, TLS."""
+        assert self.cloud is not None
+        for spec in self.pools.values():
+            with contextlib.suppress(Exception):
+                self.cloud.aws("autoscaling", "delete_auto_scaling_group", AutoScalingGroupName=spec.group,
+                               ForceDelete=True)
+            with contextlib.suppress(Exception):
+                self.cloud.aws("ec2", "delete_launch_template", LaunchTemplateName=spec.template)
+        with contextlib.suppress(Exception):
+            self.cloud.aws("ssm", "delete_parameters", Names=[f"/swarmstack/{self.cluster}/tls/{n}"
+                                                              for n in ("ca-cert", "server-cert", "server-key")])
+        for member in self.members:
+            if member.machine.running:
+                member.gone = True
+                member.machine.power_off()
+        self.pools = {}
+
+    def recreate(self, generation: str | None = None) -> None:
+        """A new deployment of the same stack after a destroy: a new generation; the
+        node-written state of the old one is still in SSM (Pulumi does not own it)."""
+        self.generation = generation or secrets.token_hex(4)
+        self.note(f"re-created with generation {self.generation}")
+
+    def next_ip(self) -> str:
+        """The address the next machine will get."""
+        return f"{SUBNET}.{10 + self.counter}"
 
     # --- machines ---
 
@@ -439,6 +494,11 @@ class RealBootCluster:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no converged swarm in {timeout}s: {problem}\n{self.diagnostics()}")
             time.sleep(2)
+
+    def view_leader(self) -> str:
+        """The leader's hostname (node name)."""
+        rows = self.view() or []
+        return next((r["host"] for r in rows if r["manager"] == "Leader"), "")
 
     def swarm_ids(self) -> dict[str, str]:
         """Swarm (cluster) id as seen by each live manager."""
