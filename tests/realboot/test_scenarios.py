@@ -1,0 +1,364 @@
+"""The eight scenarios of issue 9, on nodes that really boot (systemd, cloud-init, the
+user data the program renders), against moto, the IMDS and the fault proxy.
+
+Each checks what a user would see (one swarm, the same swarm, hooks completed, the
+node healthy or marked unhealthy), never the script's internals; a failure carries
+every node's bootstrap log and journal. The time to a converged swarm is recorded.
+"""
+
+from __future__ import annotations
+
+import calendar
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+pytestmark = pytest.mark.integration
+T = TypeVar("T")
+TIMERS = {"watch_interval_seconds": 5, "cleanup_interval_seconds": 15}
+"""Shorter periods than production's (10 s, 60 s), through the parameters' own fields."""
+
+
+def wait_for(what: str, check: Callable[[], T], timeout: float, context: Callable[[], str] = lambda: "",
+             every: float = 2.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s\n{context()}")
+        time.sleep(every)
+
+
+def converge(cluster: Any, timing: Any, label: str, timeout: float, since: float | None = None) -> float:
+    seconds = cluster.wait_converged(timeout=timeout, since=since)
+    timing(label, seconds)
+    return float(seconds)
+
+
+def joined_hooks_done(cluster: Any) -> None:
+    """Every live instance is InService: its join hook was completed with CONTINUE, not timed out."""
+    live = cluster.live()
+    states = {m.name: cluster.health(m) for m in live}
+    assert all(s.startswith("InService") for s in states.values()), f"{states}\n{cluster.diagnostics()}"
+    ids = {m.instance_id for m in live}
+    timeouts = [e for e in cluster.lifecycle() if e["event"] == "timeout" and e["instance"] in ids]
+    assert not timeouts, f"lifecycle actions ended by their heartbeat: {timeouts}\n{cluster.diagnostics()}"
+
+
+def one_swarm(cluster: Any) -> str:
+    ids = cluster.swarm_ids()
+    assert len(set(ids.values())) == 1 and "" not in ids.values(), f"swarm ids {ids}\n{cluster.diagnostics()}"
+    return str(next(iter(ids.values())))
+
+
+def tokens_match_swarm(cluster: Any) -> dict[str, str]:
+    """The stored join tokens are the swarm's own."""
+    leader = cluster.live("manager")[0]
+    actual = {role: leader.docker("swarm", "join-token", "-q", role).strip() for role in ("manager", "worker")}
+    stored = wait_for("stored tokens equal to the swarm's", lambda: cluster.tokens() == actual and actual,
+                      120, lambda: f"stored {cluster.tokens()}, swarm {actual}\n{cluster.diagnostics()}")
+    return dict(stored)
+
+
+# 1 ------------------------------------------------------------------------------------------
+
+
+def test_nodes_boot_before_tls_parameters_and_permissions_exist(clusters: Any, timing: Any) -> None:
+    """Managers boot while the TLS parameters do not exist and the node roles' policies are
+    not applied yet (every node call AccessDenied for a minute); the parameters appear
+    75 s after boot. The swarm forms with no one touching it."""
+    cluster = clusters(overrides=TIMERS)
+    cluster.provision(3, {"general": 1})
+    started = time.monotonic()
+    cluster.cloud.faults.add("denied", 60)
+    cluster.boot_new()
+    wait_for("TLS parameters published 75 s after boot", lambda: time.monotonic() - started >= 75, 90, every=1)
+    cluster.put_tls(cluster.tls())
+    cluster.note("TLS parameters created")
+    denied = [c for c in cluster.cloud.faults.calls() if c["fault"] == "denied"]
+    assert denied, "the fault proxy refused nothing: the nodes did not call AWS in the first minute"
+    converge(cluster, timing, "boot to converged swarm", 480, since=started)
+    one_swarm(cluster)
+    tokens_match_swarm(cluster)
+    joined_hooks_done(cluster)
+
+
+# 2 ------------------------------------------------------------------------------------------
+
+
+def test_store_errors_while_a_replacement_manager_boots(clusters: Any, timing: Any) -> None:
+    """A manager is replaced in a formed cluster while the store throttles, fails (5xx)
+    and refuses (AccessDenied) the replacement's calls: no second swarm, tokens unchanged."""
+    cluster = clusters(overrides=TIMERS)
+    cluster.provision(3, tls=cluster.tls())
+    cluster.boot_new()
+    converge(cluster, timing, "cold start to converged swarm", 300)
+    swarm = one_swarm(cluster)
+    tokens = tokens_match_swarm(cluster)
+    old = next(m for m in cluster.live("manager") if m.name != cluster.view_leader())
+    cluster.terminate(old)
+    wait_for(f"{old.name} drained and terminated", lambda: old.gone, 300, cluster.diagnostics)
+    cluster.wait_launched("managers", timeout=60)
+    source = cluster.next_ip()
+    for fault, start in (("throttle", 0), ("error", 25), ("denied", 50)):
+        cluster.cloud.faults.add(fault, 25, start_in=start, source=source, service="ssm")
+    started = time.monotonic()
+    [replacement] = cluster.boot_new("managers")
+    assert replacement.ip == source
+    converge(cluster, timing, "replacement boot to converged swarm", 360, since=started)
+    injected = [c for c in cluster.cloud.faults.calls() if c["source"] == source and c["fault"]]
+    assert {c["fault"] for c in injected} >= {"throttle"}, f"faults injected: {injected}"
+    assert one_swarm(cluster) == swarm, "a second swarm was started"
+    assert cluster.tokens() == tokens, "the stored join tokens changed"
+    assert len(cluster.swarm_inits()) == 1, cluster.swarm_inits()
+    joined_hooks_done(cluster)
+
+
+# 3 ------------------------------------------------------------------------------------------
+
+
+def test_init_winner_dies_before_storing_tokens(clusters: Any, timing: Any) -> None:
+    """The manager that ran `swarm init` cannot store the tokens (refused) and is powered
+    off; its instance is terminated (its drain hook times out: it is dead). The cluster
+    forms from the others and a replacement."""
+    cluster = clusters(overrides={**TIMERS, "stale_marker_seconds": 60})
+    cluster.provision(3, {"general": 1}, tls=cluster.tls(), drain_timeout={"manager": 60})
+    cluster.cloud.faults.add("denied", None, service="ssm", operation="PutParameter", body="tokens/")
+    started = time.monotonic()
+    cluster.boot_new(wait=False)
+
+    def winner() -> Any:
+        for member in cluster.live("manager"):
+            info = member.swarm_info()
+            if info.get("state") == "active" and info.get("manager") == "true":
+                return member
+        return None
+
+    dead = wait_for("a manager ran swarm init", winner, 240, cluster.diagnostics)
+    dead.machine.power_off()
+    cluster.note(f"{dead.name} powered off right after swarm init")
+    cluster.cloud.faults.clear()
+    cluster.terminate(dead)
+    for member in cluster.members:
+        if member is not dead and member.machine.running:
+            member.boot_state = member.boot_state or member.machine.wait_booted()
+    wait_for(f"{dead.name}'s instance terminated", lambda: dead.gone, 180, cluster.diagnostics)
+    cluster.wait_launched("managers", timeout=60)
+    cluster.boot_new("managers")
+    converge(cluster, timing, "boot to converged swarm (winner lost)", 480, since=started)
+    one_swarm(cluster)
+    tokens_match_swarm(cluster)
+    joined_hooks_done(cluster)
+
+
+# 4 ------------------------------------------------------------------------------------------
+
+
+def test_destroy_completes_every_lifecycle_action(clusters: Any, timing: Any) -> None:
+    """`pulumi destroy` sets every group to 0: each node leaves and completes its drain
+    hook before the heartbeat (no timeout), the last manager included."""
+    cluster = clusters(overrides=TIMERS)
+    cluster.provision(3, {"general": 1}, tls=cluster.tls())
+    cluster.boot_new()
+    converge(cluster, timing, "cold start to converged swarm", 300)
+    members = cluster.live()
+    started = time.monotonic()
+    cluster.destroy()
+    left = cluster.wait_terminated(members, timeout=300)
+    timing("destroy: all instances terminated", time.monotonic() - started)
+    events = cluster.lifecycle()
+    drains = {e["instance"]: e for e in events if e["hook"] == "swarmstack-drain" and e["event"] != "wait"}
+    problems = [f"{m.name}: {drains.get(m.instance_id, 'never completed')}" for m in members
+                if drains.get(m.instance_id, {}).get("event") != "complete"]
+    assert not left and not problems, (f"still running: {[m.name for m in left]}; drain hooks not completed by "
+                                       f"the node: {problems}\n{cluster.diagnostics(members)}")
+    wait_for("every machine shut down", lambda: not any(m.machine.running for m in members), 120)
+    stayed = [m.name for m in members if not m.left_swarm()]
+    assert not stayed, f"nodes whose disk still holds the swarm (never left): {stayed}\n{cluster.diagnostics()}"
+
+
+# 5 ------------------------------------------------------------------------------------------
+
+
+def test_destroyed_and_recreated_stack_forms_a_new_swarm(clusters: Any, timing: Any) -> None:
+    """The same stack destroyed and re-created (a new generation; the old deployment's
+    node-written state is still in SSM): a new swarm forms."""
+    cluster = clusters(overrides=TIMERS)
+    cluster.provision(1, {"general": 1}, tls=cluster.tls())
+    cluster.boot_new()
+    converge(cluster, timing, "first deployment converged", 240)
+    first_swarm = one_swarm(cluster)
+    first = cluster.live()
+    cluster.destroy()
+    cluster.wait_terminated(first, timeout=120)
+    cluster.delete_groups()
+    old_state = cluster.state()
+    assert any(name.endswith("/tokens/manager") for name in old_state), f"no old tokens left: {old_state}"
+    cluster.recreate()
+    cluster.provision(1, {"general": 1}, tls=cluster.tls())
+    started = time.monotonic()
+    cluster.boot_new()
+    converge(cluster, timing, "re-created stack converged", 300, since=started)
+    assert one_swarm(cluster) != first_swarm
+    tokens_match_swarm(cluster)
+    joined_hooks_done(cluster)
+
+
+# 6 ------------------------------------------------------------------------------------------
+
+
+def break_dockerd(machine: Any) -> None:
+    """A broken image: dockerd exits at once."""
+    machine.write("/usr/sbin/dockerd", "#!/bin/sh\necho 'dockerd: this image is broken' >&2\nexit 1\n", 0o755)
+
+
+def test_refresh_with_a_broken_image_stops_with_quorum_intact(clusters: Any, timing: Any) -> None:
+    """An instance refresh of the managers to an image whose dockerd is broken. As AWS
+    does it (minimum healthy 100%: launch one, wait until it is InService, then
+    terminate an old one): the new manager never completes its join hook, marks itself
+    unhealthy within its bound, and the old managers all stay."""
+    bound = 90
+    cluster = clusters(overrides=TIMERS)
+    cluster.provision(3, tls=cluster.tls())
+    cluster.boot_new()
+    converge(cluster, timing, "cold start to converged swarm", 300)
+    swarm = one_swarm(cluster)
+    old = cluster.live("manager")
+    broken = cluster.image(break_dockerd)
+    cluster.new_version("managers", image=broken, converge_deadline_seconds=bound)
+    replaced = refresh(cluster, "managers", old, step_timeout=bound + 150)
+    new = [m for m in cluster.members if m not in old]
+    assert new and all(m.image == broken for m in new), [m.image for m in new]
+    health = {m.name: cluster.health(m) for m in new}
+    assert not replaced, (f"the refresh went on and terminated {[m.name for m in replaced]} "
+                          f"(new: {health})\n{cluster.diagnostics()}")
+    events = cluster.lifecycle()
+    continued = [e for e in events if e["instance"] in {m.instance_id for m in new}
+                 and e["hook"] == "swarmstack-join" and e.get("result") == "CONTINUE"]
+    assert not continued, f"a broken node completed its join hook: {continued}"
+    unhealthy = [m for m in new if health[m.name].endswith("Unhealthy") or health[m.name] == "gone"
+                 or any(e["instance"] == m.instance_id and e["event"] == "complete" and e.get("result") == "ABANDON"
+                        for e in events)]
+    assert unhealthy, f"the broken manager did not mark itself unhealthy within {bound}s: {health}\n" + \
+        cluster.diagnostics(new)
+    assert cluster.converged(cluster.view(), old) is None, cluster.diagnostics(old)
+    assert one_swarm(cluster) == swarm
+
+
+def refresh(cluster: Any, pool: str, old: list[Any], step_timeout: float) -> list[Any]:
+    """An instance refresh, one instance at a time, launch before terminate (minimum
+    healthy 100%): the old members it terminated. It stops at the first new instance
+    that is not InService within `step_timeout` (AWS: the refresh fails)."""
+    terminated = []
+    for victim in old:
+        cluster.set_capacity(pool, len(old) + 1)
+        cluster.wait_launched(pool, timeout=60)
+        [new] = cluster.boot_new(pool)
+        deadline = time.monotonic() + step_timeout
+        while True:
+            state = cluster.health(new)
+            if state.startswith("InService/Healthy"):
+                break
+            if state == "gone" or state.endswith("Unhealthy") or time.monotonic() > deadline:
+                cluster.note(f"refresh stopped at {new.name}: {state}")
+                return terminated
+            time.sleep(2)
+        cluster.terminate(victim, decrement=True)
+        wait_for(f"{victim.name} terminated", lambda v=victim: v.gone, 300, cluster.diagnostics)
+        terminated.append(victim)
+    return terminated
+
+
+# 7 ------------------------------------------------------------------------------------------
+
+
+def test_every_node_rebooted_keeps_the_same_swarm(clusters: Any, timing: Any) -> None:
+    """Every node rebooted at once: the same swarm, no re-init, no re-join (same swarm id,
+    same node ids), tokens unchanged."""
+    cluster = clusters(overrides=TIMERS)
+    cluster.provision(3, {"general": 1}, tls=cluster.tls())
+    cluster.boot_new()
+    converge(cluster, timing, "cold start to converged swarm", 300)
+    swarm = one_swarm(cluster)
+    nodes = cluster.node_ids()
+    tokens = tokens_match_swarm(cluster)
+    members = cluster.live()
+    started = time.monotonic()
+    errors: list[BaseException] = []
+
+    def reboot(member: Any) -> None:
+        try:
+            member.machine.reboot()
+            member.boot_state = member.machine.wait_booted()
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=reboot, args=(m,)) for m in members]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert all(m.machine.boots == 2 for m in members)
+    converge(cluster, timing, "reboot of every node to converged swarm", 300, since=started)
+    assert one_swarm(cluster) == swarm, "a new swarm after the reboot"
+    assert cluster.node_ids() == nodes, "nodes re-joined (new node ids) after the reboot"
+    assert cluster.tokens() == tokens
+
+
+# 8 ------------------------------------------------------------------------------------------
+
+LOCK_HOLDER = """\
+[Unit]
+Description=test: hold the dpkg frontend lock for {seconds}s at boot, as unattended-upgrades does
+DefaultDependencies=no
+After=local-fs.target
+Before=cloud-init.service cloud-config.service cloud-final.service
+
+[Service]
+Type=exec
+ExecStart=/usr/bin/python3 -c 'import fcntl, time; f = open("/var/lib/dpkg/lock-frontend", "w"); \
+fcntl.lockf(f, fcntl.LOCK_EX); g = open("/var/lib/dpkg/lock", "w"); fcntl.lockf(g, fcntl.LOCK_EX); \
+print("locked", int(time.time()), flush=True); time.sleep({seconds}); print("released", int(time.time()), flush=True)'
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+
+def test_package_lock_held_at_first_boot(clusters: Any, timing: Any) -> None:
+    """docker.io is not on the image and the dpkg lock is held for two minutes at first
+    boot: the install waits for it and succeeds (from the image's local repository)."""
+    hold = 120
+
+    def prepare(machine: Any) -> None:
+        machine.chroot("dpkg", "--purge", "docker.io")
+        machine.write("/etc/systemd/system/hold-dpkg-lock.service", LOCK_HOLDER.format(seconds=hold))
+        wants = machine.merged / "etc/systemd/system/sysinit.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / "hold-dpkg-lock.service").symlink_to("/etc/systemd/system/hold-dpkg-lock.service")
+
+    cluster = clusters(overrides=TIMERS)
+    cluster.provision(1, tls=cluster.tls())
+    started = time.monotonic()
+    [node] = cluster.boot_new(prepare=prepare, wait=False)
+    converge(cluster, timing, "boot (lock held 120 s) to converged swarm", hold + 300, since=started)
+    holder = node.machine.exec("journalctl", "--no-pager", "-o", "cat", "-u", "hold-dpkg-lock.service").stdout
+    locked = [int(line.split()[1]) for line in holder.splitlines() if line.startswith("locked ")]
+    released = [int(line.split()[1]) for line in holder.splitlines() if line.startswith("released ")]
+    assert locked and released, f"the lock holder did not hold the lock: {holder}"
+    installed = node.machine.exec("dpkg-query", "-W", "-f", "${Status}", "docker.io", check=False).stdout
+    assert installed == "install ok installed", installed + node.diagnostics()
+    assert node.machine.exec("systemctl", "is-active", "docker.service", check=False).stdout.strip() == "active"
+    dpkg_log = node.machine.read("/var/log/dpkg.log") or ""
+    stamps = [calendar.timegm(time.strptime(" ".join(line.split()[:2]), "%Y-%m-%d %H:%M:%S"))
+              for line in dpkg_log.splitlines() if " status installed docker.io:" in line]
+    assert stamps and max(stamps) >= released[0] - 1, (
+        f"docker.io installed at {stamps}, the lock was held {locked[0]}..{released[0]}")
+    one_swarm(cluster)
+    joined_hooks_done(cluster)
