@@ -1,19 +1,31 @@
-"""The nodes' identity: an instance role and profile per swarm role, least privilege.
+"""The nodes' identity: an instance role and profile per swarm role, holding exactly what
+the role uses — and nothing attached that grants more.
 
-What a node may do, and why each grant is there:
-- SSM parameters under `/swarmstack/<cluster>/` only. Managers read and write all of
-  it (election marker, join tokens, manager list, TLS material). Workers read only
-  `init`, `tokens/worker` and `managers`; never `tokens/manager` or `tls/server-key`.
-- KMS on the cluster's key only, and only through SSM (`kms:ViaService`): workers
-  decrypt, managers also encrypt (they store the join tokens).
+What a node may do, and why each grant is there (each action checked against the AWS
+Service Authorization Reference; "star only" means the action has no resource type there):
+- Swarm state, under `/swarmstack/<cluster>/<generation>/`: managers read and write it
+  (`init`, `takeover/*`, `tokens/*`, `managers`); workers read `init`, `tokens/worker`
+  and `managers` only.
+- The Docker API's TLS parameters, `/swarmstack/<cluster>/tls/*`: managers read them.
+- The cluster key, only through SSM (`kms:ViaService`) and only for the parameters the role
+  uses: SSM passes the parameter's ARN as the encryption context `PARAMETER_ARN`, so a
+  worker can decrypt `tokens/worker` and nothing else. Managers decrypt the tokens and
+  `tls/server-key`, and encrypt the tokens they store (a standard SecureString is encrypted
+  with `kms:Encrypt`; `GenerateDataKey` is for advanced parameters, which we do not use).
+- Workers also carry explicit Denies on the manager-only paths (`tokens/manager`, `tls/*`),
+  on every write under `/swarmstack/<cluster>/`, and on the key for anything but the worker
+  token: a second wall should a broader Allow ever be attached to the role.
+- Session Manager and the prune's State Manager association, through our own statements
+  instead of `AmazonSSMManagedInstanceCore` (which allows `ssm:GetParameter(s)` on `*` and
+  so hands every worker the manager token): the agent's channels (`ssmmessages:*Channel`,
+  the six `ec2messages:` calls; star only), its registration and association calls on this
+  account's instances, and the one document the prune runs (`AWS-RunShellScript`).
 - CloudWatch Logs: write to the cluster's own log groups.
-- `ec2:DescribeInstances` and `autoscaling:DescribeAutoScalingInstances`: AWS has no
-  resource-level permissions for these two (they only take `Resource: "*"`). A node
-  uses them to find its own auto scaling group and whether a peer still exists.
-- Session Manager: the AWS-managed `AmazonSSMManagedInstanceCore`, so that nobody
-  needs SSH.
-- `autoscaling:CompleteLifecycleAction` on the cluster's own groups: granted by each
-  node group (`nodes.py`), which knows its group's ARN.
+- `ec2:DescribeInstances`, `autoscaling:DescribeAutoScalingInstances`,
+  `autoscaling:DescribeAutoScalingGroups`: star only. A node uses them to find its own
+  group and whether a peer still exists.
+- `autoscaling:CompleteLifecycleAction` (and `SetInstanceHealth`) on the cluster's own
+  groups: granted by each node group (`nodes.py`), which knows its group's ARN.
 """
 
 from __future__ import annotations
@@ -24,10 +36,26 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-SSM_CORE = "AmazonSSMManagedInstanceCore"
 WORKER_READS = ("init", "tokens/worker", "managers")
-UNSCOPABLE_ACTIONS = ("ec2:DescribeInstances", "autoscaling:DescribeAutoScalingInstances")
-"""Actions AWS only allows on `Resource: "*"`: the one documented exception."""
+"""What a worker reads of its generation's state."""
+MANAGER_ONLY = ("tokens/manager",)
+"""Generation state a worker must never read (besides the whole `tls/` tree)."""
+PRUNE_DOCUMENT = "AWS-RunShellScript"
+"""The SSM document the prune association runs (`maintenance.py`)."""
+SESSION_CHANNELS = ("ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel")
+AGENT_MESSAGES = ("ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+                  "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply")
+DISCOVERY = ("ec2:DescribeInstances", "autoscaling:DescribeAutoScalingInstances",
+             "autoscaling:DescribeAutoScalingGroups")
+UNSCOPABLE_ACTIONS = (*DISCOVERY, *SESSION_CHANNELS, *AGENT_MESSAGES)
+"""Every action the nodes hold on `Resource: "*"`: none has a resource type in the Service
+Authorization Reference, so "*" is the narrowest form AWS accepts."""
+PARAMETER_READS = ("ssm:GetParameter", "ssm:GetParameters")
+PARAMETER_WRITES = ("ssm:PutParameter", "ssm:DeleteParameter", "ssm:DeleteParameters",
+                    "ssm:LabelParameterVersion", "ssm:UnlabelParameterVersion")
+PARAMETER_BULK_READS = ("ssm:GetParametersByPath", "ssm:GetParameterHistory")
+"""Reads that return values of many parameters (a path) or of old versions."""
 
 
 def node_policy(role: Literal["manager", "worker"], partition: str, region: str, account: str, cluster: str,
@@ -36,32 +64,53 @@ def node_policy(role: Literal["manager", "worker"], partition: str, region: str,
 
     The nodes keep the swarm's state under `/swarmstack/<cluster>/<generation>/`; the
     stack's own parameters (TLS) sit beside it under `/swarmstack/<cluster>/tls/`."""
-    parameters = f"arn:{partition}:ssm:{region}:{account}:parameter/swarmstack/{cluster}"
+    tree = f"arn:{partition}:ssm:{region}:{account}:parameter/swarmstack/{cluster}"
+    state, tls = f"{tree}/{generation}", f"{tree}/tls"
+    through_ssm = {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
+    context = "kms:EncryptionContext:PARAMETER_ARN"
     if role == "manager":
-        ssm: dict[str, Any] = {
-            "Sid": "ClusterParameters",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter",
-                       "ssm:DeleteParameter", "ssm:LabelParameterVersion"],
-            "Resource": [parameters, f"{parameters}/*"],
-        }
-        kms_actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+        own: list[dict[str, Any]] = [
+            {"Sid": "SwarmState", "Effect": "Allow", "Action": [*PARAMETER_READS, "ssm:PutParameter"],
+             "Resource": f"{state}/*"},
+            {"Sid": "DockerApiTls", "Effect": "Allow", "Action": list(PARAMETER_READS), "Resource": f"{tls}/*"},
+            {"Sid": "DecryptTokensAndTlsKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+             "Condition": {"StringEquals": through_ssm,
+                           "StringLike": {context: [f"{state}/tokens/*", f"{tls}/*"]}}},
+            {"Sid": "EncryptTokens", "Effect": "Allow", "Action": "kms:Encrypt", "Resource": key_arn,
+             "Condition": {"StringEquals": through_ssm, "StringLike": {context: f"{state}/tokens/*"}}},
+        ]
     else:
-        ssm = {
-            "Sid": "JoinParameters",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameter", "ssm:GetParameters"],
-            "Resource": [f"{parameters}/{generation}/{name}" for name in WORKER_READS],
-        }
-        kms_actions = ["kms:Decrypt"]
+        worker_token = f"{state}/tokens/worker"
+        own = [
+            {"Sid": "JoinParameters", "Effect": "Allow", "Action": list(PARAMETER_READS),
+             "Resource": [f"{state}/{name}" for name in WORKER_READS]},
+            {"Sid": "DecryptWorkerToken", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+             "Condition": {"StringEquals": {**through_ssm, context: worker_token}}},
+            {"Sid": "DenyManagerOnlyParameters", "Effect": "Deny", "Action": list(PARAMETER_READS),
+             "Resource": [*(f"{tree}/*/{name}" for name in MANAGER_ONLY), f"{tls}/*"]},
+            {"Sid": "DenyBulkReadsAndWrites", "Effect": "Deny", "Action": [*PARAMETER_BULK_READS, *PARAMETER_WRITES],
+             "Resource": [tree, f"{tree}/*"]},
+            {"Sid": "DenyKeyButForWorkerToken", "Effect": "Deny",
+             "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"],
+             "Resource": key_arn, "Condition": {"StringNotEquals": {context: worker_token}}},
+        ]
+    instances = f"arn:{partition}:ec2:{region}:{account}:instance/*"
+    document = f"arn:{partition}:ssm:{region}:*:document/{PRUNE_DOCUMENT}"
     return {"Version": "2012-10-17", "Statement": [
-        ssm,
-        {"Sid": "ClusterKeyThroughSsm", "Effect": "Allow", "Action": kms_actions, "Resource": key_arn,
-         "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"}}},
+        *own,
+        {"Sid": "SsmAgentOnTheseInstances", "Effect": "Allow",
+         "Action": ["ssm:UpdateInstanceInformation", "ssm:ListInstanceAssociations", "ssm:PutComplianceItems"],
+         "Resource": instances},
+        {"Sid": "PruneAssociation", "Effect": "Allow",
+         "Action": ["ssm:DescribeAssociation", "ssm:UpdateAssociationStatus", "ssm:UpdateInstanceAssociationStatus"],
+         "Resource": [f"arn:{partition}:ssm:{region}:{account}:association/*", instances, document]},
+        {"Sid": "PruneDocument", "Effect": "Allow", "Action": ["ssm:GetDocument", "ssm:DescribeDocument"],
+         "Resource": document},
         {"Sid": "ClusterLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
          "Resource": [arn for group in log_group_arns for arn in (group, f"{group}:log-stream:*")]},
-        {"Sid": "DescribeOnlyOnStar", "Effect": "Allow", "Action": list(UNSCOPABLE_ACTIONS), "Resource": "*"},
+        {"Sid": "NoResourceLevelPermissions", "Effect": "Allow", "Action": list(UNSCOPABLE_ACTIONS),
+         "Resource": "*"},
     ]}
 
 
@@ -92,7 +141,7 @@ class NodeIdentityArgs:
 
 
 class NodeIdentity(pulumi.ComponentResource):
-    """An IAM role, its inline policy, Session Manager core, and an instance profile."""
+    """An IAM role, its one inline policy (`node_policy`), and an instance profile."""
 
     role_name: pulumi.Output[str]
     role_arn: pulumi.Output[str]
@@ -111,12 +160,11 @@ class NodeIdentity(pulumi.ComponentResource):
                                      pulumi.Output.from_input(args.generation), *args.log_group_arns).apply(
             lambda values: node_policy(args.role, partition, args.region, account, args.cluster,
                                        list(values[2:]), values[0], values[1]))
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps(document), opts=child)
-        core = aws.iam.RolePolicyAttachment(f"{name}-ssm-core", role=role.name,
-                                            policy_arn=f"arn:{partition}:iam::aws:policy/{SSM_CORE}", opts=child)
+        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps(document),
+                                    opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name,
                                           tags={**args.tags, "Name": f"{name}-profile"},
-                                          opts=pulumi.ResourceOptions(parent=self, depends_on=[core]))
+                                          opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
         self.role_name = role.name
         self.role_arn = role.arn
         self.profile_arn = profile.arn

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from components.aws.access_logs import bucket_policy
 from components.aws.cluster import dashboard_url, shell_command
-from components.aws.identity import UNSCOPABLE_ACTIONS, WORKER_READS, node_policy
 from components.aws.key import key_policy
 from components.aws.maintenance import prune_script
 from components.aws.monitoring import dashboard_body
@@ -29,9 +28,6 @@ from components.aws.tls import server_names
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_aws
 from swarmstack.engine.aws import check_instance_refresh, check_lifecycle_hook, check_schedule_expression
-
-LOGS = ["arn:aws:logs:eu-west-1:123456789012:log-group:/swarmstack/prod/containers"]
-KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234"
 
 
 @pytest.mark.parametrize(("instance_type", "arch"), [
@@ -76,36 +72,6 @@ def test_worker_refresh_launches_before_it_terminates(count: int) -> None:
     assert prefs["min_healthy_percentage"] == 100
     assert 100 < prefs["max_healthy_percentage"] <= 200
     assert math.floor(prefs["max_healthy_percentage"] * max(count, 1) / 100) > max(count, 1) - 1
-
-
-def test_worker_policy_reads_only_what_joining_needs() -> None:
-    document = node_policy("worker", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")
-    (ssm,) = [s for s in document["Statement"] if any(a.startswith("ssm:") for a in s["Action"])]
-    assert set(ssm["Action"]) == {"ssm:GetParameter", "ssm:GetParameters"}
-    assert ssm["Resource"] == [f"arn:aws:ssm:eu-west-1:123456789012:parameter/swarmstack/prod/0a1b2c3d/{n}"
-                               for n in WORKER_READS]
-    text = json.dumps(document)
-    assert "tokens/manager" not in text and "tls/" not in text and "kms:Encrypt" not in text
-
-
-def test_manager_policy_owns_the_clusters_parameter_tree_and_nothing_else() -> None:
-    document = node_policy("manager", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")
-    (ssm,) = [s for s in document["Statement"] if any(a.startswith("ssm:") for a in s["Action"])]
-    assert ssm["Resource"] == ["arn:aws:ssm:eu-west-1:123456789012:parameter/swarmstack/prod",
-                               "arn:aws:ssm:eu-west-1:123456789012:parameter/swarmstack/prod/*"]
-    (kms,) = [s for s in document["Statement"] if s["Sid"] == "ClusterKeyThroughSsm"]
-    assert kms["Resource"] == KEY
-    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}}
-
-
-@pytest.mark.parametrize("role", ["manager", "worker"])
-def test_star_resources_only_for_actions_aws_cannot_scope(role: str) -> None:
-    document = node_policy(role, "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")  # type: ignore[arg-type]
-    for statement in document["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert not any("*" in a for a in actions)
-        if statement["Resource"] == "*":
-            assert actions == list(UNSCOPABLE_ACTIONS)
 
 
 def test_the_key_lets_cloudwatch_logs_use_it_for_the_clusters_groups_only() -> None:
@@ -211,36 +177,6 @@ def test_the_access_log_bucket_takes_log_delivery_for_its_account_only() -> None
     assert write["Resource"] == "arn:aws:s3:::logs/nlb/AWSLogs/123456789012/*"
     assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
     assert policy["Statement"][2]["Effect"] == "Deny"
-
-
-def _actions_in(script: str) -> set[str]:
-    """IAM actions of every `aws <service> <command>` a node script makes."""
-    import re
-
-    found = set()
-    for service, command in re.findall(r"\baws(?:_call '[^']*')? (ssm|ec2|autoscaling|logs|kms|s3) ([a-z][a-z-]+)",
-                                       script):
-        found.add(f"{service}:" + "".join(part.title() for part in command.split("-")))
-    return found
-
-
-def test_the_manager_role_allows_every_call_the_nodes_make() -> None:
-    """The node script (from `userdata/`) and the prune script call only what the
-    manager role grants; a new call in either fails here before it fails on a node."""
-    from swarmstack.config.load import load_stack
-    from userdata import params_for, render
-
-    settings = load_stack("prod-aws")
-    scripts = [render(params_for(settings.cluster, settings.region, "manager", "managers", "0a1b2c3d")),
-               prune_script("24h", True, "/swarmstack/prod/prune", "eu-west-1")]
-    used = set().union(*(_actions_in(s) for s in scripts))
-    assert {"ssm:GetParameter", "autoscaling:CompleteLifecycleAction", "logs:PutLogEvents"} <= used
-    document = node_policy("manager", "aws", "eu-west-1", "123456789012", "prod", LOGS, KEY, "0a1b2c3d")
-    granted = {a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list)
-                                                          else [s["Action"]])}
-    granted |= {"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"}  # nodes.py
-    assert used <= granted, sorted(used - granted)
-
 
 
 @pytest.mark.parametrize("volumes", [False, True])
