@@ -171,6 +171,12 @@ class RealBootCluster:
             self.close()
             raise
 
+    @property
+    def faults(self) -> Any:
+        """The fault proxy's rules (`add`, `clear`, `calls`)."""
+        assert self.cloud is not None
+        return self.cloud.faults
+
     # --- images and user data ---
 
     def image(self, prepare: Prepare | None) -> str:
@@ -527,7 +533,7 @@ class RealBootCluster:
         for name, value in self.state().items():
             for role in ("manager", "worker"):
                 if name.endswith(f"/tokens/{role}"):
-                    out[role] = value
+                    out[role] = value.strip()
         return out
 
     def swarm_inits(self) -> list[str]:

@@ -74,8 +74,8 @@ def clusters(base_root: Path) -> Iterator[Any]:
 
     made: list[RealBootCluster] = []
 
-    def make(**kwargs: Any) -> RealBootCluster:
-        made.append(RealBootCluster(**kwargs))
+    def make(kind: type[RealBootCluster] = RealBootCluster, **kwargs: Any) -> RealBootCluster:
+        made.append(kind(**kwargs))
         return made[-1]
 
     try:

@@ -75,12 +75,12 @@ def test_nodes_boot_before_tls_parameters_and_permissions_exist(clusters: Any, t
     cluster = clusters(overrides=TIMERS)
     cluster.provision(3, {"general": 1})
     started = time.monotonic()
-    cluster.cloud.faults.add("denied", 60)
+    cluster.faults.add("denied", 60)
     cluster.boot_new()
     wait_for("TLS parameters published 75 s after boot", lambda: time.monotonic() - started >= 75, 90, every=1)
     cluster.put_tls(cluster.tls())
     cluster.note("TLS parameters created")
-    denied = [c for c in cluster.cloud.faults.calls() if c["fault"] == "denied"]
+    denied = [c for c in cluster.faults.calls() if c["fault"] == "denied"]
     assert denied, "the fault proxy refused nothing: the nodes did not call AWS in the first minute"
     converge(cluster, timing, "boot to converged swarm", 480, since=started)
     one_swarm(cluster)
@@ -106,12 +106,12 @@ def test_store_errors_while_a_replacement_manager_boots(clusters: Any, timing: A
     cluster.wait_launched("managers", timeout=60)
     source = cluster.next_ip()
     for fault, start in (("throttle", 0), ("error", 25), ("denied", 50)):
-        cluster.cloud.faults.add(fault, 25, start_in=start, source=source, service="ssm")
+        cluster.faults.add(fault, 25, start_in=start, source=source, service="ssm")
     started = time.monotonic()
     [replacement] = cluster.boot_new("managers")
     assert replacement.ip == source
     converge(cluster, timing, "replacement boot to converged swarm", 360, since=started)
-    injected = [c for c in cluster.cloud.faults.calls() if c["source"] == source and c["fault"]]
+    injected = [c for c in cluster.faults.calls() if c["source"] == source and c["fault"]]
     assert {c["fault"] for c in injected} >= {"throttle"}, f"faults injected: {injected}"
     assert one_swarm(cluster) == swarm, "a second swarm was started"
     assert cluster.tokens() == tokens, "the stored join tokens changed"
@@ -128,7 +128,7 @@ def test_init_winner_dies_before_storing_tokens(clusters: Any, timing: Any) -> N
     forms from the others and a replacement."""
     cluster = clusters(overrides={**TIMERS, "stale_marker_seconds": 60})
     cluster.provision(3, {"general": 1}, tls=cluster.tls(), drain_timeout={"manager": 60})
-    cluster.cloud.faults.add("denied", None, service="ssm", operation="PutParameter", body="tokens/")
+    cluster.faults.add("denied", None, service="ssm", operation="PutParameter", body="tokens/")
     started = time.monotonic()
     cluster.boot_new(wait=False)
 
@@ -142,7 +142,7 @@ def test_init_winner_dies_before_storing_tokens(clusters: Any, timing: Any) -> N
     dead = wait_for("a manager ran swarm init", winner, 240, cluster.diagnostics)
     dead.machine.power_off()
     cluster.note(f"{dead.name} powered off right after swarm init")
-    cluster.cloud.faults.clear()
+    cluster.faults.clear()
     cluster.terminate(dead)
     for member in cluster.members:
         if member is not dead and member.machine.running:
