@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, JOIN_HOOK
+from swarmstack.config.cron import parse_cron
+
 if TYPE_CHECKING:
     from swarmstack.config.model import ClusterConfig
 
@@ -34,47 +37,90 @@ _LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
 _GENERATION = re.compile(r"^[0-9a-f]{8}$")
 _HOOK = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_VAULT = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UNTIL = re.compile(r"^(\d+[hms])+$")
 
 
 @dataclass(frozen=True)
 class NodeUserData:
-    """Everything the user data of one node depends on."""
+    """Everything the user data of one node depends on, on either cloud."""
 
     cluster: str
-    """Cluster name, e.g. `prod`; names the SSM parameters and log groups."""
+    """Cluster name, e.g. `prod`; names the store, the log groups and the tags."""
     cloud: str
-    """`aws` (azure later): picks the template set."""
+    """`aws` or `azure`: picks the store adapter of the node script."""
     role: str
     """`manager` or `worker`."""
     pool: str
     """Worker pool name; `managers` for managers."""
     generation: str
     """8 hex digits the stack draws once per deployment: the node-written state lives under
-    `/swarmstack/<cluster>/<generation>/`, so a destroyed and re-created stack forms a new swarm."""
+    `/swarmstack/<cluster>/<generation>/` (AWS), so a destroyed and re-created stack forms a new
+    swarm. On Azure the store itself (vault, storage account) is new with each deployment."""
     region: str
-    """The cloud region the node runs in, e.g. `eu-west-1`."""
+    """The cloud region the node runs in, e.g. `eu-west-1` or `westeurope`."""
     labels: dict[str, str]
     """The pool's configured swarm node labels."""
     docker_api: bool
     """Serve the TLS Docker API on 2376 (managers only)."""
-    log_groups: dict[str, str] | None
-    """Log group per kind (containers, events, bootstrap, prune); None turns logging off."""
+    log_groups: dict[str, str] | None = None
+    """AWS: log group per kind (containers, events, bootstrap, prune); None turns logging off."""
+    logging: bool = False
+    """Azure: containers, Docker events and the bootstrap to syslog, which the agent ships."""
     os: str = ""
     """OS family of the image: `amazonlinux` (AWS default) or `ubuntu`; empty means the cloud's default."""
     address_pool: str = ADDRESS_POOLS[0]
-    """The swarm's overlay address pool, set once at `swarm init`; must not overlap the VPC."""
+    """The swarm's overlay address pool, set once at `swarm init`; must not overlap the network."""
+    prune: bool = False
+    """Install the prune timer (Azure; on AWS a State Manager association runs the prune)."""
+    prune_schedule: str = "42 1 * * *"
+    """5-field cron, UTC, of the prune timer."""
+    prune_volumes: bool = False
+    """Also prune unused volumes (destroys data)."""
+    prune_until: str = "24h"
+    """Only prune objects older than this."""
+    key_arn: str = ""
+    """AWS: the cluster's KMS key, which encrypts the join tokens the nodes store."""
     imds_endpoint: str = "http://169.254.169.254"
     """The instance metadata service; the real one unless a test points it elsewhere."""
     aws_endpoint_url: str | None = None
-    """One endpoint for every AWS API; None means the real regional endpoints."""
-    lifecycle_hook: str = "swarmstack-drain"
-    """Name of the termination lifecycle hook on every auto scaling group."""
-    token_wait_seconds: int = 900
-    """How long a node waits for the join tokens before its bootstrap fails (and systemd retries)."""
+    """AWS: one endpoint for every AWS API; None means the real regional endpoints."""
+    lifecycle_hook: str = DRAIN_HOOK
+    """AWS: the termination lifecycle hook of every auto scaling group."""
+    join_hook: str = JOIN_HOOK
+    """AWS: the launch lifecycle hook a node completes once it has joined."""
+    vault_name: str = ""
+    """Azure: the Key Vault holding the join tokens (and the Docker API server key)."""
+    table_endpoint: str = ""
+    """Azure: `https://<account>.table.core.windows.net/`, the init marker's table service."""
+    identity_client_id: str = ""
+    """Azure: client id of the role's user-assigned identity."""
+    ca_cert_pem: str = ""
+    """Azure: the Docker API CA certificate (public), managers with the API only."""
+    server_cert_pem: str = ""
+    """Azure: the managers' Docker API server certificate (public); the key comes from Key Vault."""
+    vault_endpoint: str = ""
+    """Azure: Key Vault endpoint; empty means `https://<vault>.vault.azure.net`."""
+    arm_endpoint: str = "https://management.azure.com"
+    """Azure: Resource Manager (the leader lists the cluster's machines)."""
+    table: str = "swarm"
+    """Azure: table name of the init marker and the manager list."""
+    health_port: int = 8585
+    """Azure: loopback port where the Application Health extension reads the node's health."""
     stale_marker_seconds: int = 600
-    """Age after which an init marker whose instance is gone, with no tokens stored, may be taken over."""
+    """Age after which an init marker whose owner is gone, with no tokens stored, may be taken over."""
     drain_wait_seconds: int = 300
     """How long a leaving node waits for its tasks to move before it leaves anyway."""
+    converge_deadline_seconds: int = CONVERGE_DEADLINE
+    """How long a node may stay out of the swarm after boot before it reports itself unhealthy."""
+    join_wait_seconds: int = 300
+    """How long one converge run waits for the tokens and a manager before systemd reruns it."""
+    retry_seconds: int = 15
+    """How soon systemd runs a failed converge again."""
+    converge_interval_seconds: int = 300
+    """Period of the converge timer once converged (certificates, tokens, manager list)."""
     watch_interval_seconds: int = 10
     """Period of the termination watcher timer."""
     cleanup_interval_seconds: int = 60
@@ -96,6 +142,15 @@ class NodeUserData:
     def state_prefix(self) -> str:
         """Where the nodes keep the swarm's state (marker, tokens, managers) for this deployment."""
         return f"/swarmstack/{self.cluster}/{self.generation}"
+
+    @property
+    def vault_url(self) -> str:
+        return self.vault_endpoint or f"https://{self.vault_name}.vault.azure.net"
+
+
+TIMERS = ("stale_marker_seconds", "drain_wait_seconds", "converge_deadline_seconds", "join_wait_seconds",
+          "retry_seconds",
+          "converge_interval_seconds", "watch_interval_seconds", "cleanup_interval_seconds")
 
 
 def _problems(p: NodeUserData) -> list[str]:
@@ -139,16 +194,48 @@ def _problems(p: NodeUserData) -> list[str]:
             out.append(f"address_pool {p.address_pool!r} must be a /8 to /20 (it is split into /24 overlays)")
     except ValueError:
         out.append(f"address_pool {p.address_pool!r} is not an IPv4 network such as 10.240.0.0/12")
-    for name, url in (("imds_endpoint", p.imds_endpoint), ("aws_endpoint_url", p.aws_endpoint_url)):
+    try:
+        parse_cron(p.prune_schedule)
+    except ValueError as err:
+        out.append(f"prune_schedule {p.prune_schedule!r}: {err}")
+    if not _UNTIL.match(p.prune_until):
+        out.append(f"prune_until {p.prune_until!r} must be a duration such as 24h")
+    for name in ("imds_endpoint", "aws_endpoint_url", "arm_endpoint"):
+        url = getattr(p, name)
         if url is not None and not _URL.match(url):
             out.append(f"{name} {url!r} must be an http(s) URL")
-    if not _HOOK.match(p.lifecycle_hook):
-        out.append(f"lifecycle_hook {p.lifecycle_hook!r} must be letters, digits, '_' or '-'")
-    for name in ("token_wait_seconds", "stale_marker_seconds", "drain_wait_seconds",
-                 "watch_interval_seconds", "cleanup_interval_seconds"):
+    for name in ("lifecycle_hook", "join_hook"):
+        if not _HOOK.match(getattr(p, name)):
+            out.append(f"{name} {getattr(p, name)!r} must be letters, digits, '_' or '-'")
+    if p.cloud == "aws" and not _KMS_ARN.match(p.key_arn):
+        out.append(f"key_arn {p.key_arn!r} must be the ARN of the cluster's KMS key (the join tokens are "
+                   "encrypted with it)")
+    if p.cloud == "azure":
+        out.extend(_azure_problems(p))
+    for name in TIMERS:
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 86400:
             out.append(f"{name} {value!r} must be a whole number of seconds from 1 to 86400")
+    return out
+
+
+def _azure_problems(p: NodeUserData) -> list[str]:
+    out = []
+    if p.docker_api and not (p.ca_cert_pem.startswith("-----BEGIN CERTIFICATE-----")
+                             and p.server_cert_pem.startswith("-----BEGIN CERTIFICATE-----")):
+        out.append("docker_api needs the CA and server certificates (PEM)")
+    if not _VAULT.match(p.vault_name):
+        out.append(f"vault_name {p.vault_name!r} is not a Key Vault name")
+    if not _URL.match(p.table_endpoint):
+        out.append(f"table_endpoint {p.table_endpoint!r} must be an http(s) URL")
+    if p.vault_endpoint and not _URL.match(p.vault_endpoint):
+        out.append(f"vault_endpoint {p.vault_endpoint!r} must be an http(s) URL")
+    if not _GUID.match(p.identity_client_id):
+        out.append(f"identity_client_id {p.identity_client_id!r} is not a GUID")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", p.table):
+        out.append(f"table {p.table!r} is not a table name")
+    if not isinstance(p.health_port, int) or not 1024 <= p.health_port <= 65535:
+        out.append(f"health_port {p.health_port!r} must be a port from 1024 to 65535")
     return out
 
 
@@ -168,8 +255,9 @@ def log_groups_for(cluster: str) -> dict[str, str]:
     return {kind: f"/swarmstack/{cluster}/{kind}" for kind in LOG_GROUP_KINDS}
 
 
-def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str) -> NodeUserData:
-    """The user data parameters of one node of `cluster` (a validated stack config)."""
+def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str,
+               key_arn: str) -> NodeUserData:
+    """The user data parameters of one AWS node of `cluster` (a validated stack config)."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} must be manager or worker")
     if role == "manager":
@@ -194,4 +282,5 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, genera
         docker_api=cluster.docker_api.enabled and role == "manager",
         log_groups=log_groups_for(cluster.name) if cluster.logging.enabled else None,
         address_pool=address_pool_for(vpc_cidr),
+        key_arn=key_arn,
     )

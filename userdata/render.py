@@ -1,15 +1,19 @@
 """Render one node's cloud-init user data from the templates in `templates/`.
 
 The output is a single `#cloud-config` document: every script, unit and config file
-the node needs is in `write_files`, and `runcmd` installs Docker and starts the
-units. Rendering is pure and deterministic; `jinja2.StrictUndefined` makes a value
-missing from the parameters an error instead of an empty string in a script.
+the node needs is in `write_files`, and `runcmd` only enables and starts the units:
+`swarmstack-converge.service` installs Docker, configures it and joins the swarm,
+and systemd reruns it until the node converges. One node script for both clouds:
+the core (`templates/node/`) and a small per-cloud adapter (`templates/<cloud>/`).
+Rendering is pure and deterministic; `jinja2.StrictUndefined` makes a value missing
+from the parameters an error instead of an empty string in a script.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import gzip
 import json
 import shlex
@@ -20,6 +24,8 @@ from typing import Any
 import jinja2
 import yaml
 
+from components.common.prune import prune_commands
+from swarmstack.config.cron import parse_cron, to_systemd
 from userdata.params import NodeUserData
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -64,24 +70,35 @@ def environment() -> jinja2.Environment:
     return env
 
 
+_environment = functools.cache(environment)
+
+
+ENGINE_PACKAGES = {"amazonlinux": ("docker",), "ubuntu": ("docker.io",)}
+AZURE_CUSTOM_DATA_LIMIT = 65535
+"""Azure takes at most 64 KiB of custom data before base64."""
+TLS_DIR = "/etc/docker/tls"
+
+
 def _context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
-    context["ssm_prefix"] = params.ssm_prefix
-    context["state_prefix"] = params.state_prefix
+    context.update(ssm_prefix=params.ssm_prefix, state_prefix=params.state_prefix, vault_url=params.vault_url,
+                   prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
+                   prune_commands=prune_commands(params.prune_until, params.prune_volumes),
+                   engine_packages=list(ENGINE_PACKAGES[params.os]))
     return context
 
 
 def node_files(params: NodeUserData) -> list[NodeFile]:
     """The files of one node, in the order cloud-init writes them."""
-    cloud = params.cloud
-    if not (TEMPLATES / cloud).is_dir():
-        known = ", ".join(sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir() and p.name != "common"))
-        raise ValueError(f"no user data templates for cloud {cloud!r} yet; templates exist for: {known}")
+    if not (TEMPLATES / params.cloud).is_dir():
+        known = ", ".join(sorted(p.name for p in TEMPLATES.iterdir()
+                                 if p.is_dir() and p.name not in ("common", "node")))
+        raise ValueError(f"no user data templates for cloud {params.cloud!r}; templates exist for: {known}")
     files = [
-        NodeFile(NODE_SCRIPT, "0755", f"{cloud}/swarmstack-node.sh.j2"),
-        NodeFile(DAEMON_BASE, "0644", f"{cloud}/daemon.json.j2"),
-        NodeFile(f"{UNIT_DIR}/swarmstack-configure.service", "0644", "common/swarmstack-configure.service.j2"),
-        NodeFile(f"{UNIT_DIR}/swarmstack-bootstrap.service", "0644", "common/swarmstack-bootstrap.service.j2"),
+        NodeFile(NODE_SCRIPT, "0755", "node/swarmstack-node.sh.j2"),
+        NodeFile(DAEMON_BASE, "0644", "node/daemon.json.j2"),
+        NodeFile(f"{UNIT_DIR}/swarmstack-converge.service", "0644", "common/swarmstack-converge.service.j2"),
+        NodeFile(f"{UNIT_DIR}/swarmstack-converge.timer", "0644", "common/swarmstack-converge.timer.j2"),
         NodeFile(f"{UNIT_DIR}/swarmstack-watch.service", "0644", "common/swarmstack-watch.service.j2"),
         NodeFile(f"{UNIT_DIR}/swarmstack-watch.timer", "0644", "common/swarmstack-watch.timer.j2"),
     ]
@@ -90,32 +107,51 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
             NodeFile(f"{UNIT_DIR}/swarmstack-cleanup.service", "0644", "common/swarmstack-cleanup.service.j2"),
             NodeFile(f"{UNIT_DIR}/swarmstack-cleanup.timer", "0644", "common/swarmstack-cleanup.timer.j2"),
         ]
-    if params.docker_api:
-        files.append(NodeFile(f"{UNIT_DIR}/docker.service.d/swarmstack-api.conf", "0644", "common/docker-api.conf.j2"))
-    env = environment()
+    if params.prune:
+        files += [
+            NodeFile(f"{UNIT_DIR}/swarmstack-prune.service", "0644", "common/swarmstack-prune.service.j2"),
+            NodeFile(f"{UNIT_DIR}/swarmstack-prune.timer", "0644", "common/swarmstack-prune.timer.j2"),
+        ]
+    if params.cloud == "azure":
+        files.append(NodeFile(f"{UNIT_DIR}/swarmstack-health.service", "0644", "azure/swarmstack-health.service.j2"))
+        if params.logging:
+            files.append(NodeFile(f"{UNIT_DIR}/swarmstack-docker-events.service", "0644",
+                                  "azure/swarmstack-docker-events.service.j2"))
+        if params.docker_api:
+            files += [NodeFile(f"{TLS_DIR}/ca.pem", "0644", "azure/pem.j2"),
+                      NodeFile(f"{TLS_DIR}/server-cert.pem", "0644", "azure/pem.j2")]
+    env = _environment()
     context = _context(params)
     rendered = []
     for file in files:
-        text = env.get_template(file.template).render(context)
+        extra = {"pem": params.ca_cert_pem if file.path.endswith("/ca.pem") else params.server_cert_pem}
+        text = env.get_template(file.template).render({**context, **extra})
         rendered.append(dataclasses.replace(file, content=text.rstrip("\n") + "\n"))
     return rendered
 
 
+def units_of(params: NodeUserData) -> list[str]:
+    """The units cloud-init enables and starts, in order."""
+    units = ["swarmstack-converge.service", "swarmstack-converge.timer", "swarmstack-watch.timer"]
+    if params.role == "manager":
+        units.append("swarmstack-cleanup.timer")
+    if params.prune:
+        units.append("swarmstack-prune.timer")
+    if params.cloud == "azure":
+        units.append("swarmstack-health.service")
+        if params.logging:
+            units.append("swarmstack-docker-events.service")
+    return units
+
+
 def render(params: NodeUserData) -> str:
     """The full cloud-init user data of one node (text, not base64); deterministic."""
-    if params.cloud == "azure":
-        raise ValueError("render() renders AWS nodes; cloud 'azure' nodes are rendered by "
-                         "userdata.azure.render_azure")
     files = node_files(params)
-    timers = ["swarmstack-watch.timer"] + (["swarmstack-cleanup.timer"] if params.role == "manager" else [])
-    units = ["swarmstack-configure.service", "docker.service", "swarmstack-bootstrap.service", *timers]
-    context = _context(params) | {
-        "files": files,
-        "units": units,
-        "start_units": ["swarmstack-bootstrap.service", *timers],
-    }
-    text = environment().get_template(f"{params.cloud}/cloud-config.yaml.j2").render(context)
+    context = _context(params) | {"files": files, "units": units_of(params)}
+    text = _environment().get_template("node/cloud-config.yaml.j2").render(context)
     _check_round_trip(text, files)
+    if params.cloud == "azure" and len(text.encode()) > AZURE_CUSTOM_DATA_LIMIT:
+        raise ValueError(f"custom data is {len(text.encode())} bytes; Azure takes at most {AZURE_CUSTOM_DATA_LIMIT}")
     return text
 
 

@@ -49,7 +49,8 @@ def exposure_of(cfg: ClusterConfig) -> Exposure:
                     has_workers=bool(cfg.workers), load_balancer=lb.enabled)
 
 
-def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str) -> str:
+def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
+                   key_arn: str) -> str:
     """The base64 cloud-init of one node group, rendered by `userdata`. The overlay
     address pool must not overlap the VPC, whose range is only known here for an
     existing one. Pure."""
@@ -58,7 +59,7 @@ def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, g
     from userdata import encode, params_for, render
     from userdata.params import address_pool_for
 
-    params = params_for(settings.cluster, settings.region, role, pool, generation)
+    params = params_for(settings.cluster, settings.region, role, pool, generation, key_arn)
     params = dataclasses.replace(params, address_pool=address_pool_for(vpc_cidr))
     return encode(render(params))
 
@@ -93,7 +94,8 @@ class Cluster(pulumi.ComponentResource):
         generation = random.RandomId(f"{name}-generation", byte_length=4, opts=child).hex
 
         def user_data(role: str, pool: str) -> pulumi.Output[str]:
-            return generation.apply(lambda g: node_user_data(settings, role, pool, network.cidr_text, g))
+            return pulumi.Output.all(generation, key.arn).apply(
+                lambda v: node_user_data(settings, role, pool, network.cidr_text, v[0], v[1]))
 
         key = ClusterKey(f"{name}", ClusterKeyArgs(cluster=cfg.name, region=region, for_logs=cfg.logging.kms,
                                                    tags=tags), opts=child)

@@ -28,7 +28,8 @@ from components.azure.swarm_store import SwarmStore, SwarmStoreArgs
 from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
-from userdata.azure import AzureNodeUserData, render_azure
+from userdata import NodeUserData, render
+from userdata.params import address_pool_for
 
 ZONES = ("1", "2", "3")
 
@@ -89,6 +90,9 @@ class Cluster(pulumi.ComponentResource):
                                               location=location, tags=tags, opts=child)
         rg = group.name
         suffix = random.RandomString(f"{name}-suffix", length=6, special=False, upper=False, opts=child)
+        # Drawn once per deployment, as on AWS; the store (vault, storage account) is new with
+        # each deployment too, so a re-created stack forms a new swarm.
+        generation = random.RandomId(f"{name}-generation", byte_length=4, opts=child).hex
 
         firewall = Firewall(name, FirewallArgs(
             resource_group=rg, location=location, exposure=exposure, admin_cidrs=tuple(cfg.access.admin_cidrs),
@@ -146,14 +150,15 @@ class Cluster(pulumi.ComponentResource):
             role_key = "managers" if role == "manager" else "workers"
             values = [store.vault_name, store.table_endpoint, identities.client_ids[role_key],
                       docker_tls.ca_cert_pem if docker_tls and role == "manager" else "",
-                      docker_tls.server_cert_pem if docker_tls and role == "manager" else ""]
-            return pulumi.Output.all(*values).apply(lambda v: base64.b64encode(render_azure(AzureNodeUserData(
-                cluster=name, role=role, pool=pool, region=location, labels=dict(labels),
+                      docker_tls.server_cert_pem if docker_tls and role == "manager" else "", generation]
+            return pulumi.Output.all(*values).apply(lambda v: base64.b64encode(render(NodeUserData(
+                cluster=name, cloud="azure", role=role, pool=pool, region=location, labels=dict(labels),
+                generation=v[5],
                 docker_api=bool(docker_tls) and role == "manager", vault_name=v[0], table_endpoint=v[1],
                 identity_client_id=v[2], ca_cert_pem=v[3], server_cert_pem=v[4],
                 logging=cfg.logging.enabled, prune=cfg.prune.enabled,
                 prune_schedule=cfg.prune.schedule, prune_volumes=cfg.prune.volumes, prune_until=cfg.prune.until,
-                vnet_cidr=cfg.network.new.cidr if cfg.network.new else None,
+                address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
             )).encode()).decode())
 
         def node_pool(pool_name: str, role: str, sizes: list[str], count: int, disk: int, spot: bool,

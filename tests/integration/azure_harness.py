@@ -25,6 +25,9 @@ from typing import Any
 
 from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _enter_netns
 
+from userdata import NodeUserData, files_of, render
+from userdata.params import address_pool_for
+
 HERE = Path(__file__).resolve().parent
 STACK = "prod-azure"
 FAKE_PORT = 8081
@@ -86,6 +89,8 @@ class AzureNode(Node):
             "SWARMSTACK_TABLE_ENDPOINT": f"{FAKE_URL}/tables/",
             "SWARMSTACK_ARM_ENDPOINT": f"{FAKE_URL}/arm",
             "SWARMSTACK_STATE_DIR": str(self.dir / "state"),
+            "SWARMSTACK_RUN_DIR": str(self.dir / "run"),
+            "SWARMSTACK_DOCKER_DROPIN": str(self.dir / "docker-api.conf"),
             "SWARMSTACK_LOG_FILE": str(self.log),
             "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
             "SWARMSTACK_DAEMON_JSON": str(self.dir / "daemon.json"),
@@ -112,11 +117,9 @@ class AzureHarness(Harness):
     """Harnesses made by this process; each gets its own namespace prefix."""
 
     def __init__(self, timer_period: float = 2.0, overrides: dict[str, Any] | None = None) -> None:
-        import userdata.azure as azure_userdata
         from swarmstack.config.load import load_stack
 
         self.stack = load_stack(STACK, root=ROOT)
-        self.userdata_azure = azure_userdata
         self.overrides = overrides or {}
         self.cluster = self.stack.cluster.name
         self.region = self.stack.region
@@ -170,14 +173,13 @@ class AzureHarness(Harness):
     def user_data(self, role: str, pool: str) -> dict[str, str]:
         cfg = self.stack.cluster
         labels = {} if role == "manager" else next(p.labels for p in cfg.workers if p.name == pool)
-        params = self.userdata_azure.AzureNodeUserData(
-            cluster=cfg.name, role=role, pool=pool, region=self.region, labels=dict(labels), docker_api=False,
-            vault_name="prod-abc123", table_endpoint="https://prodabc123.table.core.windows.net/",
-            identity_client_id=CLIENT_IDS[role], logging=False, vnet_cidr=cfg.network.new.cidr if cfg.network.new
-            else None, **self.overrides)
-        from userdata.render import files_of
-
-        return files_of(self.userdata_azure.render_azure(params))
+        params = NodeUserData(
+            cluster=cfg.name, cloud="azure", role=role, pool=pool, generation="0a1b2c3d", region=self.region,
+            labels=dict(labels), docker_api=False, vault_name="prod-abc123",
+            table_endpoint="https://prodabc123.table.core.windows.net/", identity_client_id=CLIENT_IDS[role],
+            logging=False, prune=True, address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
+            **self.overrides)
+        return files_of(render(params))
 
     def add_azure_node(self, pool: str) -> AzureNode:
         """A new machine of a scale set: namespace, address, metadata, rendered files."""

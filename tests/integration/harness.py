@@ -372,6 +372,8 @@ class Node:
             "SWARMSTACK_IMDS_ENDPOINT": IMDS_URL,
             "SWARMSTACK_LOGS_ENDPOINT": MOTO_URL,
             "SWARMSTACK_STATE_DIR": str(self.dir / "state"),
+            "SWARMSTACK_RUN_DIR": str(self.dir / "run"),
+            "SWARMSTACK_DOCKER_DROPIN": str(self.dir / "docker-api.conf"),
             "SWARMSTACK_LOG_FILE": str(self.log),
             "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
             "SWARMSTACK_DAEMON_JSON": str(self.dir / "daemon.json"),
@@ -399,7 +401,8 @@ class Node:
 
     def start_engine(self) -> None:
         config = json.loads((self.dir / "daemon.json").read_text())
-        hosts = [] if "hosts" in config else ["-H", f"unix://{self.socket}"]
+        # What the unit's drop-in adds once the certificates are in place (see write_api_dropin).
+        hosts = ["-H", f"unix://{self.socket}"] + (["-H", "tcp://0.0.0.0:2376"] if config.get("tlsverify") else [])
         args = [
             "nsenter", f"--net={Network.path(self.ns)}", "unshare", "--uts", "--",
             "sh", "-c", 'hostname "$0" && exec "$@"', self.name,
@@ -492,6 +495,8 @@ class Harness:
             self.net = Network(f"s{os.getpid() % 100000}")
             self.cloud = Cloud(self.net, self.procs, self.tmp)
             self.image = self._make_image()
+            # The cluster key (components/aws/key.py): the nodes store the join tokens under it.
+            self.key_arn = str(self.cloud.aws("kms", "create_key", Description="swarmstack prod")["KeyMetadata"]["Arn"])
         except BaseException:
             self.close()
             raise
@@ -547,7 +552,8 @@ class Harness:
         node = Node(name=name, role=role, pool=pool, ip=ip, instance_id=instance["InstanceId"],
                     zone=instance["AvailabilityZone"], instance_type=instance["InstanceType"],
                     group=self.group(pool), dir=node_dir, harness=self)
-        params = self.userdata.params_for(self.stack.cluster, self.region, role, pool, self.generation)
+        params = self.userdata.params_for(self.stack.cluster, self.region, role, pool, self.generation,
+                                          self.key_arn)
         files = self.userdata.files_of(self.userdata.render(params))
         (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])

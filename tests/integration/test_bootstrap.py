@@ -23,7 +23,8 @@ from conftest import require_harness
 
 pytestmark = pytest.mark.integration
 
-PREFIX = "/swarmstack/prod/0a1b2c3d"  # the harness's generation (harness.Harness.generation)
+LOGS = "/swarmstack/prod"  # the stack's own names: log groups, TLS parameters
+PREFIX = f"{LOGS}/0a1b2c3d"  # the node-written state, under the harness's generation (harness.Harness.generation)
 SERVICE = "sleeper"
 REPLICAS = 4
 
@@ -121,14 +122,14 @@ def test_1_cold_start_in_random_order_forms_one_swarm(cluster: Cluster) -> None:
 
     # Containers log to the cluster's log group through the awslogs driver, tag name/id.
     streams = wait_for("container log streams in CloudWatch Logs", lambda: h.cloud.aws(
-        "logs", "describe_log_streams", logGroupName=f"{PREFIX}/containers")["logStreams"], 60)
+        "logs", "describe_log_streams", logGroupName=f"{LOGS}/containers")["logStreams"], 60)
     name = streams[0]["logStreamName"]
     assert name.startswith(f"{SERVICE}.") and "/" in name
     events = wait_for("a container's log line", lambda: h.cloud.aws(
-        "logs", "get_log_events", logGroupName=f"{PREFIX}/containers", logStreamName=name)["events"], 60)
+        "logs", "get_log_events", logGroupName=f"{LOGS}/containers", logStreamName=name)["events"], 60)
     assert events[0]["message"].startswith("hello from ")
     # The bootstrap's own lines reach the bootstrap log group, one stream per instance.
-    streams = h.cloud.aws("logs", "describe_log_streams", logGroupName=f"{PREFIX}/bootstrap")["logStreams"]
+    streams = h.cloud.aws("logs", "describe_log_streams", logGroupName=f"{LOGS}/bootstrap")["logStreams"]
     assert {s["logStreamName"] for s in streams} >= {n.instance_id for n in nodes}
 
 
@@ -211,7 +212,7 @@ def test_4_terminated_worker_drains_leaves_and_completes_the_hook(cluster: Clust
     assert asg_state(h, leaving.instance_id) is None
     log = wait_for("the watcher's last line", lambda: (text := leaving.log.read_text())
                    and "completed lifecycle action" in text and text, 30)
-    for line in ("lifecycle target state is Terminated", "no swarm tasks left on this node", "left the swarm",
+    for line in ("termination notice lifecycle (Terminated)", "no swarm tasks left on this node", "left the swarm",
                  "completed lifecycle action swarmstack-drain"):
         assert line in log, f"{leaving.name} never logged {line!r}"
     assert any("drained node" in n.log.read_text() and leaving.instance_id in n.log.read_text()
@@ -297,8 +298,8 @@ def test_6_managers_replaced_one_at_a_time_keep_quorum(cluster: Cluster) -> None
     assert watch.longest < 15, f"no leader for {watch.longest:.1f}s during the replacements"
     # The watch timer ships each engine's events to the events log group, once a minute.
     streams = wait_for("engine events in CloudWatch Logs", lambda: [s for s in h.cloud.aws(
-        "logs", "describe_log_streams", logGroupName=f"{PREFIX}/events")["logStreams"]], 90)
-    events = h.cloud.aws("logs", "get_log_events", logGroupName=f"{PREFIX}/events",
+        "logs", "describe_log_streams", logGroupName=f"{LOGS}/events")["logStreams"]], 90)
+    events = h.cloud.aws("logs", "get_log_events", logGroupName=f"{LOGS}/events",
                          logStreamName=streams[0]["logStreamName"])["events"]
     assert events and {"Type", "Action", "time"} <= set(json.loads(events[0]["message"]))
     # Every manager of the cold start is gone, the init marker's winner included.

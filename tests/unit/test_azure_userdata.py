@@ -3,6 +3,7 @@ shellcheck accepts, the prune schedule as the config says, nothing secret inside
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,44 +12,54 @@ import pytest
 import yaml
 
 from swarmstack.config.cron import parse_cron, to_systemd
-from userdata.azure import AzureNodeUserData, node_files, render_azure
+from userdata import NodeUserData, render
+from userdata.render import node_files
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
-BASE = dict(cluster="prod", region="westeurope", vault_name="prod-abc123",
+BASE = dict(cluster="prod", cloud="azure", generation="0a1b2c3d", region="westeurope", vault_name="prod-abc123",
+            logging=True, prune=True,
             table_endpoint="https://prodabc123.table.core.windows.net/",
             identity_client_id="12345678-1234-1234-1234-123456789012")
 
 
-def manager(**changes: object) -> AzureNodeUserData:
-    return AzureNodeUserData(**{**BASE, "role": "manager", "pool": "managers", "labels": {}, "docker_api": True,
+def manager(**changes: object) -> NodeUserData:
+    return NodeUserData(**{**BASE, "role": "manager", "pool": "managers", "labels": {}, "docker_api": True,
                                 "ca_cert_pem": CERT, "server_cert_pem": CERT, **changes})  # type: ignore[arg-type]
 
 
-def worker(**changes: object) -> AzureNodeUserData:
-    return AzureNodeUserData(**{**BASE, "role": "worker", "pool": "batch", "labels": {"tier": "batch"},
+def worker(**changes: object) -> NodeUserData:
+    return NodeUserData(**{**BASE, "role": "worker", "pool": "batch", "labels": {"tier": "batch"},
                                 "docker_api": False, **changes})  # type: ignore[arg-type]
 
 
-def files(params: AzureNodeUserData) -> dict[str, str]:
+def files(params: NodeUserData) -> dict[str, str]:
     return {f.path: f.content for f in node_files(params)}
 
 
 def test_rendering_is_deterministic_and_round_trips() -> None:
-    text = render_azure(manager())
-    assert text == render_azure(manager())
+    text = render(manager())
+    assert text == render(manager())
     document = yaml.safe_load(text)
     assert {f["path"] for f in document["write_files"]} == set(files(manager()))
-    assert document["runcmd"][0] == ["/usr/local/sbin/swarmstack-node", "install"]
+    # Nothing one-shot: cloud-init only enables and starts the units; the converge service
+    # does the rest and systemd reruns it until the node has converged.
+    assert document["runcmd"][0] == ["systemctl", "daemon-reload"]
+    assert document["runcmd"][1][:4] == ["systemctl", "enable", "--now", "--no-block"]
+    assert "swarmstack-converge.service" in document["runcmd"][1]
+    assert "swarmstack-health.service" in document["runcmd"][1]
 
 
 def test_managers_get_the_api_and_clean_up_workers_neither() -> None:
     m, w = files(manager()), files(worker())
-    assert "/etc/systemd/system/docker.service.d/swarmstack-api.conf" in m
+    # The API's drop-in is written at boot from the distribution's own docker.service.
+    assert not any("docker.service.d" in path for path in m)
     assert "/etc/docker/tls/ca.pem" in m and "/etc/docker/tls/server-cert.pem" in m
     assert "/etc/docker/tls/server-key.pem" not in m  # the key comes from Key Vault at boot
     assert "/etc/systemd/system/swarmstack-cleanup.timer" in m
     assert not any("tls" in path or "cleanup" in path for path in w)
-    assert '"tlsverify": true' in m["/etc/swarmstack/daemon.json"]
+    # TLS settings join daemon.json at boot, once the server key is in place.
+    assert "readonly DOCKER_API=true" in m["/usr/local/sbin/swarmstack-node"]
+    assert "readonly DOCKER_API=false" in w["/usr/local/sbin/swarmstack-node"]
     assert "2376" not in w["/etc/swarmstack/daemon.json"]
 
 
@@ -73,12 +84,10 @@ def test_volumes_are_pruned_only_when_asked_with_the_same_commands_as_on_aws() -
 
     plain = files(worker())["/usr/local/sbin/swarmstack-node"]
     both = files(worker(prune_volumes=True, prune_until="90m"))["/usr/local/sbin/swarmstack-node"]
-    assert "readonly PRUNE_VOLUMES=false" in plain and "readonly PRUNE_VOLUMES=true" in both
-    assert "readonly PRUNE_COMMANDS=('docker system prune --all --force --filter until=24h')" in plain
-    assert prune_commands("90m", True) == ["docker system prune --all --force --filter until=90m",
-                                            "docker volume prune --all --force"]
-    assert "readonly PRUNE_COMMANDS=('docker system prune --all --force --filter until=90m' " \
-           "'docker volume prune --all --force')" in both
+    assert "volume prune" not in plain and "volume prune" in both
+    for commands, script in ((prune_commands("24h", False), plain), (prune_commands("90m", True), both)):
+        rendered = " ".join(shlex.quote(command) for command in commands)
+        assert f"readonly PRUNE_COMMANDS=({rendered})" in script
     assert "/etc/systemd/system/swarmstack-prune.timer" not in files(worker(prune=False))
 
 
@@ -87,14 +96,15 @@ def test_the_script_names_the_nodes_own_store_and_identity() -> None:
     assert "readonly CLIENT_ID=12345678-1234-1234-1234-123456789012" in script
     assert "https://prod-abc123.vault.azure.net" in script
     assert "readonly POOL_LABELS=(tier=batch)" in script
-    assert "PRIVATE KEY" not in render_azure(manager())
+    assert "PRIVATE KEY" not in render(manager())
 
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"vault_name": "no--dashes"}, "not a Key Vault name"),
     ({"identity_client_id": "me"}, "not a GUID"),
     ({"prune_schedule": "every day"}, "prune_schedule"),
-    ({"labels": {"swarmstack.role": "x"}}, "not a valid swarm node label"),
+    ({"labels": {"swarmstack.role": "x"}}, "label key 'swarmstack.role'"),
+    ({"table_endpoint": "table"}, "table_endpoint 'table' must be an http"),
     ({"docker_api": True}, "only managers serve the Docker API"),
 ])
 def test_bad_parameters_are_refused_before_rendering(change: dict, message: str) -> None:
@@ -105,7 +115,7 @@ def test_bad_parameters_are_refused_before_rendering(change: dict, message: str)
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 @pytest.mark.parametrize("params", [manager(), worker(), manager(docker_api=False, logging=False)],
                          ids=["manager-api", "worker", "manager-plain"])
-def test_the_node_script_is_shellcheck_clean(tmp_path: Path, params: AzureNodeUserData) -> None:
+def test_the_node_script_is_shellcheck_clean(tmp_path: Path, params: NodeUserData) -> None:
     script = tmp_path / "swarmstack-node"
     script.write_text(files(params)["/usr/local/sbin/swarmstack-node"])
     result = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
@@ -118,5 +128,6 @@ def test_the_script_parses_and_refuses_unknown_commands(tmp_path: Path) -> None:
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     result = subprocess.run(["bash", str(script), "bogus"], capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "SWARMSTACK_STATE_DIR": str(tmp_path / "state"),
+                                 "SWARMSTACK_RUN_DIR": str(tmp_path / "run"),
                                  "SWARMSTACK_LOG_FILE": str(tmp_path / "log")})
     assert result.returncode == 2 and "usage: swarmstack-node" in result.stderr

@@ -14,6 +14,7 @@ import gzip
 import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,7 @@ from userdata.params import ADDRESS_POOLS, NodeUserData, address_pool_for, param
 from userdata.render import EC2_USER_DATA_LIMIT, NODE_SCRIPT, environment, files_of, render
 
 GENERATION = "0a1b2c3d"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 AWS_STACKS = ("prod-aws", "dev-aws")
@@ -51,7 +53,7 @@ IDS = [f"{stack}-{role}-{pool}" for stack, role, pool in VARIANTS]
 
 def params(stack: str, role: str, pool: str) -> NodeUserData:
     loaded = load_stack(stack, root=ROOT)
-    return params_for(loaded.cluster, loaded.region, role, pool, GENERATION)
+    return params_for(loaded.cluster, loaded.region, role, pool, GENERATION, KEY)
 
 
 def tool(name: str) -> str:
@@ -65,7 +67,7 @@ def tool(name: str) -> str:
 
 def base(**changes: object) -> NodeUserData:
     fields: dict[str, object] = dict(cluster="prod", cloud="aws", role="worker", pool="general", region="eu-west-1",
-                                     generation=GENERATION,
+                                     generation=GENERATION, key_arn=KEY,
                                      labels={"tier": "app"}, docker_api=False,
                                      log_groups={k: f"/swarmstack/prod/{k}" for k in
                                                  ("containers", "events", "bootstrap", "prune")})
@@ -91,17 +93,17 @@ def test_params_for_prod_manager_and_worker() -> None:
 def test_params_for_refuses_unknown_pool_and_role() -> None:
     cluster = load_stack("prod-aws", root=ROOT).cluster
     with pytest.raises(ValueError, match="no worker pool 'gpu'; pools: batch, general"):
-        params_for(cluster, "eu-west-1", "worker", "gpu", GENERATION)
+        params_for(cluster, "eu-west-1", "worker", "gpu", GENERATION, KEY)
     with pytest.raises(ValueError, match="role 'boss' must be manager or worker"):
-        params_for(cluster, "eu-west-1", "boss", "managers", GENERATION)
+        params_for(cluster, "eu-west-1", "boss", "managers", GENERATION, KEY)
     with pytest.raises(ValueError, match="a manager's pool is always 'managers'"):
-        params_for(cluster, "eu-west-1", "manager", "general", GENERATION)
+        params_for(cluster, "eu-west-1", "manager", "general", GENERATION, KEY)
 
 
 def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     cluster = load_stack("dev-aws", root=ROOT).cluster
     quiet = cluster.model_copy(update={"logging": cluster.logging.model_copy(update={"enabled": False})})
-    p = params_for(quiet, "eu-west-1", "worker", "general", GENERATION)
+    p = params_for(quiet, "eu-west-1", "worker", "general", GENERATION, KEY)
     assert p.log_groups is None
     daemon = json.loads(files_of(render(p))["/etc/swarmstack/daemon.json"])
     assert daemon["log-driver"] == "local"
@@ -122,7 +124,10 @@ def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     ({"address_pool": "banana"}, "is not an IPv4 network"),
     ({"imds_endpoint": "169.254.169.254"}, "must be an http(s) URL"),
     ({"aws_endpoint_url": "http://x'; rm -rf /"}, "must be an http(s) URL"),
-    ({"token_wait_seconds": 0}, "token_wait_seconds 0 must be a whole number"),
+    ({"converge_deadline_seconds": 0}, "converge_deadline_seconds 0 must be a whole number"),
+    ({"generation": "xyz"}, "generation 'xyz' must be 8 lowercase hex digits"),
+    ({"key_arn": ""}, "key_arn '' must be the ARN of the cluster's KMS key"),
+    ({"prune_schedule": "every day"}, "prune_schedule 'every day'"),
     ({"os": "windows"}, "os 'windows' must be one of amazonlinux, ubuntu"),
 ])
 def test_bad_parameters_are_refused_with_a_clear_message(change: dict[str, object], message: str) -> None:
@@ -153,16 +158,17 @@ def test_prod_vpc_gets_the_first_pool() -> None:
 
 
 def test_strict_undefined_raises_on_a_missing_value() -> None:
+    from userdata.render import _context
+
     env = environment()
     assert env.undefined is jinja2.StrictUndefined
-    context = dataclasses.asdict(params("prod-aws", "manager", "managers")) | {"ssm_prefix": "/swarmstack/prod",
-                                                                         "state_prefix": f"/swarmstack/prod/{GENERATION}"}
-    env.get_template("aws/swarmstack-node.sh.j2").render(context)  # complete: renders
+    context = _context(params("prod-aws", "manager", "managers"))
+    env.get_template("node/swarmstack-node.sh.j2").render(context)  # complete: renders
     del context["region"]
     with pytest.raises(jinja2.UndefinedError, match="region"):
-        env.get_template("aws/swarmstack-node.sh.j2").render(context)
+        env.get_template("node/swarmstack-node.sh.j2").render(context)
     with pytest.raises(jinja2.UndefinedError, match="region"):
-        env.get_template("aws/daemon.json.j2").render({"docker_api": True, "log_groups": {"containers": "/x"}})
+        env.get_template("node/daemon.json.j2").render({"cloud": "aws", "log_groups": {"containers": "/x"}})
 
 
 def test_rendering_is_deterministic_and_differs_by_role() -> None:
@@ -222,24 +228,40 @@ def test_daemon_json_and_units(stack: str, role: str, pool: str) -> None:
     assert daemon["log-opts"]["awslogs-group"] == f"/swarmstack/{p.cluster}/containers"
     assert daemon["log-opts"]["tag"] == "{{.Name}}/{{.ID}}"
     assert daemon["log-opts"]["awslogs-region"] == p.region
-    dropin = "/etc/systemd/system/docker.service.d/swarmstack-api.conf"
-    if p.docker_api:
-        assert daemon["tlsverify"] is True and "tcp://0.0.0.0:2376" in daemon["hosts"]
-        assert "tcp://0.0.0.0:2375" not in daemon["hosts"]
-        assert "ExecStart=\nExecStart=/usr/bin/dockerd --containerd" in files[dropin]
-        assert "-H" not in files[dropin].split("ExecStart=\n")[1]
-    else:
-        assert "hosts" not in daemon and "tlsverify" not in daemon and dropin not in files
+    # No hosts in daemon.json (they clash with the unit's -H fd://), no hard-coded dockerd:
+    # the node adds the TLS listener to the distribution's own ExecStart at boot.
+    assert "hosts" not in daemon and "tlsverify" not in daemon
+    assert not any("docker.service.d" in path for path in files)
+    script = files[NODE_SCRIPT]
+    assert f"readonly DOCKER_API={'true' if p.docker_api else 'false'}" in script
+    assert '"ExecStart=$exec -H tcp://0.0.0.0:$DOCKER_API_PORT"' in script
     cleanup = "/etc/systemd/system/swarmstack-cleanup.timer"
     assert (cleanup in files) == (role == "manager")
     assert "swarmstack-prune" not in "".join(files), "AWS prunes through an SSM association, not a timer"
-    bootstrap = files["/etc/systemd/system/swarmstack-bootstrap.service"]
-    assert "ExecStart=/usr/local/sbin/swarmstack-node bootstrap" in bootstrap and "Restart=on-failure" in bootstrap
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+def test_no_one_shot_chain_can_strand_a_node(stack: str, role: str, pool: str) -> None:
+    """Issue 9, item 1: the configure unit had no restart and was RequiredBy docker; the
+    bootstrap unit Required docker (Restart= does not fire on a failed dependency); cloud-init
+    ran the install once. Now one converge service does every step, systemd reruns it without
+    a start limit, and nothing depends on another unit succeeding."""
+    p = params(stack, role, pool)
+    files = files_of(render(p))
+    units = {path: text for path, text in files.items() if path.startswith("/etc/systemd/system/")}
+    for path, text in units.items():
+        assert "Requires=" not in text and "RequiredBy=" not in text and "BindsTo=" not in text, path
+    converge = units["/etc/systemd/system/swarmstack-converge.service"]
+    assert "ExecStart=/usr/local/sbin/swarmstack-node converge" in converge
+    assert "Restart=on-failure" in converge and f"RestartSec={p.retry_seconds}s" in converge
+    assert "StartLimitIntervalSec=0" in converge
+    assert "WantedBy=multi-user.target" in converge  # and so after every reboot
+    timer = units["/etc/systemd/system/swarmstack-converge.timer"]
+    assert f"OnUnitInactiveSec={p.converge_interval_seconds}s" in timer
     document = yaml.safe_load(render(p))
-    runcmd = [" ".join(step) for step in document["runcmd"]]
-    assert runcmd[0] == "/usr/local/sbin/swarmstack-node install"
-    configure = runcmd.index("systemctl start swarmstack-configure.service")
-    assert configure < runcmd.index("systemctl restart docker.service")
+    assert document["runcmd"] == [["systemctl", "daemon-reload"], [
+        "systemctl", "enable", "--now", "--no-block", "swarmstack-converge.service", "swarmstack-converge.timer",
+        "swarmstack-watch.timer", *(["swarmstack-cleanup.timer"] if role == "manager" else [])]]
 
 
 @pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
@@ -250,8 +272,9 @@ def test_user_data_fits_ec2_and_carries_no_secret(stack: str, role: str, pool: s
     assert len(packed) <= EC2_USER_DATA_LIMIT
     assert gzip.decompress(packed).decode() == text
     assert userdata.encode(text) == encoded
-    for secret in ("PRIVATE KEY", "SWMTKN-", "aws_secret_access_key", "AKIA"):
+    for secret in ("PRIVATE KEY", "aws_secret_access_key", "AKIA"):
         assert secret not in text
+    assert not re.search(r"SWMTKN-1-[0-9a-z]{20,}", text), "a join token in the user data"
 
 
 def test_encode_refuses_oversized_user_data() -> None:
@@ -268,7 +291,9 @@ def test_script_settings_default_to_production_and_are_overridable() -> None:
     with_endpoint = files_of(render(dataclasses.replace(params("prod-aws", "manager", "managers"),
                                                         aws_endpoint_url="http://10.0.0.5:4566")))[NODE_SCRIPT]
     assert 'export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://10.0.0.5:4566}"' in with_endpoint
-    assert "readonly PREFIX=/swarmstack/prod" in script
+    assert f"readonly STORE_PREFIX=/swarmstack/prod/{GENERATION}" in script
+    assert "readonly TLS_PREFIX=/swarmstack/prod/tls" in script
+    assert f"readonly KEY_ID={KEY}" in script
     assert "--no-overwrite" in script and "swarm init" in script
     assert "--autolock" not in script
 
@@ -287,9 +312,7 @@ def test_snapshot(stack: str, role: str, pool: str) -> None:
     assert text == snapshot.read_text(), f"{snapshot.name} changed; review, then regenerate (module docstring)"
 
 
-def test_render_refuses_an_azure_node_and_names_the_right_renderer() -> None:
-    settings = load_stack("prod-aws")
-    aws_node = params_for(settings.cluster, settings.region, "worker", "general", GENERATION)
-    azure_node = dataclasses.replace(aws_node, cloud="azure", os="ubuntu")
-    with pytest.raises(ValueError, match=r"cloud 'azure' nodes are rendered by userdata.azure.render_azure"):
-        render(azure_node)
+def test_an_azure_node_needs_its_store_and_identity() -> None:
+    with pytest.raises(ValueError, match=r"vault_name '' is not a Key Vault name.*"
+                                         r"identity_client_id '' is not a GUID"):
+        dataclasses.replace(base(), cloud="azure", region="westeurope", os="ubuntu", key_arn="")

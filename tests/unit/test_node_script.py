@@ -1,0 +1,257 @@
+"""The node script's decisions, run for real (bash, the rendered AWS script) against
+stand-ins for the AWS CLI, the docker CLI and curl (tests/unit/nodefakes/): what it does
+when the store cannot be read, when a token was never stored, when it is the last
+manager, when it cannot converge. The real-boot suite (tests/realboot/) shows the same on
+booted nodes; these run in seconds and pin each decision to its cause (issue 9: split
+brain, frozen cluster, destroy, unhealthy marking; issue 10: no secret on a command line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarmstack.config.load import load_stack
+from userdata import params_for, render
+from userdata.render import DAEMON_BASE, NODE_SCRIPT, files_of
+
+FAKES = Path(__file__).parent / "nodefakes"
+GENERATION = "0a1b2c3d"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+STORE = f"/swarmstack/prod/{GENERATION}"
+ME = "i-0000000000000000a"
+GROUP = "swarmstack-prod-managers"
+MANAGER_TOKEN = "SWMTKN-1-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-manager"
+WORKER_TOKEN = "SWMTKN-1-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-worker"
+
+
+@dataclass
+class Node:
+    """One node's script, its fakes and their state, in a temporary directory."""
+
+    dir: Path
+    role: str
+
+    def run(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": f"{self.dir / 'bin'}:/usr/bin:/bin", "FAKE_DIR": str(self.dir), "LANG": "C.UTF-8",
+               "SWARMSTACK_STATE_DIR": str(self.dir / "state"), "SWARMSTACK_RUN_DIR": str(self.dir / "run"),
+               "SWARMSTACK_LOG_FILE": str(self.dir / "bootstrap.log"),
+               "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
+               "SWARMSTACK_DAEMON_JSON": str(self.dir / "daemon.json"),
+               "SWARMSTACK_DOCKER_DROPIN": str(self.dir / "dropin.conf"),
+               "SWARMSTACK_TLS_DIR": str(self.dir / "tls"), "SWARMSTACK_DOCKER_SOCKET": str(self.dir / "docker.sock")}
+        return subprocess.run(["bash", str(self.dir / "swarmstack-node"), *command], env=env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def read(self, name: str) -> Any:
+        return json.loads((self.dir / name).read_text())
+
+    def write(self, name: str, value: Any) -> None:
+        (self.dir / name).write_text(json.dumps(value))
+
+    def update(self, name: str, **changes: Any) -> None:
+        self.write(name, {**self.read(name), **changes})
+
+    @property
+    def calls(self) -> str:
+        path = self.dir / "calls.log"
+        return path.read_text() if path.exists() else ""
+
+    @property
+    def parameters(self) -> dict[str, dict[str, str]]:
+        return dict(self.read("cloud.json")["parameters"])
+
+
+def make_node(tmp: Path, role: str, **overrides: Any) -> Node:
+    settings = load_stack("prod-aws")
+    pool = "managers" if role == "manager" else "general"
+    params = replace(params_for(settings.cluster, settings.region, role, pool, GENERATION, KEY),
+                     docker_api=False, log_groups=None, **overrides)
+    files = files_of(render(params))
+    # The one seam: managers' addresses are not probed over a network (no traffic leaves the test).
+    script = files[NODE_SCRIPT].replace('\nmain "$@"', '\nport_open() { return 0; }\nmain "$@"')
+    (tmp / "swarmstack-node").write_text(script)
+    (tmp / "daemon.base.json").write_text(files[DAEMON_BASE])
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    for fake in ("aws", "docker", "curl"):
+        shutil.copy(FAKES / fake, bin_dir / fake)
+        (bin_dir / fake).chmod(0o755)
+    for tool in ("systemctl", "dockerd"):  # the engine's unit and binary: present, nothing to do
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / tool).chmod(0o755)
+    node = Node(tmp, role)
+    node.write("imds.json", {"meta-data/instance-id": ME, "meta-data/local-ipv4": "10.0.1.10",
+                             "meta-data/placement/availability-zone": "eu-west-1a",
+                             "meta-data/instance-type": "m6i.large",
+                             "meta-data/autoscaling/target-lifecycle-state": "InService"})
+    node.write("cloud.json", {"parameters": {}, "instances": {ME: "running"},
+                              "groups": {GROUP: {"desired": 3, "instances": [ME]}}, "pending": []})
+    node.write("engine.json", {"state": "inactive", "tokens": {"manager": MANAGER_TOKEN, "worker": WORKER_TOKEN},
+                               "valid_tokens": [MANAGER_TOKEN, WORKER_TOKEN]})
+    return node
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Iterator[Node]:
+    yield make_node(tmp_path, "manager")
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Node]:
+    yield make_node(tmp_path, "worker")
+
+
+def formed_swarm(node: Node, owner: str = "i-0000000000000000f", age: int = 3600) -> None:
+    """The store of a swarm that formed long ago; its first manager is gone."""
+    node.update("cloud.json", parameters={
+        f"{STORE}/init": {"Value": f"{owner} {int(time.time()) - age}", "Type": "String"},
+        f"{STORE}/tokens/manager": {"Value": MANAGER_TOKEN, "Type": "SecureString", "KeyId": KEY},
+        f"{STORE}/tokens/worker": {"Value": WORKER_TOKEN, "Type": "SecureString", "KeyId": KEY},
+        f"{STORE}/managers": {"Value": "10.0.1.20", "Type": "String"}})
+
+
+# --- split brain: a read error is never an answer -------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["ThrottlingException", "InternalServerError", "AccessDeniedException"])
+def test_a_replacement_manager_never_inits_when_the_tokens_cannot_be_read(manager: Node, fault: str) -> None:
+    """Issue 9, item 3: the token read error was swallowed (`|| true`); a replacement
+    manager found an old marker whose owner was gone, took over, ran `swarm init` and
+    overwrote the real join tokens."""
+    formed_swarm(manager)
+    manager.write("faults.json", {f"ssm get-parameter {STORE}/tokens/manager": fault,
+                                  f"ssm get-parameters {STORE}/tokens/manager": fault})
+    result = manager.run("bootstrap", "4")
+    assert result.returncode != 0
+    assert manager.read("engine.json").get("inits", 0) == 0, result.stderr
+    assert "takeover" not in manager.calls and "put-parameter" not in manager.calls
+    assert manager.parameters[f"{STORE}/tokens/manager"]["Value"] == MANAGER_TOKEN
+
+
+def test_a_manager_never_elects_itself_when_the_marker_cannot_be_read(manager: Node) -> None:
+    manager.write("faults.json", {f"ssm get-parameter {STORE}/init": "AccessDeniedException"})
+    result = manager.run("bootstrap", "3")
+    assert result.returncode != 0
+    assert manager.read("engine.json").get("inits", 0) == 0
+    assert f"--name {STORE}/init" not in "".join(line for line in manager.calls.splitlines()
+                                                  if "put-parameter" in line)
+
+
+def test_the_first_manager_inits_only_when_the_store_says_the_marker_is_absent(manager: Node) -> None:
+    result = manager.run("bootstrap", "10")
+    assert result.returncode == 0, result.stderr
+    assert manager.read("engine.json")["inits"] == 1
+    assert manager.parameters[f"{STORE}/init"]["Value"].startswith(ME + " ")
+
+
+# --- frozen cluster: the leader republishes ---------------------------------------------
+
+
+def test_a_leader_whose_tokens_were_never_stored_publishes_them(manager: Node) -> None:
+    """Issue 9, item 4: `swarm init` succeeded, storing the tokens failed; the next run saw
+    "already in a swarm" and never stored them, so nobody could ever join."""
+    manager.write("faults.json", {f"ssm put-parameter {STORE}/tokens/{role}": "ThrottlingException"
+                                  for role in ("manager", "worker")})
+    first = manager.run("bootstrap", "10")
+    assert first.returncode != 0 and manager.read("engine.json")["inits"] == 1
+    assert f"{STORE}/tokens/manager" not in manager.parameters
+    manager.write("faults.json", {})
+    again = manager.run("bootstrap", "10")
+    assert again.returncode == 0, again.stderr
+    assert manager.read("engine.json")["inits"] == 1
+    stored = manager.parameters
+    assert stored[f"{STORE}/tokens/manager"]["Value"] == MANAGER_TOKEN
+    assert stored[f"{STORE}/tokens/worker"]["Value"] == WORKER_TOKEN
+
+
+def test_a_rotated_token_is_republished_and_tokens_are_under_the_cluster_key(manager: Node) -> None:
+    formed_swarm(manager)
+    manager.update("engine.json", state="active", manager=True, leader=True,
+                   tokens={"manager": MANAGER_TOKEN, "worker": WORKER_TOKEN + "-rotated"})
+    result = manager.run("bootstrap")
+    assert result.returncode == 0, result.stderr
+    worker_token = manager.parameters[f"{STORE}/tokens/worker"]
+    assert worker_token["Value"] == WORKER_TOKEN + "-rotated"
+    assert (worker_token["Type"], worker_token["KeyId"]) == ("SecureString", KEY)  # issue 10: not alias/aws/ssm
+    writes = [line for line in manager.calls.splitlines() if "put-parameter" in line and "/tokens/" in line]
+    assert len(writes) == 1 and "tokens/worker" in writes[0]  # the unchanged manager token is not rewritten
+
+
+# --- no secret on a command line -----------------------------------------------------------
+
+
+def test_the_join_token_is_never_on_a_command_line(worker: Node) -> None:
+    formed_swarm(worker)
+    result = worker.run("bootstrap", "10")
+    assert result.returncode == 0, result.stderr
+    assert worker.read("engine.json")["joined"]["JoinToken"] == WORKER_TOKEN
+    assert WORKER_TOKEN not in worker.calls and MANAGER_TOKEN not in worker.calls
+
+
+# --- destroy: the last manager leaves at once -----------------------------------------------
+
+
+def terminating(node: Node, desired: int) -> None:
+    node.update("imds.json", **{"meta-data/autoscaling/target-lifecycle-state": "Terminated"})
+    node.update("cloud.json", groups={GROUP: {"desired": desired, "instances": [ME]}},
+                pending=["swarmstack-drain " + ME])
+    node.update("engine.json", state="active", manager=True, leader=True, node_ls=["true Leader"])
+
+
+def test_the_last_manager_leaves_by_force_and_completes_its_hook_at_once(manager: Node) -> None:
+    """Issue 9, item 5: the last manager could not demote itself, died, and AWS waited
+    out the 900 s heartbeat, longer than Pulumi's delete timeout."""
+    terminating(manager, desired=1)
+    started = time.monotonic()
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 20
+    assert manager.read("engine.json")["state"] == "inactive"
+    assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
+
+
+def test_a_group_scaled_to_zero_leaves_at_once_even_when_raft_refuses_a_demotion(manager: Node) -> None:
+    terminating(manager, desired=0)
+    manager.update("engine.json", node_ls=["true Leader", "false Reachable", "false Reachable"], demote_refused=True)
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert "the whole group is going" in result.stderr
+    assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
+
+
+# --- a node that cannot converge says so and is replaced --------------------------------------
+
+
+def test_a_node_that_cannot_join_within_its_deadline_marks_itself_unhealthy(tmp_path: Path) -> None:
+    node = make_node(tmp_path, "worker", converge_deadline_seconds=10, join_wait_seconds=1)
+    node.update("cloud.json", pending=["swarmstack-join " + ME], groups={GROUP: {"desired": 3, "instances": [ME]}})
+    started = time.monotonic()
+    first = node.run("converge")
+    assert first.returncode != 0 and "not in the swarm" in first.stderr
+    assert "health" not in node.read("cloud.json")
+    time.sleep(max(0.0, 12 - (time.monotonic() - started)))
+    second = node.run("converge")
+    assert second.returncode != 0 and "marking this node unhealthy" in second.stderr
+    state = node.read("cloud.json")
+    assert state["actions"] == [f"swarmstack-join {ME} ABANDON"] and state["health"] == {ME: "Unhealthy"}
+    third = node.run("converge")  # once is enough
+    assert third.returncode != 0 and "marking this node unhealthy" not in third.stderr
+
+
+def test_a_node_that_joined_completes_its_launch_hook(tmp_path: Path) -> None:
+    node = make_node(tmp_path, "manager")
+    node.update("cloud.json", pending=["swarmstack-join " + ME])
+    result = node.run("converge")
+    assert result.returncode == 0, result.stderr
+    assert node.read("cloud.json")["actions"] == [f"swarmstack-join {ME} CONTINUE"]
+    assert os.path.exists(tmp_path / "run" / "converged")
