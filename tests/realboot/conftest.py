@@ -27,10 +27,19 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 TOOLS = ("systemd-nspawn", "debootstrap", "dpkg-scanpackages", "nsenter", "ip", "mount", "chroot")
 TIMINGS = Path(os.environ.get("SWARMSTACK_REALBOOT_TIMINGS", "/tmp/swarmstack-realboot-timings.json"))
+FAILURES = Path(os.environ.get("SWARMSTACK_REALBOOT_FAILURES", "/tmp/swarmstack-realboot-failures.log"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs root, dockerd and network namespaces (tests/integration)")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A failure's full text (node logs included) is written as soon as it happens: a
+    scenario takes minutes, and pytest prints failures only at the end."""
+    if report.failed and "realboot" in report.nodeid:
+        with open(FAILURES, "a") as out:
+            out.write(f"===== {time.strftime('%H:%M:%S')} {report.nodeid} ({report.when})\n{report.longreprtext}\n")
 
 
 def missing_requirements() -> str | None:
