@@ -127,7 +127,9 @@ def render_json(graph: Graph, region: str) -> dict[str, Any]:
         "region": region,
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
-             "id": r.id, "inputs": {k: "[secret]" if k in r.secret_inputs else v for k, v in r.inputs.items()}}
+             "id": r.id, "inputs": {k: "[secret]" if k in r.secret_inputs else v for k, v in r.inputs.items()},
+             "dependencies": list(r.dependencies), "propertyDependencies": dict(r.property_dependencies),
+             "customTimeouts": dict(r.custom_timeouts)}
             for r in graph.resources
         ],
         "outputs": shown_outputs(graph),

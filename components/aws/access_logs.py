@@ -19,7 +19,8 @@ PREFIX = "nlb"
 
 
 def bucket_policy(partition: str, account: str, bucket_arn: str) -> dict[str, Any]:
-    """Log delivery may write under the account's own prefix; nobody may use plain HTTP. Pure."""
+    """Log delivery may write under the account's own prefix; no principal at all, in this
+    account or any other, may use plain HTTP. Pure."""
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "LogDeliveryWrite", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
          "Action": "s3:PutObject", "Resource": f"{bucket_arn}/{PREFIX}/AWSLogs/{account}/*",
@@ -27,7 +28,7 @@ def bucket_policy(partition: str, account: str, bucket_arn: str) -> dict[str, An
         {"Sid": "LogDeliveryAclCheck", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
          "Action": "s3:GetBucketAcl", "Resource": bucket_arn,
          "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
-        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*",
          "Action": "s3:*", "Resource": [bucket_arn, f"{bucket_arn}/*"],
          "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     ]}
@@ -41,6 +42,8 @@ class AccessLogBucketArgs:
     """Days after which log objects expire."""
     tags: dict[str, str]
     """Tags for the bucket."""
+    name: pulumi.Input[str] | None = None
+    """The bucket's name (globally unique, 3 to 63 lowercase characters); None lets Pulumi name it."""
 
 
 class AccessLogBucket(pulumi.ComponentResource):
@@ -55,7 +58,8 @@ class AccessLogBucket(pulumi.ComponentResource):
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity(opts=invoke).account_id
         partition = aws.get_partition(opts=invoke).partition
-        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, tags={**args.tags, "Name": f"{name}-bucket"},
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=args.name, force_destroy=False,
+                               tags={**args.tags, "Name": f"{name}-bucket"},
                                opts=child)
         owner = aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
                                                rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)

@@ -19,7 +19,8 @@ from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.aws.nodes import NodeGroup, NodeGroupArgs
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
-from components.common.ports import Exposure
+from components.common.names import bucket_name
+from components.common.ports import DOCKER_TLS_PORT, Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
 from swarmstack.config.model import ClusterConfig
@@ -118,33 +119,20 @@ class Cluster(pulumi.ComponentResource):
         node_common: dict[str, Any] = {"cluster": cfg.name, "subnet_ids": network.node_subnet_ids,
                                        "public_ip": network.nodes_public,
                        "key_name": cfg.access.ssh_key_name, "tags": tags, **image}
-        managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
-            role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
-            instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gi_b,
-            security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
-            user_data=user_data("manager", MANAGER_POOL),
-            lifecycle_roles={"manager": identities["manager"].role_name}, **node_common), opts=child)
-        workers: dict[str, NodeGroup] = {}
-        for pool in cfg.workers:
-            workers[pool.name] = NodeGroup(f"{name}-{pool.name}", NodeGroupArgs(
-                role="worker", pool=pool.name, count=pool.count, instance_types=list(pool.instance_type),
-                spot=pool.spot, disk_gib=pool.disk_gi_b, security_group_id=groups.workers_id,
-                instance_profile_arn=identities["worker"].profile_arn,
-                user_data=user_data("worker", pool.name),
-                lifecycle_roles={"manager": identities["manager"].role_name,
-                                 "worker": identities["worker"].role_name}, **node_common), opts=child)
 
+        # The balancer and the TLS material come before the node groups: the managers'
+        # certificate names the balancer, and managers must not boot before it is stored.
         balancer: LoadBalancer | None = None
+        forwards: list[Forward] = []
         if lb_cfg.enabled:
             assert groups.lb_id is not None
-            service_groups: dict[str, pulumi.Input[str]] = (
-                {pool: group.group_name for pool, group in workers.items()} if workers
-                else {MANAGER_POOL: managers.group_name})
-            forwards = [Forward(p.port, p.protocol.upper(), service_groups) for p in lb_cfg.ports]
+            forwards = [Forward(p.port, p.protocol.upper()) for p in lb_cfg.ports]
             if api:
-                forwards.append(docker_api_forward(managers.group_name))
+                forwards.append(docker_api_forward())
             logs_bucket = AccessLogBucket(f"{name}-lb-logs", AccessLogBucketArgs(
-                retention_days=cfg.logging.retention_days, tags=tags), opts=child) if cfg.production else None
+                retention_days=cfg.logging.retention_days, tags=tags,
+                name=generation.apply(lambda g: bucket_name(f"swarmstack-{cfg.name}-lb-logs-{g}"))),
+                opts=child) if cfg.production else None
             balancer = LoadBalancer(f"{name}-lb", LoadBalancerArgs(
                 vpc_id=network.vpc_id,
                 subnet_ids=network.public_subnet_ids if lb_cfg.public else network.node_subnet_ids,
@@ -159,6 +147,38 @@ class Cluster(pulumi.ComponentResource):
                 cluster=cfg.name, lb_dns_name=balancer.dns_name if balancer else None,
                 ca_cert_pem=cfg.docker_api.ca_cert_pem if cfg.docker_api.ca == "provided" else None,
                 ca_key_pem=ca_key, key_id=key.arn, tags=tags), opts=child)
+
+        # What every node reads or needs from its first boot to its drain: the group
+        # depends on it (components stand for their children), so it exists before the
+        # first node boots and is deleted only after the last node has drained.
+        boot: list[pulumi.Resource] = [logs, *network.node_egress]
+        managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
+            role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
+            instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gi_b,
+            security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
+            user_data=user_data("manager", MANAGER_POOL),
+            lifecycle_roles={"manager": identities["manager"].role_name},
+            boot_dependencies=[identities["manager"], *boot, *([certificates] if certificates else [])],
+            **node_common), opts=child)
+        workers: dict[str, NodeGroup] = {}
+        for pool in cfg.workers:
+            workers[pool.name] = NodeGroup(f"{name}-{pool.name}", NodeGroupArgs(
+                role="worker", pool=pool.name, count=pool.count, instance_types=list(pool.instance_type),
+                spot=pool.spot, disk_gib=pool.disk_gi_b, security_group_id=groups.workers_id,
+                instance_profile_arn=identities["worker"].profile_arn,
+                user_data=user_data("worker", pool.name),
+                lifecycle_roles={"manager": identities["manager"].role_name,
+                                 "worker": identities["worker"].role_name},
+                boot_dependencies=[identities["worker"], *boot], **node_common), opts=child)
+
+        if balancer is not None:
+            service_groups: dict[str, pulumi.Input[str]] = (
+                {pool: group.group_name for pool, group in workers.items()} if workers
+                else {MANAGER_POOL: managers.group_name})
+            attached = [Forward(f.port, f.protocol, service_groups) for f in forwards if f.port != DOCKER_TLS_PORT]
+            if api:
+                attached.append(docker_api_forward(managers.group_name))
+            balancer.attach(attached)
 
         monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
             cluster=cfg.name, region=region, events_group=logs.names["events"], manager_count=cfg.managers.count,

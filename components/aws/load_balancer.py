@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.common.names import lb_name
 from components.common.ports import DOCKER_TLS_PORT
 
 HEALTH_CHECK: dict[str, Any] = {"protocol": "TCP", "port": "traffic-port", "interval": 10, "healthy_threshold": 3,
@@ -31,8 +32,9 @@ class Forward:
     """The port clients connect to, and the nodes' published port behind it."""
     protocol: str
     """`TCP` or `UDP`."""
-    groups: Mapping[str, pulumi.Input[str]]
-    """Pool name to the auto scaling group whose instances are the targets."""
+    groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Pool name to the auto scaling group whose instances are the targets (attached by
+    `LoadBalancer.attach`, once the groups exist)."""
 
 
 def listener_key(port: int, protocol: str) -> str:
@@ -65,7 +67,10 @@ class LoadBalancerArgs:
 
 
 class LoadBalancer(pulumi.ComponentResource):
-    """An NLB with its listeners, target groups and group attachments."""
+    """An NLB with its listeners and target groups; `attach` adds the node groups.
+
+    The balancer comes before the node groups: the managers' TLS certificate names its
+    DNS name, and the managers must not boot before their certificate is stored."""
 
     dns_name: pulumi.Output[str]
     arn_suffix: pulumi.Output[str]
@@ -76,17 +81,20 @@ class LoadBalancer(pulumi.ComponentResource):
         super().__init__("swarmstack:aws:LoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         lb = aws.lb.LoadBalancer(
-            f"{name}-nlb", load_balancer_type="network", internal=args.internal, subnets=args.subnet_ids,
+            f"{name}-nlb", name=lb_name(f"{name}-nlb"), load_balancer_type="network", internal=args.internal,
+            subnets=args.subnet_ids,
             security_groups=[args.security_group_id], enable_deletion_protection=args.deletion_protection,
             enable_cross_zone_load_balancing=False, ip_address_type="ipv4",
             access_logs={"enabled": True, "bucket": args.access_logs_bucket, "prefix": args.access_logs_prefix}
             if args.access_logs_bucket is not None else None,
             tags={**args.tags, "Name": f"{name}-nlb"}, opts=child)
         self.target_groups = {}
+        self._arns: dict[str, pulumi.Output[str]] = {}
         for forward in args.forwards:
             key = listener_key(forward.port, forward.protocol)
             group = aws.lb.TargetGroup(
-                f"{name}-{key}", port=forward.port, protocol=forward.protocol, vpc_id=args.vpc_id,
+                f"{name}-{key}", name=lb_name(f"{name}-{key}"), port=forward.port, protocol=forward.protocol,
+                vpc_id=args.vpc_id,
                 target_type="instance", health_check=aws.lb.TargetGroupHealthCheckArgs(**HEALTH_CHECK),
                 deregistration_delay=DEREGISTRATION_DELAY,
                 tags={**args.tags, "Name": f"{name}-{key}"}, opts=child)
@@ -94,15 +102,24 @@ class LoadBalancer(pulumi.ComponentResource):
                             protocol=forward.protocol,
                             default_actions=[{"type": "forward", "target_group_arn": group.arn}],
                             tags={**args.tags, "Name": f"{name}-{key}"}, opts=child)
-            for pool, group_name in forward.groups.items():
-                aws.autoscaling.Attachment(f"{name}-{key}-{pool}", autoscaling_group_name=group_name,
-                                           lb_target_group_arn=group.arn, opts=child)
+            self._arns[key] = group.arn
             self.target_groups[key] = group.arn_suffix
+        self._name = name
+        self.attach(args.forwards)
         self.dns_name = lb.dns_name
         self.arn_suffix = lb.arn_suffix
         self.register_outputs({"dnsName": self.dns_name})
 
+    def attach(self, forwards: list[Forward]) -> None:
+        """Attach each forward's node groups to its target group."""
+        for forward in forwards:
+            key = listener_key(forward.port, forward.protocol)
+            for pool, group_name in forward.groups.items():
+                aws.autoscaling.Attachment(f"{self._name}-{key}-{pool}", autoscaling_group_name=group_name,
+                                           lb_target_group_arn=self._arns[key],
+                                           opts=pulumi.ResourceOptions(parent=self))
 
-def docker_api_forward(manager_group: pulumi.Input[str]) -> Forward:
+
+def docker_api_forward(manager_group: pulumi.Input[str] | None = None) -> Forward:
     """The 2376 listener to the managers."""
-    return Forward(DOCKER_TLS_PORT, "TCP", {"managers": manager_group})
+    return Forward(DOCKER_TLS_PORT, "TCP", {"managers": manager_group} if manager_group is not None else {})

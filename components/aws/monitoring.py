@@ -8,8 +8,9 @@ The `/events` log group holds one JSON object per Docker event, as
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.nodes import quorum
+from components.common.names import LIMITS, fit
 
 OOM_PATTERN = '{ ($.Type = "container") && ($.Action = "oom") }'
 CRASH_PATTERN = '{ ($.Type = "container") && ($.Action = "die") && ($.Actor.Attributes.exitCode != "0") }'
@@ -81,6 +83,20 @@ class MonitoringArgs:
     """Listener key to target group ARN suffix."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags for every resource."""
+    key_arn: pulumi.Input[str] | None = None
+    """The cluster key; the alarm topic is encrypted with it (its key policy lets CloudWatch
+    alarms use it). None leaves the topic unencrypted."""
+    alarm_emails: Sequence[str] = ()
+    """Email addresses subscribed to the alarm topic (each confirms from the mail AWS sends)."""
+    alarm_https: Sequence[str] = ()
+    """HTTPS endpoints subscribed to the alarm topic (they confirm the subscription)."""
+
+
+def subscriptions(emails: Sequence[str], https: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(child name suffix, protocol, endpoint) of each alarm subscription. The suffix is
+    drawn from the endpoint, so reordering the config replaces nothing. Pure."""
+    return [(f"{protocol}-{hashlib.sha256(endpoint.encode()).hexdigest()[:8]}", protocol, endpoint)
+            for protocol, endpoints in (("email", emails), ("https", https)) for endpoint in endpoints]
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -93,7 +109,11 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("swarmstack:aws:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = namespace(args.cluster)
-        topic = aws.sns.Topic(f"{name}-alarms", tags={**args.tags, "Name": f"{name}-alarms"}, opts=child)
+        topic = aws.sns.Topic(f"{name}-alarms", name=fit(f"swarmstack-{args.cluster}-alarms", LIMITS["sns-topic"]),
+                              kms_master_key_id=args.key_arn, tags={**args.tags, "Name": f"{name}-alarms"}, opts=child)
+        for suffix, protocol, endpoint in subscriptions(args.alarm_emails, args.alarm_https):
+            aws.sns.TopicSubscription(f"{name}-alarms-{suffix}", topic=topic.arn, protocol=protocol,
+                                      endpoint=endpoint, opts=child)
         filters = []
         for key, metric, pattern in (("oom", "ContainerOOMKills", OOM_PATTERN),
                                      ("error-exits", "ContainerErrorExits", CRASH_PATTERN)):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from components.common.cidr import split
+from components.common.names import LIMITS, fit
 
 
 def subnet_problem(vpc_id: str, subnets: list[tuple[str, str, str]]) -> str | None:
@@ -25,6 +26,15 @@ def subnet_problem(vpc_id: str, subnets: list[tuple[str, str, str]]) -> str | No
     if doubled:
         return f"two subnets share zone {', '.join(doubled)}; list one subnet per availability zone"
     return None
+
+
+def flow_logs_trust_policy(partition: str, region: str, account: str) -> dict[str, Any]:
+    """VPC Flow Logs may assume the delivery role only for this account's flow logs in
+    this region (`aws:SourceAccount`, `aws:SourceArn`: no confused deputy). Pure."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": account},
+                      "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"}}}]}
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,10 @@ class Network(pulumi.ComponentResource):
     """True when nodes sit in public subnets and need public addresses."""
     cidr_text: str
     """The VPC's range as known at deploy time (given, or looked up for an existing VPC)."""
+    node_egress: list[pulumi.Resource]
+    """What gives the node subnets their way out (route table associations and default
+    routes): node groups depend on it, so a first boot can install packages. Empty for
+    an existing VPC, whose routing is the user's."""
 
     def __init__(self, name: str, args: NewNetworkArgs | ExistingNetworkArgs,
                  opts: pulumi.ResourceOptions | None = None):
@@ -95,6 +109,7 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = pulumi.Output.from_input(list(args.public_subnet_ids))
         self.node_subnet_ids = pulumi.Output.from_input(list(args.private_subnet_ids))
         self.nodes_public = False
+        self.node_egress = []
 
     def _new(self, name: str, args: NewNetworkArgs) -> None:
         child = pulumi.ResourceOptions(parent=self)
@@ -112,10 +127,12 @@ class Network(pulumi.ComponentResource):
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[],
                                      tags={**tags, "Name": f"{name}-default-closed"}, opts=child)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-igw"}, opts=child)
+        public_egress: list[pulumi.Resource] = []
+        private_egress: list[pulumi.Resource] = []
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id,
                                        tags={**tags, "Name": f"{name}-public"}, opts=child)
-        aws.ec2.Route(f"{name}-public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=igw.id, opts=child)
+        public_egress.append(aws.ec2.Route(f"{name}-public-default", route_table_id=public_rt.id,
+                                           destination_cidr_block="0.0.0.0/0", gateway_id=igw.id, opts=child))
 
         public_subnets, private_subnets, nats = [], [], []
         for index, zone in enumerate(zones):
@@ -124,8 +141,8 @@ class Network(pulumi.ComponentResource):
                                     availability_zone=zone, map_public_ip_on_launch=not private,
                                     tags={**tags, "Name": f"{name}-public-{letter}", "swarmstack:tier": "public"},
                                     opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-public-{letter}", subnet_id=subnet.id,
-                                          route_table_id=public_rt.id, opts=child)
+            public_egress.append(aws.ec2.RouteTableAssociation(f"{name}-public-{letter}", subnet_id=subnet.id,
+                                                               route_table_id=public_rt.id, opts=child))
             public_subnets.append(subnet)
             if args.nat == "perZone" or (args.nat == "single" and index == 0):
                 eip = aws.ec2.Eip(f"{name}-nat-{letter}", domain="vpc",
@@ -145,10 +162,11 @@ class Network(pulumi.ComponentResource):
                 table = aws.ec2.RouteTable(f"{name}-private-{letter}", vpc_id=vpc.id,
                                            tags={**tags, "Name": f"{name}-private-{letter}"}, opts=child)
                 nat = nats[index] if args.nat == "perZone" else nats[0]
-                aws.ec2.Route(f"{name}-private-{letter}-default", route_table_id=table.id,
-                              destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
-                aws.ec2.RouteTableAssociation(f"{name}-private-{letter}", subnet_id=subnet.id,
-                                              route_table_id=table.id, opts=child)
+                private_egress.append(aws.ec2.Route(f"{name}-private-{letter}-default", route_table_id=table.id,
+                                                    destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id,
+                                                    opts=child))
+                private_egress.append(aws.ec2.RouteTableAssociation(f"{name}-private-{letter}", subnet_id=subnet.id,
+                                                                    route_table_id=table.id, opts=child))
                 private_subnets.append(subnet)
 
         if args.flow_logs:
@@ -161,18 +179,24 @@ class Network(pulumi.ComponentResource):
         nodes = private_subnets if private else public_subnets
         self.node_subnet_ids = pulumi.Output.all(*[s.id for s in nodes])
         self.nodes_public = not private
+        self.node_egress = private_egress if private else public_egress
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NewNetworkArgs) -> None:
         child = pulumi.ResourceOptions(parent=self)
+        # IAM names are global to the account: the region keeps two stacks of one name apart.
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = aws.get_region(opts=invoke).region
         group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/swarmstack/{name}/flow-logs",
                                         retention_in_days=args.flow_log_retention_days,
                                         kms_key_id=args.flow_log_kms_key_arn, tags=args.tags, opts=child)
-        role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=pulumi.Output.json_dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                           "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}],
-        }), tags=args.tags, opts=child)
-        aws.iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=pulumi.Output.json_dumps({
+        role = aws.iam.Role(f"{name}-flow-logs",
+                            name=fit(f"swarmstack-{name}-{region}-flow-logs", LIMITS["iam-role"]),
+                            assume_role_policy=pulumi.Output.json_dumps(flow_logs_trust_policy(
+                                aws.get_partition(opts=invoke).partition, region,
+                                aws.get_caller_identity(opts=invoke).account_id)),
+                            tags=args.tags, opts=child)
+        aws.iam.RolePolicy(f"{name}-flow-logs", name=fit(f"{name}-flow-logs", LIMITS["iam-policy"]), role=role.id,
+                           policy=pulumi.Output.json_dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow",
                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],

@@ -8,7 +8,17 @@ per-zone groups would each be refreshed at once and could together take the swar
 below quorum. `AZRebalance` is suspended for managers so that Auto Scaling never
 terminates a manager just to even out the zones; scale-in protection keeps scaling
 activities off them; the `swarmstack-drain` termination hook gives a leaving node
-time to be drained and demoted (the node watches its own lifecycle state in IMDS).
+time to be drained and demoted (the node watches its own lifecycle state in IMDS),
+and the `swarmstack-join` launch hook keeps a new node out of service until it has
+joined the swarm (`components/common/hooks.py`).
+
+Order (checked on the graph by `swarmstack/deploy_order.py`): the group depends on
+everything its nodes need from their first boot to their drain (the role's policies
+and profile, the log groups, the TLS parameters, the NAT routes of its subnets, and
+the permission to complete its lifecycle actions), so Pulumi creates all of it first
+and deletes it only after the group has drained. That permission is scoped by the
+group's explicit name, never by the group's ARN: a grant that depended on the group
+would be deleted before the group's nodes had completed their drain hooks.
 """
 
 from __future__ import annotations
@@ -20,9 +30,10 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.common.hooks import DRAIN_HEARTBEAT, DRAIN_HOOK, JOIN_HEARTBEAT, JOIN_HOOK, group_delete_timeout
+from components.common.names import LIMITS, fit
 from swarmstack.config.architecture import architecture
 
-DRAIN_HOOK = "swarmstack-drain"
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 ROOT_DEVICE = "/dev/xvda"  # Amazon Linux's root device; a custom AMI must use the same
 IMDS_HOP_LIMIT = 1
@@ -30,11 +41,44 @@ IMDS_HOP_LIMIT = 1
 overlay networks sit one hop further and so cannot take the node role's credentials."""
 GROUP_METRICS = ("GroupInServiceInstances", "GroupDesiredCapacity", "GroupPendingInstances",
                  "GroupTerminatingInstances", "GroupTotalInstances")
-HEARTBEAT = {"manager": 900, "worker": 600}
+HEARTBEAT = DRAIN_HEARTBEAT
 """Seconds a leaving node has to drain (and, for a manager, be demoted) before AWS goes on."""
+WAIT_FOR_CAPACITY = "30m"
+"""How long `pulumi up` waits for a group's nodes to be InService, i.e. joined (the
+launch hook): longer than a node may take to join (the launch hook's 20 minutes, and
+a worker of a cold start waiting for the load balancer, the TLS material and the
+first manager's init), so a normal cold start never fails, while nodes that never
+join fail the deployment instead of reporting success."""
 CHECKPOINT_DELAY = 300
 """Seconds an instance refresh waits at each checkpoint: a new manager becomes Reachable."""
 
+
+
+def group_name_for(component: str) -> str:
+    """The auto scaling group's explicit name for the node group component `component`
+    (`prod-managers` -> `prod-managers-asg`). Explicit so that the permission to complete
+    its lifecycle actions can name it before the group exists. Pure."""
+    return fit(f"{component}-asg", LIMITS["asg"])
+
+
+def lifecycle_resource(partition: str, region: str, account: str, group_name: str) -> str:
+    """The ARN pattern of one auto scaling group by name (its ARN carries a UUID that is
+    only known once the group exists). Pure."""
+    return f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{group_name}"
+
+
+def delete_timeout(role: Literal["manager", "worker"]) -> str:
+    """The group's delete timeout: every node drains at once for up to its heartbeat,
+    then shuts down; 10 minutes to spare. Pure."""
+    return f"{math.ceil(group_delete_timeout(role) / 60) + 10}m"
+
+
+def lifecycle_hooks(role: Literal["manager", "worker"]) -> list[dict[str, Any]]:
+    """The group's lifecycle hooks. Pure."""
+    return [{"name": JOIN_HOOK, "lifecycle_transition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+             "heartbeat_timeout": JOIN_HEARTBEAT, "default_result": "ABANDON"},
+            {"name": DRAIN_HOOK, "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
+             "heartbeat_timeout": DRAIN_HEARTBEAT[role], "default_result": "CONTINUE"}]
 
 
 def pool_architecture(instance_types: list[str]) -> Literal["x86_64", "arm64"]:
@@ -114,12 +158,16 @@ class NodeGroupArgs:
     """Encrypt the root volume with this key instead of the account's default EBS key."""
     lifecycle_roles: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """Role label to IAM role name: who may complete this group's lifecycle actions."""
+    boot_dependencies: list[pulumi.Resource] = field(default_factory=list)
+    """What the nodes read or need from their first boot to their drain (the role's
+    policies, log groups, TLS parameters, NAT routes; components stand for their
+    children): the group depends on all of it."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags for every resource and every instance."""
 
 
 class NodeGroup(pulumi.ComponentResource):
-    """Launch template + auto scaling group + drain hook + refresh policy."""
+    """Launch template + auto scaling group + join and drain hooks + refresh policy."""
 
     group_name: pulumi.Output[str]
     group_arn: pulumi.Output[str]
@@ -154,7 +202,8 @@ class NodeGroup(pulumi.ComponentResource):
             tag_specifications=[{"resource_type": kind, "tags": node_tags}
                                 for kind in ("instance", "volume", "network-interface")],
             tags={**args.tags, "Name": f"{name}-lt"})
-        template = aws.ec2.LaunchTemplate(f"{name}-lt", opts=child, **template_args)
+        template = aws.ec2.LaunchTemplate(f"{name}-lt", name=fit(f"{name}-lt", LIMITS["launch-template"]),
+                                          opts=child, **template_args)
         version = template.latest_version.apply(lambda v: str(int(v)))
         placement: dict[str, Any]
         if args.spot:
@@ -170,6 +219,7 @@ class NodeGroup(pulumi.ComponentResource):
             placement = {"launch_template": {"id": template.id, "version": version}}
         manager = args.role == "manager"
         group_args: dict[str, Any] = dict(
+            name=group_name_for(name),
             vpc_zone_identifiers=args.subnet_ids,
             min_size=args.count,
             max_size=args.count + 1,
@@ -181,21 +231,29 @@ class NodeGroup(pulumi.ComponentResource):
             suspended_processes=["AZRebalance"] if manager else [],
             enabled_metrics=list(GROUP_METRICS),
             metrics_granularity="1Minute",
-            initial_lifecycle_hooks=[{"name": DRAIN_HOOK,
-                                      "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
-                                      "heartbeat_timeout": HEARTBEAT[args.role], "default_result": "CONTINUE"}],
+            initial_lifecycle_hooks=lifecycle_hooks(args.role),
+            wait_for_capacity_timeout=WAIT_FOR_CAPACITY,
             instance_refresh={"strategy": "Rolling", "preferences": refresh_preferences(args.role, args.count)},
             tags=[{"key": k, "value": v, "propagate_at_launch": False}
                   for k, v in {**node_tags, "Name": f"{name}-asg"}.items()],
             **placement)
-        group = aws.autoscaling.Group(f"{name}-asg", opts=child, **group_args)
-        for label, role_name in args.lifecycle_roles.items():
-            aws.iam.RolePolicy(f"{name}-lifecycle-{label}", role=role_name, policy=pulumi.Output.json_dumps({
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity(opts=invoke).account_id
+        partition = aws.get_partition(opts=invoke).partition
+        region = aws.get_region(opts=invoke).region
+        grants = [aws.iam.RolePolicy(
+            f"{name}-lifecycle-{label}", name=fit(f"{name}-lifecycle-{label}", LIMITS["iam-policy"]), role=role_name,
+            policy=pulumi.Output.json_dumps({
                 "Version": "2012-10-17",
-                "Statement": [{"Sid": "DrainHook", "Effect": "Allow",
+                "Statement": [{"Sid": "LifecycleHooks", "Effect": "Allow",
                                "Action": ["autoscaling:CompleteLifecycleAction",
-                                          "autoscaling:RecordLifecycleActionHeartbeat"],
-                               "Resource": group.arn}]}), opts=child)
+                                          "autoscaling:RecordLifecycleActionHeartbeat",
+                                          "autoscaling:SetInstanceHealth"],
+                               "Resource": lifecycle_resource(partition, region, account, group_args["name"])}]}),
+            opts=child) for label, role_name in args.lifecycle_roles.items()]
+        group = aws.autoscaling.Group(f"{name}-asg", opts=pulumi.ResourceOptions(
+            parent=self, depends_on=[*args.boot_dependencies, *grants],
+            custom_timeouts=pulumi.CustomTimeouts(delete=delete_timeout(args.role))), **group_args)
         self.group_name = group.name
         self.group_arn = group.arn
         self.launch_template_id = template.id

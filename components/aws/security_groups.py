@@ -9,6 +9,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.common.names import LIMITS, fit
 from components.common.ports import NEVER_OPEN, Exposure, Ingress, Role, ingress_matrix
 
 GROUPS: tuple[Role, ...] = ("managers", "workers", "lb")
@@ -109,7 +110,8 @@ class SecurityGroups(pulumi.ComponentResource):
         roles = [g for g in GROUPS if g != "lb" or args.exposure.load_balancer]
         groups = {
             role: aws.ec2.SecurityGroup(
-                f"{name}-{role}", vpc_id=args.vpc_id, description=f"swarmstack {name} {role}",
+                f"{name}-{role}", name=fit(f"{name}-{role}", LIMITS["security-group"]), vpc_id=args.vpc_id,
+                description=f"swarmstack {name} {role}",
                 tags={**args.tags, "Name": f"{name}-{role}"}, opts=child)
             for role in roles
         }

@@ -122,7 +122,7 @@ class Cluster(pulumi.ComponentResource):
             cluster=name, suffix=suffix.result, resource_group=rg, location=location, tenant_id=client.tenant_id,
             subscription_id=client.subscription_id, production=cfg.production,
             manager_principal=identities.principal_ids["managers"],
-            worker_principal=identities.principal_ids["workers"],
+            worker_principal=identities.principal_ids["workers"], deployer_principal=client.object_id,
             server_key_pem=docker_tls.server_key_pem if docker_tls else None, tags=tags), opts=child)
 
         logs = None
@@ -172,7 +172,7 @@ class Cluster(pulumi.ComponentResource):
                 identity_id=identities.ids[role_key], ssh_public_key=ssh_key,
                 custom_data=custom_data(role, pool_name, labels), public_addresses=network.nodes_public,
                 computer_name_prefix=prefix, collection_rule_id=logs.collection_rule_id if logs else None,
-                image=image_of(settings), tags=tags), opts=child)
+                image=image_of(settings), boot_dependencies=[identities, store], tags=tags), opts=child)
 
         managers = node_pool("managers", "manager", [cfg.managers.instance_type], cfg.managers.count,
                              cfg.managers.disk_gi_b, False, {}, manager_prefix)

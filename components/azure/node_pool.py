@@ -72,6 +72,10 @@ class NodePoolArgs:
     """Host name prefix."""
     collection_rule_id: pulumi.Input[str] | None
     """Data collection rule the Azure Monitor Agent follows; None: no agent."""
+    boot_dependencies: list[pulumi.Resource] = field(default_factory=list)
+    """What the machines read or need from their first boot (role assignments of their
+    identity, the Key Vault secrets; components stand for their children): the scale
+    set depends on all of it, so RBAC grants and secrets exist before a machine boots."""
     image: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGE))
     """Marketplace image reference, or `{"id": …}`."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -162,7 +166,7 @@ class NodePool(pulumi.ComponentResource):
                 type=azure.compute.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.identity_id]),
             virtual_machine_profile=profile,
             tags={**args.tags, "swarmstack:role": args.role, "swarmstack:pool": args.pool},
-            opts=child)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.boot_dependencies)))
         if args.collection_rule_id is not None:
             azure.monitor.DataCollectionRuleAssociation(
                 f"{name}-logs", resource_uri=scale_set.id, association_name=f"{name}-logs",

@@ -11,6 +11,14 @@
   tokens and the Docker API's server key. Access is granted per secret: workers may
   read the worker token and nothing else; managers may write both tokens and read
   the server key. The token secrets start as placeholders the first manager replaces.
+- The deploying principal is Key Vault Secrets Officer on the vault. ARM creates
+  secrets (`vaults/secrets` PUT is a control-plane call) but refuses to delete them
+  (`DisallowedResourceOperation`), so the provider deletes them through the vault's
+  data plane, which needs a data role: without it `pulumi destroy` fails. Every secret
+  depends on that grant, so it is created first and deleted last.
+- The vault and storage account names end in the stack's random suffix, drawn again
+  when a stack is re-created: a soft-deleted (or purge-protected) vault of a destroyed
+  stack of the same name never blocks the new one.
 """
 
 from __future__ import annotations
@@ -60,6 +68,9 @@ class SwarmStoreArgs:
     """Object id of the managers' identity."""
     worker_principal: pulumi.Input[str]
     """Object id of the workers' identity."""
+    deployer_principal: pulumi.Input[str] | None
+    """Object id of whoever runs `pulumi up`/`destroy` (`get_client_config`): may manage
+    the vault's secrets through the data plane, which deleting them needs."""
     server_key_pem: pulumi.Input[str] | None
     """The Docker API server's private key (a secret), or None without the API."""
     tags: dict[str, str]
@@ -101,6 +112,16 @@ class SwarmStore(pulumi.ComponentResource):
         leaving = azure.storage.Table(f"{name}-leaving", resource_group_name=args.resource_group,
                                       account_name=account.name, table_name=LEAVING_TABLE, opts=child)
 
+        # The provider deletes secrets through the data plane (ARM refuses): the deployer
+        # needs a data role there, granted before any secret and revoked after the last.
+        officer: list[pulumi.Resource] = []
+        if args.deployer_principal is not None:
+            officer.append(azure.authorization.RoleAssignment(
+                f"{name}-deployer-secrets", principal_id=args.deployer_principal,
+                role_definition_id=role_definition(args.subscription_id, SECRETS_OFFICER), scope=vault.id,
+                description="whoever deploys the stack: manage (and on destroy delete) the swarm's secrets",
+                opts=child))
+        after_officer = pulumi.ResourceOptions(parent=self, depends_on=officer)
         secrets = {}
         for secret in (MANAGER_TOKEN, WORKER_TOKEN):
             secrets[secret] = azure.keyvault.Secret(
@@ -108,13 +129,13 @@ class SwarmStore(pulumi.ComponentResource):
                 secret_name=secret, properties=azure.keyvault.SecretPropertiesArgs(
                     value=pulumi.Output.secret(PLACEHOLDER), content_type="text/plain"),
                 # The first manager writes the real token; the program must not put the placeholder back.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["properties"]))
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["properties"], depends_on=officer))
         if args.server_key_pem is not None:
             secrets[SERVER_KEY] = azure.keyvault.Secret(
                 f"{name}-{SERVER_KEY}", resource_group_name=args.resource_group, vault_name=vault.name,
                 secret_name=SERVER_KEY, properties=azure.keyvault.SecretPropertiesArgs(
                     value=pulumi.Output.secret(args.server_key_pem), content_type="application/x-pem-file"),
-                opts=child)
+                opts=after_officer)
 
         grants = [
             ("managers", MANAGER_TOKEN, SECRETS_OFFICER, args.manager_principal),

@@ -3,6 +3,8 @@
 Pure functions. A schedule is parsed into explicit value sets once; the AWS form
 (`cron(m h dom mon dow year)`, as SSM State Manager takes it) and the systemd
 `OnCalendar=` form are rendered from those sets, so both fire at the same times.
+State Manager runs associations on a few schedules only (`ssm_association_problem`);
+systemd timers take any.
 """
 
 from __future__ import annotations
@@ -108,14 +110,69 @@ def _join(values: tuple[int, ...] | None, names: list[str] | None = None, offset
     return ",".join(str(v) for v in values)
 
 
+SSM_HOUR_STEPS = (1, 2, 4, 8, 12)
+SSM_ASSOCIATION_RULE = ("State Manager runs associations only every 30 minutes, every 1, 2, 4, 8 or 12 hours, "
+                        "or every day or week at a set time (no month or day of the month; days of the week as "
+                        "one range such as MON-FRI), e.g. 42 1 * * *, 0 */4 * * * or 30 2 * * 1-5")
+"""AWS Systems Manager User Guide, "Reference: Cron and rate expressions for Systems
+Manager", section "Cron and rate expressions for associations"."""
+
+
+def _hour_step(hours: tuple[int, ...]) -> tuple[int, int] | None:
+    """(first hour, step) when `hours` is every N hours from the first, N one State Manager takes."""
+    for step in SSM_HOUR_STEPS:
+        first = hours[0]
+        if first < step and hours == tuple(range(first, 24, step)):
+            return first, step
+    return None
+
+
+def _day_range(weekdays: tuple[int, ...]) -> str | None:
+    """`MON-FRI` or `SUN` for consecutive days of the week; None for a list with gaps."""
+    if weekdays != tuple(range(weekdays[0], weekdays[-1] + 1)):
+        return None
+    first, last = _DAYS[weekdays[0]], _DAYS[weekdays[-1]]
+    return first if first == last else f"{first}-{last}"
+
+
+def ssm_association_problem(cron: Cron) -> str | None:
+    """Why State Manager would refuse this schedule for an association, or None. Pure."""
+    if cron.months is not None:
+        return f"it names months ({_join(cron.months)}); {SSM_ASSOCIATION_RULE}"
+    if cron.days is not None:
+        return f"it names days of the month ({_join(cron.days)}); {SSM_ASSOCIATION_RULE}"
+    weekdays = None if cron.weekdays is None or len(cron.weekdays) == 7 else cron.weekdays
+    if weekdays is not None and _day_range(weekdays) is None:
+        return f"its days of the week ({_join(weekdays, _DAYS)}) are not one range; {SSM_ASSOCIATION_RULE}"
+    minutes, hours = cron.minutes, cron.hours
+    half_hourly = len(minutes) == 2 and minutes[0] < 30 and minutes[1] == minutes[0] + 30
+    if len(minutes) != 1 and not half_hourly:
+        return f"it runs at minutes {_join(minutes)} of the hour; {SSM_ASSOCIATION_RULE}"
+    if half_hourly and (len(hours) != 24 or weekdays is not None):
+        return f"it runs every 30 minutes only at some times; {SSM_ASSOCIATION_RULE}"
+    if len(hours) > 1 and _hour_step(hours) is None:
+        return f"it runs at hours {_join(hours)}; {SSM_ASSOCIATION_RULE}"
+    if len(hours) > 1 and weekdays is not None:
+        return f"it runs several times a day on some days of the week only; {SSM_ASSOCIATION_RULE}"
+    return None
+
+
 def to_aws(cron: Cron) -> str:
-    """The SSM State Manager / EventBridge form: `cron(m h dom mon dow *)`."""
-    minutes = _join(None if len(cron.minutes) == 60 else cron.minutes)
-    hours = _join(None if len(cron.hours) == 24 else cron.hours)
-    months = _join(cron.months)
-    if cron.weekdays is not None:
-        return f"cron({minutes} {hours} ? {months} {_join(cron.weekdays, _DAYS)} *)"
-    return f"cron({minutes} {hours} {_join(cron.days)} {months} ? *)"
+    """The form of `cron` an SSM State Manager association takes: `cron(m/30 * * * ? *)`,
+    `cron(m h/N * * ? *)`, `cron(m h * * ? *)` or `cron(m h ? * MON-FRI *)`. Raises
+    ValueError (with the rule) for a schedule State Manager does not run associations on."""
+    problem = ssm_association_problem(cron)
+    if problem:
+        raise ValueError(problem)
+    minutes, hours = cron.minutes, cron.hours
+    if len(minutes) == 2:
+        return f"cron({minutes[0]}/30 * * * ? *)"
+    if len(hours) > 1:
+        first, step = _hour_step(hours) or (0, 1)
+        return f"cron({minutes[0]} {first}/{step} * * ? *)"
+    if cron.weekdays is not None and len(cron.weekdays) < 7:
+        return f"cron({minutes[0]} {hours[0]} ? * {_day_range(cron.weekdays)} *)"
+    return f"cron({minutes[0]} {hours[0]} * * ? *)"
 
 
 def to_systemd(cron: Cron) -> str:

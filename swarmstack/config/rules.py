@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from swarmstack.config.architecture import architecture
+from swarmstack.config.cron import parse_cron, ssm_association_problem
 from swarmstack.config.model import MAX_WORKERS, ClusterConfig
 from swarmstack.config.problems import Problem
 
@@ -61,9 +62,21 @@ def check(cfg: ClusterConfig, raw: dict[str, Any]) -> list[Problem]:
         *_docker_api(cfg),
         *_load_balancer(cfg),
         *_logging(cfg),
+        *_alarms(cfg),
         *_image(cfg),
+        *_prune(cfg),
         *_tags(cfg),
     ]
+
+
+def _prune(cfg: ClusterConfig) -> Iterator[Problem]:
+    """AWS prunes through a State Manager association, which runs on a few schedules only;
+    Azure's systemd timer takes any cron."""
+    if cfg.cloud != "aws" or not cfg.prune.enabled:
+        return
+    problem = ssm_association_problem(parse_cron(cfg.prune.schedule))
+    if problem:
+        yield Problem("prune.schedule", cfg.prune.schedule, f"on AWS {problem}")
 
 
 def _secrets(raw: object, path: str = "") -> Iterator[Problem]:
@@ -286,6 +299,26 @@ def _logging(cfg: ClusterConfig) -> Iterator[Problem]:
         yield Problem("logging.retentionDays", days, "Log Analytics keeps logs for 30 to 730 days")
     if cfg.cloud == "azure" and cfg.logging.kms:
         yield Problem("logging.kms", True, "is for AWS; Log Analytics encrypts with Microsoft-managed keys")
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def _alarms(cfg: ClusterConfig) -> Iterator[Problem]:
+    """Alarm endpoints become SNS subscriptions: an address SNS can mail, an https:// URL."""
+    from urllib.parse import urlsplit
+
+    for index, address in enumerate(cfg.alarms.email):
+        if not EMAIL.fullmatch(address):
+            yield Problem(f"alarms.email[{index}]", address, "is not an email address such as ops@example.com")
+    for index, url in enumerate(cfg.alarms.https):
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            yield Problem(f"alarms.https[{index}]", url, "must be an https:// URL; alarms are not sent over plain "
+                          "HTTP")
+    if cfg.cloud == "azure" and (cfg.alarms.email or cfg.alarms.https):
+        yield Problem("alarms", {"email": cfg.alarms.email, "https": cfg.alarms.https},
+                      "is for AWS so far: on Azure the quorum alert has no action group yet; leave it empty")
 
 
 def _image(cfg: ClusterConfig) -> Iterator[Problem]:

@@ -116,6 +116,9 @@ class AwsBackend:
         handler = HANDLERS.get(type_)
         if handler is None:
             raise UnsupportedByEngine(f"{type_} '{name}': the engine has no model of this AWS resource type")
+        problem = check_name(type_, name, inputs)
+        if problem:
+            raise EngineError(f"{type_} '{name}': {problem}")
         try:
             rid, outputs = handler(self, name, inputs)
         except (ClientError, ParamValidationError) as err:
@@ -133,6 +136,46 @@ class AwsBackend:
 
 
 _CLIENTS: dict[tuple[str, str], Any] = {}
+
+AUTO_NAME_SUFFIX = 8
+"""Pulumi names a resource without an explicit name `<logical name>-<7 random characters>`."""
+NAME_LIMITS: dict[str, tuple[str, int]] = {
+    "aws:lb/loadBalancer:LoadBalancer": ("name", 32),
+    "aws:lb/targetGroup:TargetGroup": ("name", 32),
+    "aws:autoscaling/group:Group": ("name", 255),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("name", 128),
+    "aws:ec2/securityGroup:SecurityGroup": ("name", 255),
+    "aws:iam/role:Role": ("name", 64),
+    "aws:iam/instanceProfile:InstanceProfile": ("name", 128),
+    "aws:iam/rolePolicy:RolePolicy": ("name", 128),
+    "aws:sns/topic:Topic": ("name", 256),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", 255),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", 512),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("name", 512),
+    "aws:s3/bucket:Bucket": ("bucket", 63),
+}
+"""The name input of each auto-named type and the longest name AWS (and so the provider) takes."""
+
+
+def check_name(type_: str, name: str, inputs: dict[str, Any]) -> str | None:
+    """Why the provider would refuse this resource's physical name, or None. A name the
+    program gives must fit; without one, Pulumi's auto-name (logical name, a dash and 7
+    random characters) must fit, for the provider fails rather than shortens it (moto
+    accepts or truncates either: the engine must not)."""
+    if type_ not in NAME_LIMITS:
+        return None
+    key, limit = NAME_LIMITS[type_]
+    given = inputs.get(key)
+    if given:
+        if len(str(given)) > limit:
+            return f"{key} '{given}' is {len(str(given))} characters; AWS takes at most {limit}"
+        return None
+    if inputs.get(f"{key}Prefix"):
+        return None
+    if len(name) + AUTO_NAME_SUFFIX > limit:
+        return (f"{key} '{name}-' plus 7 random chars is longer than maximum length {limit} "
+                f"({len(name) + AUTO_NAME_SUFFIX}): Pulumi does not shorten auto-names; give it an explicit {key}")
+    return None
 
 
 def _client(service: str, region: str) -> Any:
@@ -623,31 +666,55 @@ BUILTIN_DOCUMENTS = {"AWS-RunShellScript": {"commands", "workingDirectory", "exe
                      "AWS-GatherSoftwareInventory": set()}
 
 
+SSM_ASSOCIATION_FORMS = ("State Manager runs associations only every 30 minutes, every 1, 2, 4, 8 or 12 hours, "
+                         "or every day or week at a set time")
+SSM_DAY = r"(?:[1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)"
+
+
 def check_schedule_expression(expression: str) -> str | None:
-    """Why SSM would refuse a State Manager schedule, or None. Cron in SSM's form:
-    `cron(min hour day-of-month month day-of-week [year])`, where exactly one of
-    day-of-month and day-of-week is `?`; rate() at least 30 minutes."""
+    """Why State Manager would refuse an association's schedule, or None (moto has no
+    CreateAssociation). The rules of the AWS Systems Manager User Guide, "Reference:
+    Cron and rate expressions for Systems Manager", associations section: `rate()` of 30
+    minutes to less than 31 days (a singular unit for 1, plural otherwise); `cron(min
+    hour day-of-month month day-of-week [year])` with exactly one of day-of-month and
+    day-of-week `?`, no month or day of the month, and only these forms: every 30
+    minutes (`m/30 *`), every 1, 2, 4, 8 or 12 hours (`m h/N`), or every day or week
+    at a set time (`m h`, a day of the week or one range of them such as `MON-FRI`)."""
     rate = SSM_RATE.match(expression)
     if rate:
         amount, unit = int(rate.group(1)), rate.group(2)
+        if (amount == 1) == unit.endswith("s"):
+            return f"rate({amount} {unit}): the unit is singular for 1 and plural otherwise"
         minutes = amount * {"minute": 1, "hour": 60, "day": 1440}[unit.rstrip("s")]
-        return None if minutes >= 30 else "rate() schedules must be at least 30 minutes"
+        if minutes < 30:
+            return "rate() schedules must be at least 30 minutes"
+        return None if minutes < 31 * 1440 else "rate() schedules must be shorter than 31 days"
     cron = SSM_CRON.match(expression)
     if not cron:
         return "must be cron(minute hour day-of-month month day-of-week [year]) or rate(n unit)"
-    minute, hour, dom, month, dow, _year = cron.groups()
+    minute, hour, dom, month, dow, year = cron.groups()
     if (dom == "?") == (dow == "?"):
         return "exactly one of day-of-month and day-of-week must be ?"
-    field = re.compile(r"^(\*|\?|[0-9A-Z,\-/#L]+)$")
-    for label, value in (("minute", minute), ("hour", hour), ("day-of-month", dom), ("month", month),
-                         ("day-of-week", dow)):
-        if not field.match(value):
-            return f"{label} field '{value}' is not valid"
     for label, value, high in (("minute", minute, 59), ("hour", hour, 23)):
-        for number in re.findall(r"\d+", value):
-            if int(number) > high and "/" not in value:
+        for number in re.findall(r"\d+", value.split("/")[0]):
+            if int(number) > high:
                 return f"{label} {number} is out of range"
-    return None
+    if month != "*" or year not in (None, "*"):
+        return f"month '{month}': associations take no month (and no year); {SSM_ASSOCIATION_FORMS}"
+    if dom not in ("*", "?"):
+        return f"day-of-month '{dom}': associations take no day of the month; {SSM_ASSOCIATION_FORMS}"
+    every_day = dow in ("*", "?")
+    if not every_day and not re.fullmatch(f"{SSM_DAY}(?:-{SSM_DAY})?", dow):
+        return f"day-of-week '{dow}': one day or one range of days (MON-FRI); {SSM_ASSOCIATION_FORMS}"
+    half_hourly = re.fullmatch(r"([0-9]|[12][0-9])/30", minute) and hour == "*"
+    single_minute = re.fullmatch(r"[0-5]?[0-9]", minute)
+    step = re.fullmatch(r"(\d{1,2})/(\d{1,2})", hour)
+    hourly = single_minute and step and int(step.group(2)) in (1, 2, 4, 8, 12) and \
+        int(step.group(1)) < int(step.group(2))
+    at_a_time = single_minute and re.fullmatch(r"1?[0-9]|2[0-3]", hour)
+    if ((half_hourly or hourly) and every_day) or at_a_time:
+        return None
+    return f"cron({minute} {hour} …): {SSM_ASSOCIATION_FORMS}"
 
 
 @handles("aws:ssm/association:Association")

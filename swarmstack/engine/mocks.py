@@ -17,7 +17,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
-from swarmstack.engine.graph import Resource
+from swarmstack.engine.graph import Invocation, Resource
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,12 +105,17 @@ class EngineMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """A mock monitor that keeps the parent, inputs and outputs of every resource,
-    and every error the cloud model raised, for the graph and for the plan."""
+    """A mock monitor that keeps the parent, inputs, outputs and dependencies of every
+    resource, and every error the cloud model raised, for the graph and for the plan.
+
+    The dependencies come from the RegisterResource request itself (the SDK's
+    `MockResourceArgs` does not carry them): exactly what the Pulumi engine would be
+    handed, so deploy and destroy order can be checked offline."""
 
     def __init__(self, mocks: EngineMocks):
         super().__init__(mocks)
         self.recorded: list[Resource] = []
+        self.invoked: list[Invocation] = []
         self.errors: list[BaseException] = []
 
     def _guard(self, what: str, call: Callable[[], Any]) -> Any:
@@ -133,10 +138,15 @@ class RecordingMonitor(MockMonitor):
             if secret:
                 secret_keys.add(key)
         state = self.resources[response.urn].state
+        timeouts = request.customTimeouts
         self.recorded.append(Resource(
             urn=response.urn, type=request.type, name=request.name, parent=request.parent,
             custom=bool(request.custom), inputs=inputs, outputs=dict(state), id=response.id,
             secret_inputs=secret_keys,
+            dependencies=list(request.dependencies),
+            property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
+            custom_timeouts={kind: getattr(timeouts, kind) for kind in ("create", "update", "delete")
+                             if getattr(timeouts, kind)} if request.HasField("customTimeouts") else {},
         ))
         return response
 
@@ -150,7 +160,12 @@ class RecordingMonitor(MockMonitor):
         return super().RegisterResourceOutputs(request)
 
     def Invoke(self, request: Any) -> Any:
-        return self._guard(request.tok, lambda: super(RecordingMonitor, self).Invoke(request))
+        response = self._guard(request.tok, lambda: super(RecordingMonitor, self).Invoke(request))
+        if request.tok != "pulumi:pulumi:getResource":
+            args = unwrap_secrets(rpc.deserialize_properties(request.args))[0]
+            result = unwrap_secrets(rpc.deserialize_properties(getattr(response, "return")))[0]
+            self.invoked.append(Invocation(request.tok, args, result))
+        return response
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # Components are not registered with the stack root as parent in the base

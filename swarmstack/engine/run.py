@@ -80,7 +80,7 @@ def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
     outputs, secrets = loop.run_until_complete(_resolve(stack_resource.outputs))
     cloud = str((config.get("swarmstack:cluster") or {}).get("cloud", ""))
     return Graph(stack=stack, cloud=cloud, resources=list(monitor.recorded),
-                 outputs=outputs, secret_outputs=secrets)
+                 outputs=outputs, secret_outputs=secrets, invokes=list(monitor.invoked))
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:

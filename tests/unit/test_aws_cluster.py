@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import fnmatch
 import gzip
 import ipaddress
 import json
@@ -200,7 +201,7 @@ def single_nat_config() -> dict[str, Any]:
                     "loadBalancer": {"enabled": False},
                     "logging": {"retentionDays": 30, "kms": False},
                     "image": {"ssmParameter": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"},
-                    "prune": {"enabled": True, "schedule": "0 */6 * * *"}})
+                    "prune": {"enabled": True, "schedule": "0 */4 * * *"}})
     return config
 
 
@@ -448,14 +449,22 @@ def test_managers_are_protected_balanced_and_replaced_one_at_a_time(deployed: De
     assert prefs["scaleInProtectedInstances"] == "Refresh"
 
 
-def test_every_group_has_the_drain_hook(deployed: Deployed) -> None:
+def test_every_group_has_the_join_and_drain_hooks_and_waits_for_its_nodes(deployed: Deployed) -> None:
     for name, hooks in deployed.aws["hooks"].items():
-        (hook,) = hooks
-        assert hook["LifecycleHookName"] == "swarmstack-drain"
-        assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
-        assert 30 <= hook["HeartbeatTimeout"] <= 7200
-        assert hook["DefaultResult"] == "CONTINUE"
+        by_name = {hook["LifecycleHookName"]: hook for hook in hooks}
+        assert set(by_name) == {"swarmstack-join", "swarmstack-drain"}, name
+        drain, join = by_name["swarmstack-drain"], by_name["swarmstack-join"]
+        assert drain["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+        assert 30 <= drain["HeartbeatTimeout"] <= 7200
+        assert drain["DefaultResult"] == "CONTINUE"
+        # a new node is InService only once it has joined; one that never joins is abandoned
+        assert join["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+        assert join["DefaultResult"] == "ABANDON"
+        assert join["HeartbeatTimeout"] >= 15 * 60 + 300  # the node gives up after 15 minutes
         assert deployed.aws["refresh"][name]["preferences"]["minHealthyPercentage"] == 100
+    for group in deployed.graph.of_type("aws:autoscaling/group:Group"):
+        # pulumi up fails when nodes never join, after longer than a join may take
+        assert group.inputs["waitForCapacityTimeout"] == "30m"
 
 
 def test_workers_match_their_pools_and_spot_pools_mix_types(deployed: Deployed) -> None:
@@ -552,6 +561,8 @@ def test_node_policies_have_no_wildcards_but_the_documented_ones(deployed: Deplo
                         assert re.search(r":log-stream:\*$|:ec2:[a-z0-9-]+:\d{12}:instance/\*$|"
                                          r":ssm:[a-z0-9-]+:\d{12}:association/\*$|"
                                          r":ssm:[a-z0-9-]+:\*:document/AWS-RunShellScript$|"
+                                         r":autoscaling:[a-z0-9-]+:\d{12}:autoScalingGroup:\*:autoScalingGroupName/"
+                                         r"[a-z0-9-]+$|"
                                          f":parameter/swarmstack/{name}/([0-9a-f]{{8}}|tls)/\\*$", resource), resource
 
 
@@ -577,7 +588,9 @@ def test_lifecycle_actions_are_scoped_to_the_clusters_own_groups(deployed: Deplo
         for name, document in role["inline"].items():
             for statement in statements(document):
                 if "autoscaling:CompleteLifecycleAction" in as_list(statement["Action"]):
-                    assert set(as_list(statement["Resource"])) <= arns, name
+                    # each pattern names one group by its explicit name (the ARN's UUID is a wildcard)
+                    for pattern in as_list(statement["Resource"]):
+                        assert len([a for a in arns if fnmatch.fnmatchcase(a, pattern)]) == 1, (name, pattern)
 
 
 def test_kms_use_is_on_the_clusters_key_only(deployed: Deployed) -> None:
@@ -666,7 +679,8 @@ def test_prune_runs_on_the_configured_schedule_and_spares_volumes_unless_asked(d
     assert association["name"] == "AWS-RunShellScript"
     assert association["targets"] == [{"key": "tag:swarmstack:cluster", "values": [cfg.name]}]
     script = association["parameters"]["commands"]
-    assert f"docker system prune --all --force --filter until={cfg.prune.until}" in script
+    assert f"docker image prune --all --force --filter until={cfg.prune.until}" in script
+    assert "docker system prune" not in script  # a manager must not prune (external) overlay networks
     assert ("docker volume prune" in script) is cfg.prune.volumes
     assert "--volumes" not in script
     assert cfg.logging.enabled and f"/swarmstack/{cfg.name}/prune" in script

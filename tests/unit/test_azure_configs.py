@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from swarmstack.config.load import validate
 from swarmstack.config.problems import ConfigError
+from swarmstack.deploy_order import problems as deploy_order_problems
 from swarmstack.engine.azure import AzureBackend
 from swarmstack.engine.local import RandomBackend, TlsBackend
 from swarmstack.engine.run import run_stack
@@ -33,7 +34,7 @@ def clusters(draw: st.DrawFn) -> dict[str, Any]:
                           unique=True, max_size=3))
     lb_enabled = draw(st.booleans()) if (ports or api) else False
     cluster: dict[str, Any] = {
-        "cloud": "azure", "name": draw(st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True)),
+        "cloud": "azure", "name": draw(st.from_regex(r"[a-z][a-z0-9-]{1,27}", fullmatch=True)),
         "production": draw(st.booleans()),
         "managers": {"count": managers, "instanceType": draw(st.sampled_from(SIZES))},
         "workers": pools,
@@ -60,6 +61,8 @@ def test_every_valid_config_builds_a_graph_azure_would_accept(cluster: dict[str,
         assume(False)
     graph = run_stack("any-azure", config, backends={"azure-native": AzureBackend("westeurope"),  # type: ignore[dict-item]
                                                      "tls": TlsBackend(), "random": RandomBackend()})
+    # role assignments, secrets and NAT exist before any scale set; the deployer can delete the secrets
+    assert deploy_order_problems(graph) == []
     for nsg in graph.of_type("azure-native:network:NetworkSecurityGroup"):
         rules = nsg.inputs["securityRules"]
         assert len({r["priority"] for r in rules}) == len(rules)

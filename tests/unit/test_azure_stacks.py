@@ -17,7 +17,7 @@ from cryptography import x509
 from components.azure.swarm_store import MANAGER_TOKEN, SERVER_KEY, WORKER_TOKEN
 from swarmstack.config.cron import parse_cron, to_systemd
 from swarmstack.config.load import read_stack_file
-from swarmstack.engine.azure import AzureBackend
+from swarmstack.engine.azure import DEPLOYER_OBJECT_ID, AzureBackend
 from swarmstack.engine.graph import Graph, Resource
 from swarmstack.engine.local import RandomBackend, TlsBackend
 from swarmstack.engine.run import run_stack
@@ -353,9 +353,11 @@ def test_every_balancer_rule_has_its_probe_and_the_right_pool(run: tuple[Graph, 
 # ---------------------------------------------------------------- the store and who may read it
 
 def grants(graph: Graph) -> list[tuple[str, str, str]]:
-    """(role of the principal, role definition guid, scope) of every role assignment."""
+    """(role of the principal, role definition guid, scope) of every role assignment; the
+    principal running the deployment is `deployer`."""
     principals = {r.outputs["principalId"]: r.outputs["name"].rsplit("-", 1)[-1]
                   for r in graph.of_type("azure-native:managedidentity:UserAssignedIdentity")}
+    principals[DEPLOYER_OBJECT_ID] = "deployer"
     return [(principals[r.inputs["principalId"]], r.inputs["roleDefinitionId"].rsplit("/", 1)[-1], r.inputs["scope"])
             for r in graph.of_type(ROLE_ASSIGNMENT)]
 
@@ -374,6 +376,16 @@ def test_workers_read_only_the_worker_token(run: tuple[Graph, dict, AzureBackend
     assert manager_vault == sorted(expected)
     assert all(s.startswith(graph.one("azure-native:resources:ResourceGroup",
                                       f"{graph_name(graph)}-rg").id) for _, _, s in grants(graph))
+
+
+def test_the_deployer_may_delete_the_secrets_and_keeps_that_grant_until_they_are_gone(
+        run: tuple[Graph, dict, AzureBackend]) -> None:
+    graph, _, _ = run
+    vault = graph.of_type("azure-native:keyvault:Vault")[0]
+    assert [(d, s) for who, d, s in grants(graph) if who == "deployer"] == [(SECRETS_OFFICER, vault.id)]
+    (grant,) = [r for r in graph.of_type(ROLE_ASSIGNMENT) if r.inputs["principalId"] == DEPLOYER_OBJECT_ID]
+    for secret in graph.of_type(SECRET):
+        assert grant.urn in secret.dependencies, secret.name  # created first, deleted last
 
 
 def test_the_vault_is_rbac_with_soft_delete_and_purge_protection_in_production(

@@ -74,6 +74,12 @@ def test_plan_json_is_the_whole_graph(project: Path, capsys: pytest.CaptureFixtu
     assert vpc["inputs"]["cidrBlock"] == "10.30.0.0/20" and vpc["id"].startswith("vpc-")
     assert document["summary"]["resources"] == sum(1 for r in document["resources"] if r["custom"])
     assert document["outputs"]["vpcId"] == vpc["id"]
+    # the dependency graph, as the program hands it to the Pulumi engine
+    subnet = next(r for r in document["resources"] if r["type"] == "aws:ec2/subnet:Subnet")
+    assert vpc["urn"] in subnet["dependencies"]
+    assert subnet["propertyDependencies"]["vpcId"] == [vpc["urn"]]
+    group = next(r for r in document["resources"] if r["type"] == "aws:autoscaling/group:Group")
+    assert "customTimeouts" in group
 
 
 def test_plan_text_shows_the_tree_outputs_and_summary(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -168,3 +168,57 @@ def test_a_components_registered_outputs_are_its_outputs(tmp_path: Path) -> None
     box = graph.one("swarmstack:test:Box", "b")
     assert box.inputs == {"given": 1}
     assert box.outputs == {"answer": 42, "hidden": "s"}
+
+
+def test_the_dependency_graph_is_recorded_as_the_program_hands_it_to_the_engine(tmp_path: Path) -> None:
+    graph = run_program(tmp_path, """
+        import pulumi, pulumi_aws as aws
+        class Box(pulumi.ComponentResource):
+            def __init__(self, name):
+                super().__init__("swarmstack:test:Box", name, None, None)
+                self.a = aws.ec2.Vpc(f"{name}-a", cidr_block="10.1.0.0/16", opts=pulumi.ResourceOptions(parent=self))
+                self.b = aws.ec2.Vpc(f"{name}-b", cidr_block="10.2.0.0/16", opts=pulumi.ResourceOptions(parent=self))
+                self.register_outputs({})
+        box = Box("box")
+        vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+        aws.ec2.Subnet("subnet", vpc_id=vpc.id, cidr_block="10.0.1.0/24",
+                       opts=pulumi.ResourceOptions(depends_on=[box],
+                                                   custom_timeouts=pulumi.CustomTimeouts(delete="25m")))
+    """)
+    subnet = graph.one("aws:ec2/subnet:Subnet", "subnet")
+    vpc, a, b = (graph.one("aws:ec2/vpc:Vpc", n) for n in ("vpc", "box-a", "box-b"))
+    # a depends_on on a component reaches the engine as its children (the SDK expands it)
+    assert set(subnet.dependencies) == {vpc.urn, a.urn, b.urn}
+    assert subnet.property_dependencies == {"vpcId": [vpc.urn], "cidrBlock": []}
+    assert subnet.custom_timeouts == {"delete": "25m"}
+    assert vpc.dependencies == [] and vpc.property_dependencies == {"cidrBlock": []}
+    assert graph.dependencies_of(subnet.urn) == {vpc.urn, a.urn, b.urn}
+    assert graph.depends_on(subnet.urn, a.urn) and not graph.depends_on(a.urn, subnet.urn)
+
+
+def test_an_auto_name_past_the_providers_limit_fails_as_the_provider_does(tmp_path: Path) -> None:
+    with pytest.raises(EngineError) as caught:
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+            aws.lb.TargetGroup("a-cluster-name-of-28-chars-x-lb-tcp-443", port=443, protocol="TCP", vpc_id=vpc.id)
+        """)
+    assert str(caught.value) == (
+        "aws:lb/targetGroup:TargetGroup 'a-cluster-name-of-28-chars-x-lb-tcp-443': name "
+        "'a-cluster-name-of-28-chars-x-lb-tcp-443-' plus 7 random chars is longer than maximum length 32 (47): "
+        "Pulumi does not shorten auto-names; give it an explicit name")
+
+
+def test_an_explicit_name_past_the_limit_is_refused_and_one_within_is_kept(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match=r"name 'x{65}' is 65 characters; AWS takes at most 64"):
+        run_program(tmp_path, """
+            import json, pulumi_aws as aws
+            aws.iam.Role("r", name="x" * 65, assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": []}))
+        """)
+    graph = run_program(tmp_path, """
+        import pulumi_aws as aws
+        vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+        aws.lb.TargetGroup("a-cluster-name-of-28-chars-x-lb-tcp-443", name="short-tg", port=443, protocol="TCP",
+                           vpc_id=vpc.id)
+    """)
+    assert graph.of_type("aws:lb/targetGroup:TargetGroup")[0].outputs["name"] == "short-tg"

@@ -13,6 +13,7 @@ from swarmstack.config.load import validate
 from swarmstack.config.model import ClusterConfig
 from swarmstack.config.problems import ConfigError
 from swarmstack.config.rules import AWS_LOG_RETENTION
+from swarmstack.deploy_order import problems as deploy_order_problems
 from swarmstack.engine.aws import AwsBackend
 from swarmstack.engine.run import backends_for, run_stack
 
@@ -46,7 +47,7 @@ def aws_clusters(draw: st.DrawFn) -> dict[str, Any]:
     prefix = draw(st.integers(16, 22))
     return {
         "cloud": "aws",
-        "name": "prop",
+        "name": draw(st.sampled_from(["prop", "a-cluster-name-of-28-chars-x"])),
         "production": draw(st.booleans()) and managers > 1,
         "managers": {"count": managers, "instanceType": "t3.medium", "diskGiB": draw(st.integers(20, 200))},
         "workers": workers,
@@ -59,7 +60,8 @@ def aws_clusters(draw: st.DrawFn) -> dict[str, Any]:
         "loadBalancer": {"public": draw(st.booleans()), "ports": [{"port": p, "protocol": q} for p, q in ports]},
         "logging": {"enabled": draw(st.booleans()), "retentionDays": draw(st.sampled_from(AWS_LOG_RETENTION)),
                     "kms": draw(st.booleans())},
-        "prune": {"enabled": draw(st.booleans()), "schedule": f"{draw(st.integers(0, 59))} {draw(st.integers(0, 23))} * * *",
+        "prune": {"enabled": draw(st.booleans()), "schedule": draw(st.sampled_from([
+                      "42 1 * * *", "0 */4 * * *", "15 2 * * 1-5", "5,35 * * * *", "0 3 * * sun", "30 1-23/2 * * *"])),
                   "volumes": draw(st.booleans())},
     }
 
@@ -85,3 +87,5 @@ def test_every_accepted_aws_config_builds_in_moto(cluster: dict[str, Any]) -> No
     assert top[0].inputs["production"] == settings_.cluster.production
     assert graph.outputs
     assert isinstance(settings_.cluster, ClusterConfig)
+    # everything a node needs exists before its group and outlives it
+    assert deploy_order_problems(graph) == []
