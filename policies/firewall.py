@@ -13,22 +13,10 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies._support import (
-    UNKNOWN,
-    Flow,
-    Report,
-    Source,
-    dig,
-    flows,
-    forwards,
-    is_unknown,
-    need,
-    plain,
-    port_text,
-    resource_rule,
-    stack_rule,
-    summaries,
-)
+from ._cluster import summaries
+from ._flows import BALANCERS, FIREWALLS, Flow, Source, flows, forwards, port_text
+from ._props import UNKNOWN, dig, is_unknown, need, plain
+from ._rules import Report, resource_rule, stack_rule
 
 DOCKER_PLAIN = 2375
 DOCKER_TLS = 2376
@@ -66,6 +54,7 @@ def _no_plaintext_docker_api(args: ResourceValidationArgs, report: Report) -> No
 
 no_plaintext_docker_api = resource_rule(
     name="no-plaintext-docker-api",
+    resource_types=(*FIREWALLS, *BALANCERS),
     description="Nothing opens 2375/tcp, the unauthenticated plaintext Docker API, from anywhere.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_no_plaintext_docker_api,
@@ -86,6 +75,7 @@ def _docker_tls_api_not_public(args: ResourceValidationArgs, report: Report) -> 
 
 docker_tls_api_not_public = resource_rule(
     name="docker-tls-api-not-public",
+    resource_types=FIREWALLS,
     description="The TLS Docker API (2376/tcp) is never open to 0.0.0.0/0, ::/0 or the Internet.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_docker_tls_api_not_public,
@@ -109,6 +99,7 @@ def _ssh_rdp_not_public(args: ResourceValidationArgs, report: Report) -> None:
 
 ssh_rdp_not_public = resource_rule(
     name="ssh-rdp-not-public",
+    resource_types=FIREWALLS,
     description="SSH (22) and RDP (3389) are never open to 0.0.0.0/0, ::/0 or the Internet.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_ssh_rdp_not_public,
@@ -128,6 +119,7 @@ def _no_all_ports_to_world(args: ResourceValidationArgs, report: Report) -> None
 
 no_all_ports_to_world = resource_rule(
     name="no-all-ports-to-world",
+    resource_types=FIREWALLS,
     description="No firewall rule allows every port or protocol from the whole internet.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_no_all_ports_to_world,
@@ -178,6 +170,7 @@ def _swarm_ports_internal_only(args: ResourceValidationArgs, report: Report) -> 
 
 swarm_ports_internal_only = resource_rule(
     name="swarm-ports-internal-only",
+    resource_types=(*FIREWALLS, *BALANCERS),
     description="Swarm ports (2377/tcp, 7946/tcp+udp, 4789/udp, ESP) are reachable only from the swarm's "
                 "own groups (AWS) or address space (Azure), never from the internet or a load balancer.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -191,8 +184,6 @@ swarm_ports_internal_only = resource_rule(
 
 
 def _default_security_group_closed(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type != "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup":
-        return
     props = plain(args.props)
     for key in ("ingress", "egress"):
         rules = need(props.get(key), key)
@@ -203,6 +194,7 @@ def _default_security_group_closed(args: ResourceValidationArgs, report: Report)
 
 default_security_group_closed = resource_rule(
     name="default-security-group-closed",
+    resource_types=("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",),
     description="The VPC's default security group allows no traffic in or out.",
     enforcement_level=EnforcementLevel.ADVISORY,
     validate=_default_security_group_closed,

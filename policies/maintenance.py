@@ -14,18 +14,11 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies._support import (
-    CLUSTER_TYPES,
-    Report,
-    decode_user_data,
-    is_unknown,
-    need,
-    plain,
-    resource_rule,
-    stack_rule,
-    summaries,
-    user_data_fields,
-)
+from ._cluster import CLUSTER_TYPES, summaries
+from ._cron import minute_runs_per_hour
+from ._props import is_unknown, need, plain
+from ._rules import Report, resource_rule, stack_rule
+from ._userdata import NODES_WITH_USER_DATA, decode_user_data, user_data_fields
 
 ASSOCIATION = "aws:ssm/association:Association"
 DOCUMENT = "aws:ssm/document:Document"
@@ -38,10 +31,7 @@ PRUNE = re.compile(r"(?i)prune")
 
 def _cron_runs_per_hour(five_fields: str) -> int:
     """Runs per hour of a standard 5-field cron (only the minute field matters)."""
-    from swarmstack.config.cron import parse_cron, runs_per_hour
-
-    minute = five_fields.split()[0]
-    return runs_per_hour(parse_cron(f"{minute} * * * *"))
+    return minute_runs_per_hour(five_fields.split()[0])
 
 
 def aws_schedule_runs_per_hour(expression: str) -> int:
@@ -204,6 +194,7 @@ def _prune_at_most_hourly(args: ResourceValidationArgs, report: Report) -> None:
 
 prune_at_most_hourly = resource_rule(
     name="prune-at-most-hourly",
+    resource_types=(*CLUSTER_TYPES, ASSOCIATION, *NODES_WITH_USER_DATA),
     description="The scheduled docker prune runs at most once an hour.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_prune_at_most_hourly,

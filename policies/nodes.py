@@ -14,20 +14,9 @@ from pulumi_policy import (
     ResourceValidationArgs,
 )
 
-from policies._support import (
-    Report,
-    as_list,
-    decode_user_data,
-    dig,
-    is_unknown,
-    need,
-    number,
-    plain,
-    resource_rule,
-    truthy,
-    user_data_fields,
-    written_files,
-)
+from ._props import as_list, dig, is_unknown, need, number, plain, truthy
+from ._rules import Report, resource_rule
+from ._userdata import NODES_WITH_USER_DATA, decode_user_data, user_data_fields, written_files
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -40,8 +29,6 @@ AZURE_DISK = "azure-native:compute:Disk"
 
 
 def _imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type not in (LAUNCH_TEMPLATE, INSTANCE):
-        return
     props = plain(args.props)
     max_hops = int(args.get_config().get("maxHopLimit", 2))
     options = need(props.get("metadataOptions"), "metadataOptions")
@@ -64,6 +51,7 @@ def _imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
 
 imdsv2_required = resource_rule(
     name="imdsv2-required",
+    resource_types=(LAUNCH_TEMPLATE, INSTANCE),
     description="Launch templates and instances require IMDSv2 (httpTokens: required) with a small hop limit.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_imdsv2_required,
@@ -130,6 +118,7 @@ def _disks_encrypted(args: ResourceValidationArgs, report: Report) -> None:
 
 disks_encrypted = resource_rule(
     name="disks-encrypted",
+    resource_types=(LAUNCH_TEMPLATE, INSTANCE, EBS_VOLUME, SCALE_SET, AZURE_VM, AZURE_DISK),
     description="Every node disk is encrypted: EBS volumes in launch templates, Azure encryption at host "
                 "or a disk encryption set.",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -166,6 +155,7 @@ def _user_data_no_secrets(args: ResourceValidationArgs, report: Report) -> None:
 
 user_data_no_secrets = resource_rule(
     name="user-data-no-secrets",
+    resource_types=NODES_WITH_USER_DATA,
     description="User data carries no secret: no swarm join token, private key or AWS access key.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_user_data_no_secrets,
@@ -177,8 +167,6 @@ user_data_no_secrets = resource_rule(
 
 
 def _azure_password_auth_disabled(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type not in (SCALE_SET, AZURE_VM):
-        return
     props = plain(args.props)
     prefix = "virtualMachineProfile.osProfile" if args.resource_type == SCALE_SET else "osProfile"
     os_profile = dig(props, *prefix.split("."))
@@ -197,6 +185,7 @@ def _azure_password_auth_disabled(args: ResourceValidationArgs, report: Report) 
 
 azure_password_auth_disabled = resource_rule(
     name="azure-password-auth-disabled",
+    resource_types=(SCALE_SET, AZURE_VM),
     description="Azure scale sets and VMs have password authentication off.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_azure_password_auth_disabled,
@@ -248,6 +237,7 @@ def _docker_api_tls_verify(args: ResourceValidationArgs, report: Report) -> None
 
 docker_api_tls_verify = resource_rule(
     name="docker-api-tls-verify",
+    resource_types=NODES_WITH_USER_DATA,
     description="When a node's dockerd listens on TCP, it is on 2376 with tlsverify (client certificates).",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_docker_api_tls_verify,
@@ -272,6 +262,7 @@ def _docker_daemon_hardening(args: ResourceValidationArgs, report: Report) -> No
 
 docker_daemon_hardening = resource_rule(
     name="docker-daemon-hardening",
+    resource_types=NODES_WITH_USER_DATA,
     description="The daemon.json in user data sets no-new-privileges, turns the userland proxy off and names a "
                 "log driver.",
     enforcement_level=EnforcementLevel.ADVISORY,

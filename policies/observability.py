@@ -10,7 +10,9 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies._support import Report, dig, is_unknown, need, number, plain, resource_rule, stack_rule, summaries, truthy
+from ._cluster import summaries
+from ._props import dig, is_unknown, need, number, plain, truthy
+from ._rules import Report, resource_rule, stack_rule
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 WORKSPACE = "azure-native:operationalinsights:Workspace"
@@ -22,8 +24,6 @@ AWS_LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 7
 
 
 def _log_retention_set(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type not in (LOG_GROUP, WORKSPACE):
-        return
     props = plain(args.props)
     minimum = int(args.get_config().get("minimumDays", 1))
     days = number(need(props.get("retentionInDays"), "retentionInDays"))
@@ -44,6 +44,7 @@ def _log_retention_set(args: ResourceValidationArgs, report: Report) -> None:
 
 log_retention_set = resource_rule(
     name="log-retention-set",
+    resource_types=(LOG_GROUP, WORKSPACE),
     description="Log groups and workspaces keep logs for a set period, never forever by omission.",
     enforcement_level=EnforcementLevel.ADVISORY,
     validate=_log_retention_set,

@@ -12,19 +12,9 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies._support import (
-    ROLE_TAG,
-    Report,
-    Summary,
-    as_list,
-    dig,
-    is_unknown,
-    number,
-    plain,
-    stack_rule,
-    summaries,
-    tags_of,
-)
+from ._cluster import ROLE_TAG, Summary, summaries, tags_of
+from ._props import as_list, dig, is_unknown, number, plain
+from ._rules import Report, stack_rule
 
 ASG = "aws:autoscaling/group:Group"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

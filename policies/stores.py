@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, StackValidationArgs
 
-from policies._support import Report, dig, is_unknown, need, plain, resource_rule, stack_rule, summaries, truthy
-from policies.nodes import SECRET_PATTERNS
+from ._cluster import summaries
+from ._props import dig, is_unknown, need, plain, truthy
+from ._rules import Report, resource_rule, stack_rule
+from .nodes import SECRET_PATTERNS
 
 SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 KEY_VAULT = "azure-native:keyvault:Vault"
 
 
 def _ssm_secrets_secure_string(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type != SSM_PARAMETER:
-        return
     props = plain(args.props)
     if need(props.get("type"), "type") == "SecureString":
         return
@@ -31,6 +31,7 @@ def _ssm_secrets_secure_string(args: ResourceValidationArgs, report: Report) -> 
 
 ssm_secrets_secure_string = resource_rule(
     name="ssm-secrets-secure-string",
+    resource_types=(SSM_PARAMETER,),
     description="SSM parameters that hold a join token, a private key or an access key are SecureString.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_ssm_secrets_secure_string,

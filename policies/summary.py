@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, StackValidationArgs
 
-from policies._support import CLUSTER_TYPES, SUMMARY_KEYS, Report, plain, stack_rule
+from ._cluster import CLUSTER_TYPES, SUMMARY_KEYS
+from ._props import plain
+from ._rules import Report, stack_rule
 
 
 def _cluster_summary_visible(args: StackValidationArgs, report: Report) -> None:

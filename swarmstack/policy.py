@@ -39,7 +39,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from policies._support import decode_user_data
+from policies._userdata import decode_user_data
 from swarmstack.engine.graph import Graph, Resource
 
 MANDATORY, ADVISORY, DISABLED = "mandatory", "advisory", "disabled"

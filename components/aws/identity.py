@@ -155,7 +155,7 @@ class NodeIdentity(pulumi.ComponentResource):
         partition = aws.get_partition(opts=invoke).partition
         role = aws.iam.Role(f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(trust_policy()),
                             description=f"swarmstack {args.cluster} {args.role} nodes",
-                            tags={**args.tags, "Name": f"{name}-role"}, opts=child)
+                            tags={**args.tags, "Name": f"{name}-role", "swarmstack:role": args.role}, opts=child)
         document = pulumi.Output.all(pulumi.Output.from_input(args.key_arn),
                                      pulumi.Output.from_input(args.generation), *args.log_group_arns).apply(
             lambda values: node_policy(args.role, partition, args.region, account, args.cluster,

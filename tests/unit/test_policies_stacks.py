@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies._support import decode_user_data
+from policies._userdata import decode_user_data
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.graph import Graph, Resource
 from swarmstack.engine.run import ROOT, run_stack
@@ -230,6 +230,35 @@ def test_an_iam_wildcard_is_caught() -> None:
 
     mutate(graph, policy.type, policy.name, widen)
     assert "iam-no-wildcards" in rules_hit(evaluate(graph))
+
+
+def test_a_worker_role_holding_the_ssm_core_policy_without_its_denies_is_caught() -> None:
+    """The roles as they were built before: the worker's own Allows plus
+    AmazonSSMManagedInstanceCore, which reads every parameter."""
+    from policy_testing import resource
+
+    graph = program("prod-aws")
+    worker = next(r for r in graph.of_type("aws:iam/role:Role") if "worker" in r.name)
+    policy = next(r for r in graph.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "prod-worker-policy")
+
+    def allows_only(props: dict[str, Any]) -> None:
+        document = json.loads(props["policy"])
+        document["Statement"] = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+        props["policy"] = json.dumps(document)
+
+    mutate(graph, policy.type, policy.name, allows_only)
+    core = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    graph.resources.append(resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "prod-worker-ssm-core",
+                                    {"role": worker.outputs["name"], "policyArn": core}, stack="prod-aws"))
+    role = worker.outputs["name"]
+    found = [m for m in mandatory(evaluate(graph)) if m[0] == "node-roles-least-privilege"]
+    assert found == [
+        ("node-roles-least-privilege", "prod-worker-role", f"worker role {role} can read the manager join token "
+         "(parameter/swarmstack/prod/*/tokens/manager: ssm:GetParameter, ssm:GetParameters, through "
+         "AmazonSSMManagedInstanceCore); a worker that reads it joins as a manager"),
+        ("node-roles-least-privilege", "prod-worker-role", f"worker role {role} can read the Docker API server key "
+         "(parameter/swarmstack/prod/tls/server-key: ssm:GetParameter, ssm:GetParameters, through "
+         "AmazonSSMManagedInstanceCore); a worker that reads it joins as a manager")]
 
 
 def test_a_log_group_without_retention_is_reported() -> None:

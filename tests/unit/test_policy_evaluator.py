@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from policy_testing import b64, graph, resource, summary
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -15,7 +16,6 @@ from pulumi_policy import (
 
 from policies import firewall, nodes
 from policies import summary as summary_rules
-from policies.testing import b64, graph, resource, summary
 from swarmstack.policy import Finding, PolicyConfigError, evaluate, format_findings
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

@@ -7,10 +7,10 @@ import ipaddress
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from policy_testing import messages, resource, summary
 
 from policies import firewall
-from policies._support import flows
-from policies.testing import messages, resource, summary
+from policies._flows import flows
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG = "aws:ec2/securityGroup:SecurityGroup"

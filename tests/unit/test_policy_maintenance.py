@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from policy_testing import b64, messages, resource, summary
 
 from policies import maintenance
 from policies.maintenance import aws_schedule_runs_per_hour, systemd_calendar_runs_per_hour, systemd_span_seconds
-from policies.testing import b64, messages, resource, summary
 from swarmstack.config.cron import parse_cron, runs_per_hour, to_aws, to_systemd
 
 ASSOCIATION = "aws:ssm/association:Association"

@@ -8,9 +8,9 @@ import gzip
 from typing import Any
 
 import pytest
+from policy_testing import b64, messages, resource
 
 from policies import nodes
-from policies.testing import b64, messages, resource
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"

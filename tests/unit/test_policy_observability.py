@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from policy_testing import messages, resource, summary
 
 from policies import observability
-from policies.testing import messages, resource, summary
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 NLB = "aws:lb/loadBalancer:LoadBalancer"

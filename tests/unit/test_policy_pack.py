@@ -3,20 +3,25 @@ building the pack without serving it, the docs, and the summary reaching stack r
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import runpy
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from policy_testing import graph
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy
 
 from policies.pack import BY_NAME, PACK_NAME, PACK_VERSION, POLICIES, SCANNER_EQUIVALENTS
-from policies.testing import graph
 from swarmstack.engine.run import ROOT
 from swarmstack.policy import evaluate
 
@@ -102,7 +107,7 @@ def test_the_cluster_registers_its_summary_as_outputs(monkeypatch: pytest.Monkey
     AnalyzeStack reads state outputs). Record what the real Cluster registers."""
     from pulumi.runtime import rpc
 
-    from policies._support import SUMMARY_KEYS
+    from policies._cluster import SUMMARY_KEYS
     from swarmstack.config.load import read_stack_file
     from swarmstack.engine import run as engine_run
 
@@ -120,16 +125,18 @@ def test_the_cluster_registers_its_summary_as_outputs(monkeypatch: pytest.Monkey
     assert set(SUMMARY_KEYS) <= set(cluster)
 
 
-def test_the_pack_serves_as_the_cli_runs_it() -> None:
+def test_the_pack_serves_as_the_cli_runs_it(tmp_path: Path) -> None:
     """Start the pack the way `pulumi-analyzer-policy-python` does (`python -m pulumi.policy
-    ENGINE PROGRAM_DIR`), ask it what it serves over gRPC, and have it analyse one resource."""
+    ENGINE PROGRAM_DIR`), from a copy of the folder outside the repository, ask it what it
+    serves over gRPC, and have it analyse one resource."""
     import grpc
     from google.protobuf import empty_pb2, json_format, struct_pb2
     from pulumi.runtime import proto
     from pulumi.runtime.proto import analyzer_pb2_grpc
 
-    server = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "policies"],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    shutil.copytree(PACK, tmp_path / "pack", ignore=shutil.ignore_patterns("venv", "__pycache__"))
+    server = subprocess.Popen([sys.executable, "-I", "-u", "-m", "pulumi.policy", "127.0.0.1:0", "pack"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = server.stdout.readline().strip() if server.stdout else ""
         assert port.isdigit(), server.stderr.read() if server.stderr else port
@@ -156,13 +163,15 @@ def test_the_pack_serves_as_the_cli_runs_it() -> None:
         server.wait(timeout=30)
 
 
-def test_the_pack_needs_only_what_its_requirements_install() -> None:
-    """The CLI's virtualenv for the pack has pulumi and pulumi-policy only: the rules must not
-    import the cloud SDKs, pydantic, jinja2 or the engine (the cron parser is stdlib)."""
+def test_the_pack_needs_only_what_its_requirements_install(tmp_path: Path) -> None:
+    """The CLI's virtualenv for the pack has pulumi and pulumi-policy only, and the folder may
+    sit anywhere: a copy outside the repository, run in isolated mode (no current directory
+    or PYTHONPATH on the path), imports none of the cloud SDKs, the program or the toolkit."""
+    shutil.copytree(PACK, tmp_path / "pack", ignore=shutil.ignore_patterns("venv", "__pycache__"))
     script = """
 import importlib.abc, sys
 BANNED = ("pulumi_aws", "pulumi_azure_native", "pulumi_tls", "pulumi_random", "pydantic", "jinja2",
-          "boto3", "moto", "jsonschema", "swarmstack.engine", "swarmstack.config.load", "components", "userdata")
+          "boto3", "moto", "jsonschema", "swarmstack", "components", "userdata", "tests", "policy_testing")
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if any(name == b or name.startswith(b + ".") for b in BANNED):
@@ -170,10 +179,69 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Block())
 import runpy
-ns = runpy.run_path("policies", run_name="pack")
+ns = runpy.run_path("pack", run_name="pack")
 from policies.maintenance import aws_schedule_runs_per_hour
-print(len(ns["POLICIES"]), aws_schedule_runs_per_hour("cron(*/20 * * * ? *)"))
+print(len(ns["POLICIES"]), aws_schedule_runs_per_hour("cron(*/20 * * * ? *)"), sys.modules["policies"].__file__)
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [str(len(POLICIES)), "3"]
+    count, runs, where = done.stdout.split()
+    assert (count, runs) == (str(len(POLICIES)), "3")
+    assert Path(where).resolve() == (tmp_path / "pack" / "__init__.py").resolve()
+
+
+def test_no_module_of_the_pack_edits_the_import_path_or_imports_outside_it() -> None:
+    for module in PACK.glob("*.py"):
+        text = module.read_text()
+        assert "sys.path" not in text.replace("no `sys.path` edit", ""), module.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module != "__future__":
+                roots = [str(node.module).split(".")[0]]
+            else:
+                continue
+            assert set(roots) <= ALLOWED_IMPORTS, f"{module.name}: line {node.lineno} imports {roots}"
+
+
+ALLOWED_IMPORTS = {"base64", "binascii", "collections", "dataclasses", "fnmatch", "functools", "gzip", "importlib",
+                   "ipaddress", "json", "pathlib", "pulumi_policy", "re", "sys", "typing", "yaml"}
+
+
+@pytest.mark.parametrize("policy", [p for p in POLICIES if isinstance(p, ResourceValidationPolicy)],
+                         ids=lambda p: p.name)
+def test_every_resource_rule_declares_its_resource_types(policy: Any) -> None:
+    """The pack filters by the declared types; a rule never sees a resource it does not judge."""
+    assert policy.resource_types and all(":" in t for t in policy.resource_types)
+    seen: list[str] = []
+    probe = ResourceValidationArgs("aws:s3/bucket:Bucket", {}, "urn:x", "x", None, None, {}, {})
+    policy.validate(probe, lambda message, urn=None: seen.append(message))
+    assert seen == []
+
+
+def test_no_rule_checks_resource_types_by_hand() -> None:
+    for module in PACK.glob("[!_]*.py"):
+        text = module.read_text()
+        assert not re.search(r"(?m)^\s*if args\.resource_type (not in|!=)", text), module.name
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.one_of(
+    st.just("*"), st.integers(0, 59).map(str),
+    st.tuples(st.integers(0, 59), st.integers(0, 59)).map(lambda t: f"{min(t)}-{max(t)}"),
+    st.tuples(st.sampled_from(["*", "0", "5", "10-50"]), st.integers(1, 61)).map(lambda t: f"{t[0]}/{t[1]}")),
+    min_size=1, max_size=4).map(",".join))
+def test_the_packs_cron_reading_agrees_with_the_toolkits(minute: str) -> None:
+    from policies._cron import minute_runs_per_hour
+    from swarmstack.config.cron import parse_cron, runs_per_hour
+
+    try:
+        expected: int | str = runs_per_hour(parse_cron(f"{minute} * * * *"))
+    except ValueError as err:
+        expected = str(err)
+    try:
+        found: int | str = minute_runs_per_hour(minute)
+    except ValueError as err:
+        found = str(err)
+    assert found == expected

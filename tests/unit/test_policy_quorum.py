@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from policy_testing import messages, resource, summary
+
 from policies import quorum
-from policies.testing import messages, resource, summary
 
 ASG = "aws:autoscaling/group:Group"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from policy_testing import messages, resource, summary
+
 from policies import stores
-from policies.testing import messages, resource, summary
 
 KEY = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----\n"
 SSM = "aws:ssm/parameter:Parameter"

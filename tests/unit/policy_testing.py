@@ -1,4 +1,4 @@
-"""Builders for rule tests: resources shaped as the engine hands them to a policy
+"""Builders for the policy pack's tests (they live with the tests, not in the pack): resources shaped as the engine hands them to a policy
 (camelCase inputs, outputs = inputs + computed values), and a one-call way to run rules."""
 
 from __future__ import annotations
