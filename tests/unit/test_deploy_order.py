@@ -15,7 +15,7 @@ import pytest
 
 from swarmstack.config.load import read_stack_file
 from swarmstack.deploy_order import problems, seconds
-from swarmstack.engine.graph import Graph
+from swarmstack.engine.graph import Graph, Invocation, Resource
 from swarmstack.engine.run import backends_for, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,3 +141,42 @@ def test_a_re_created_azure_stack_gets_a_fresh_vault_and_storage_account_name() 
     for kind in ("azure-native:keyvault:Vault", "azure-native:storage:StorageAccount"):
         (old,), (new,) = first.of_type(kind), again.of_type(kind)
         assert old.outputs["name"] != new.outputs["name"], kind  # a soft-deleted vault never blocks the new one
+
+
+def test_a_scale_set_waits_for_its_role_assignments_secrets_and_nat() -> None:
+    graph = shipped("prod-azure")
+    managers = graph.one("azure-native:compute:VirtualMachineScaleSet", "prod-managers")
+    before = {graph.by_urn(u).type for u in graph.dependencies_of(managers.urn)}
+    assert {"azure-native:authorization:RoleAssignment", "azure-native:keyvault:Secret",
+            "azure-native:network:Subnet", "azure-native:network:NatGateway"} <= before
+
+
+def azure_graph(scale_set_deps: list[str], secret_deps: list[str]) -> Graph:
+    """A hand-made Azure graph: an identity with a grant on a secret, a deployer grant on
+    the vault, a scale set using the identity."""
+    def res(type_: str, name: str, inputs: dict[str, Any], outputs: dict[str, Any], deps: list[str]) -> Resource:
+        return Resource(urn=f"urn:{name}", type=type_, name=name, parent="", custom=True, inputs=inputs,
+                        outputs=outputs, id=outputs.get("id", ""), dependencies=deps)
+    return Graph(stack="t", cloud="azure", resources=[
+        res("azure-native:managedidentity:UserAssignedIdentity", "id", {}, {"id": "/id", "principalId": "p"}, []),
+        res("azure-native:keyvault:Vault", "vault", {"vaultName": "kv"}, {"id": "/kv", "name": "kv"}, []),
+        res("azure-native:authorization:RoleAssignment", "deployer",
+            {"principalId": "d", "scope": "/kv", "roleDefinitionId": "/x/b86a8fe4-44ce-4948-aee5-eccb2c155cd7"},
+            {"id": "/ra-d"}, []),
+        res("azure-native:keyvault:Secret", "secret", {"vaultName": "kv"}, {"id": "/kv/secrets/s"}, secret_deps),
+        res("azure-native:authorization:RoleAssignment", "grant", {"principalId": "p", "scope": "/kv/secrets/s"},
+            {"id": "/ra"}, ["urn:secret"]),
+        res("azure-native:compute:VirtualMachineScaleSet", "vmss",
+            {"identity": {"userAssignedIdentities": ["/id"]}}, {"id": "/vmss"}, scale_set_deps),
+    ], invokes=[Invocation("azure-native:authorization:getClientConfig", {}, {"objectId": "d"})])
+
+
+def test_the_azure_rules_catch_a_scale_set_before_its_grants_and_a_secret_before_the_deployers_grant() -> None:
+    assert problems(azure_graph(["urn:id", "urn:grant"], ["urn:deployer"])) == []
+    assert problems(azure_graph(["urn:id"], [])) == [
+        "VirtualMachineScaleSet 'vmss' does not depend on RoleAssignment 'grant' (a role assignment of the machines' "
+        "identity): its machines may boot before it exists",
+        "VirtualMachineScaleSet 'vmss' does not depend on Secret 'secret' (a Key Vault secret the machines read): its "
+        "machines may boot before it exists",
+        "Secret 'secret' does not depend on RoleAssignment 'deployer': on destroy the deployer's grant may go first "
+        "and the secret can no longer be deleted"]
