@@ -529,11 +529,19 @@ class RealBootCluster:
 
     def tokens(self) -> dict[str, str]:
         """The stored join tokens by role (whatever the generation prefix)."""
-        out = {}
+        found: dict[str, dict[str, str]] = {"manager": {}, "worker": {}}
         for name, value in self.state().items():
-            for role in ("manager", "worker"):
+            for role in found:
                 if name.endswith(f"/tokens/{role}"):
-                    out[role] = value.strip()
+                    found[role][name] = value.strip()
+        out = {}
+        current = f"/swarmstack/{self.cluster}/{self.generation}/"
+        for role, values in found.items():
+            mine = [v for name, v in values.items() if name.startswith(current)]
+            if mine:
+                out[role] = mine[0]
+            elif len(values) == 1:  # state not scoped to a generation
+                out[role] = next(iter(values.values()))
         return out
 
     def swarm_inits(self) -> list[str]:

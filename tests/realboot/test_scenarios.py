@@ -109,17 +109,18 @@ def test_store_errors_while_a_replacement_manager_boots(clusters: Any, timing: A
     wait_for(f"{old.name} drained and terminated", lambda: old.gone, 300, cluster.diagnostics)
     cluster.wait_launched("managers", timeout=60)
     source = cluster.next_ip()
-    for fault, start in (("throttle", 0), ("error", 25), ("denied", 50)):
-        cluster.faults.add(fault, 25, start_in=start, source=source, service="ssm")
+    # From power-on: 45 s of throttling, then 45 s of 5xx, then 45 s of AccessDenied.
+    for fault, start in (("throttle", 0), ("error", 45), ("denied", 90)):
+        cluster.faults.add(fault, 45, start_in=start, source=source, service="ssm")
     started = time.monotonic()
     [replacement] = cluster.boot_new("managers")
     assert replacement.ip == source
     converge(cluster, timing, "replacement boot to converged swarm", 360, since=started)
     injected = [c for c in cluster.faults.calls() if c["source"] == source and c["fault"]]
-    assert {c["fault"] for c in injected} >= {"throttle"}, f"faults injected: {injected}"
+    kinds = sorted({c["fault"] for c in injected})
+    assert len(kinds) >= 2, f"the replacement met only {kinds} (its calls: {injected})"
     assert one_swarm(cluster) == swarm, "a second swarm was started"
     assert cluster.tokens() == tokens, "the stored join tokens changed"
-    assert len(cluster.swarm_inits()) == 1, cluster.swarm_inits()
     joined_hooks_done(cluster)
 
 
