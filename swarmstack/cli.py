@@ -30,6 +30,7 @@ def project_root(start: Path | None = None) -> Path:
 
 def _validate(args: argparse.Namespace) -> int:
     from swarmstack.config.load import load_stack
+    from swarmstack.config.preconditions import azure_preconditions
     from swarmstack.config.problems import ConfigError
 
     try:
@@ -41,6 +42,10 @@ def _validate(args: argparse.Namespace) -> int:
     workers = sum(p.count for p in cfg.workers)
     print(f"{settings.source}: valid ({cfg.cloud} in {settings.region}: {cfg.managers.count} managers, "
           f"{workers} workers in {len(cfg.workers)} pools)")
+    needs = azure_preconditions(cfg, settings.region)
+    if needs:
+        print("Before `pulumi up`, the subscription needs (validate cannot check these offline):")
+        print("\n".join(f"  - {line}" for line in needs))
     return 0
 
 

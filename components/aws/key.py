@@ -16,7 +16,9 @@ def key_policy(partition: str, region: str, account: str, cluster: str, for_logs
     The account root administers the key (AWS refuses a policy that locks the account
     out; IAM policies then grant the nodes narrow use). In a key policy `Resource: "*"`
     means "this key". With `for_logs`, CloudWatch Logs may use it for the cluster's own
-    log groups only (the encryption context names the log group).
+    log groups only (the encryption context names the log group). CloudWatch alarms may
+    use it to publish to the alarm topic, which it encrypts (an alarm cannot publish to a
+    topic under the AWS-managed `alias/aws/sns`, whose policy the account cannot extend).
     """
     statements: list[dict[str, Any]] = [{
         "Sid": "AccountAdministers",
@@ -25,6 +27,13 @@ def key_policy(partition: str, region: str, account: str, cluster: str, for_logs
         "Action": "kms:*",
         "Resource": "*",
     }]
+    statements.append({
+        "Sid": "CloudWatchAlarmsToTheEncryptedTopic",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    })
     if for_logs:
         statements.append({
             "Sid": "CloudWatchLogsForTheClusterGroups",

@@ -150,6 +150,15 @@ class Logging(Model):
     """Encrypt log groups with a customer-managed key (AWS)."""
 
 
+class Alarms(Model):
+    """Where the alarms go: subscriptions to the alarm topic (AWS)."""
+
+    email: list[str] = Field(default_factory=list)
+    """Email addresses; each confirms its subscription from the mail AWS sends."""
+    https: list[str] = Field(default_factory=list)
+    """HTTPS endpoints (a chat or paging webhook) that confirm the subscription."""
+
+
 class Prune(Model):
     """The scheduled `docker system prune`."""
 
@@ -205,6 +214,7 @@ class ClusterConfig(Model):
     docker_api: DockerApi = DockerApi()
     load_balancer: LoadBalancer = LoadBalancer()
     logging: Logging = Logging()
+    alarms: Alarms = Alarms()
     prune: Prune = Prune()
     image: Image = Image()
     tags: dict[str, str] = Field(default_factory=dict)

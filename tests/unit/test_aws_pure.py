@@ -76,8 +76,9 @@ def test_worker_refresh_launches_before_it_terminates(count: int) -> None:
 
 def test_the_key_lets_cloudwatch_logs_use_it_for_the_clusters_groups_only() -> None:
     plain = key_policy("aws", "eu-west-1", "123456789012", "prod", for_logs=False)
-    assert [s["Sid"] for s in plain["Statement"]] == ["AccountAdministers"]
-    logs = key_policy("aws", "eu-west-1", "123456789012", "prod", for_logs=True)["Statement"][1]
+    assert [s["Sid"] for s in plain["Statement"]] == ["AccountAdministers", "CloudWatchAlarmsToTheEncryptedTopic"]
+    (logs,) = [s for s in key_policy("aws", "eu-west-1", "123456789012", "prod", for_logs=True)["Statement"]
+               if s["Sid"] == "CloudWatchLogsForTheClusterGroups"]
     assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
     assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
         "arn:aws:logs:eu-west-1:123456789012:log-group:/swarmstack/prod/*"
