@@ -255,3 +255,65 @@ def test_a_node_that_joined_completes_its_launch_hook(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert node.read("cloud.json")["actions"] == [f"swarmstack-join {ME} CONTINUE"]
     assert os.path.exists(tmp_path / "run" / "converged")
+
+
+# --- the Docker API: the distribution's own command line, certificates when they exist ------
+
+VENDOR_UNITS = {
+    # Amazon Linux 2023's docker package (dockerd in /usr/bin, its $OPTIONS carry the ulimits).
+    "amazonlinux": "[Service]\nType=notify\nEnvironmentFile=-/etc/sysconfig/docker\n"
+                   "ExecStartPre=/bin/mkdir -p /run/docker\n"
+                   "ExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $OPTIONS "
+                   "$DOCKER_STORAGE_OPTIONS $DOCKER_ADD_RUNTIMES\nExecReload=/bin/kill -s HUP $MAINPID\n",
+    # Debian's and Ubuntu's docker.io (dockerd in /usr/sbin), a continuation line for good measure.
+    "debian": "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=/usr/sbin/dockerd -H fd:// \\\n"
+              "  $DOCKER_OPTS\n",
+}
+
+
+def api_manager(tmp: Path, vendor: str) -> Node:
+    node = make_node(tmp, "manager")
+    script = node.dir / "swarmstack-node"
+    script.write_text(script.read_text().replace("readonly DOCKER_API=false", "readonly DOCKER_API=true"))
+    unit = tmp / "docker.service"
+    unit.write_text(VENDOR_UNITS[vendor])
+    (tmp / "bin" / "systemctl").write_text(
+        f'#!/bin/sh\n[ "$1" = show ] && {{ echo {unit}; exit 0; }}\nexit 0\n')
+    return node
+
+
+@pytest.mark.parametrize(("vendor", "command_line"), [
+    ("amazonlinux", "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $OPTIONS "
+                    "$DOCKER_STORAGE_OPTIONS $DOCKER_ADD_RUNTIMES"),
+    ("debian", "/usr/sbin/dockerd -H fd://   $DOCKER_OPTS"),
+])
+def test_the_api_extends_the_distributions_own_command_line(tmp_path: Path, vendor: str, command_line: str) -> None:
+    """Issue 9, item 2: the drop-in hard-coded /usr/bin/dockerd (Debian's is in /usr/sbin)
+    and dropped the distribution's options (Amazon Linux's $OPTIONS)."""
+    node = api_manager(tmp_path, vendor)
+    node.update("cloud.json", parameters={f"/swarmstack/prod/tls/{name}": {"Value": f"PEM {name}", "Type": "String"}
+                                          for name in ("ca-cert", "server-cert", "server-key")})
+    result = node.run("configure")
+    assert result.returncode == 0, result.stderr
+    dropin = (tmp_path / "dropin.conf").read_text().splitlines()
+    assert dropin[-2:] == ["ExecStart=", f"ExecStart={command_line} -H tcp://0.0.0.0:2376"]
+    daemon = node.read("daemon.json")
+    assert daemon["tlsverify"] is True and "hosts" not in daemon
+    assert (tmp_path / "tls" / "server-key.pem").read_text() == "PEM server-key\n"
+    assert oct((tmp_path / "tls" / "server-key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_without_certificates_the_engine_starts_without_the_api_and_keeps_the_last_good_ones(tmp_path: Path) -> None:
+    """Issue 9, item 1: a manager booting before its TLS parameters exist failed once and
+    never started the engine."""
+    node = api_manager(tmp_path, "debian")
+    first = node.run("configure")
+    assert first.returncode != 0 and "not in the store yet" in first.stderr
+    assert not (tmp_path / "dropin.conf").exists() and "tlsverify" not in node.read("daemon.json")
+    node.update("cloud.json", parameters={f"/swarmstack/prod/tls/{name}": {"Value": f"PEM {name}", "Type": "String"}
+                                          for name in ("ca-cert", "server-cert", "server-key")})
+    assert node.run("configure").returncode == 0 and node.read("daemon.json")["tlsverify"] is True
+    node.write("faults.json", {"ssm get-parameters": "InternalServerError"})
+    kept = node.run("configure")
+    assert kept.returncode == 0 and "keeping the last good files" in kept.stderr
+    assert node.read("daemon.json")["tlsverify"] is True and (tmp_path / "dropin.conf").exists()
