@@ -19,6 +19,10 @@ before starting `moto.server`:
 - `RecordLifecycleActionHeartbeat` restarts the wait; a wait that outlives the hook's
   `HeartbeatTimeout` ends with the hook's `DefaultResult`, as on AWS.
 
+One moto bug is worked around: `CreateLaunchTemplateVersion` keeps `UserData` as a
+plain string where the rest of moto expects its `Base64EncodedString`, so a group
+launching from such a version failed with a 500.
+
 Every wait and how it ended (`complete` or `timeout`, with the result) is appended as
 a JSON line to `$SWARMSTACK_LIFECYCLE_LOG` when that is set, for tests to check.
 
@@ -38,6 +42,8 @@ from moto import server
 from moto.autoscaling import models, responses
 from moto.autoscaling.exceptions import ValidationError
 from moto.core.responses import EmptyResult
+from moto.core.types import Base64EncodedString
+from moto.ec2.models import launch_templates
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
@@ -230,7 +236,15 @@ def record_lifecycle_action_heartbeat_response(self: responses.AutoScalingRespon
     return EmptyResult()
 
 
+def _version_user_data(self: Any) -> Base64EncodedString | None:
+    value = self.data.get("UserData")
+    if isinstance(value, str):
+        value = self.data["UserData"] = Base64EncodedString(value)
+    return value  # type: ignore[no-any-return]
+
+
 def install() -> None:
+    launch_templates.LaunchTemplateVersion.user_data = property(_version_user_data)  # type: ignore[method-assign,assignment]
     models.AutoScalingBackend.terminate_instance = terminate_instance  # type: ignore[method-assign]
     models.AutoScalingBackend.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
     models.AutoScalingBackend.record_lifecycle_action_heartbeat = (  # type: ignore[attr-defined]
