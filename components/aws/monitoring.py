@@ -146,10 +146,10 @@ class Monitoring(pulumi.ComponentResource):
               dimensions=manager_dims, statistic="Minimum", period=60, evaluation_periods=10, datapoints_to_alarm=10,
               threshold=args.manager_count, comparison_operator="LessThanThreshold", treat_missing_data="breaching")
         if args.lb_arn_suffix is not None:
-            for key, suffix in args.target_groups.items():
+            for key, target_group in args.target_groups.items():
                 alarm(f"unhealthy-{key}", f"Targets of {key} fail their health check.", namespace="AWS/NetworkELB",
                       metric_name="UnHealthyHostCount",
-                      dimensions={"TargetGroup": suffix, "LoadBalancer": args.lb_arn_suffix},
+                      dimensions={"TargetGroup": target_group, "LoadBalancer": args.lb_arn_suffix},
                       statistic="Maximum", period=60, evaluation_periods=3, threshold=0,
                       comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching")
         groups = pulumi.Output.all(
