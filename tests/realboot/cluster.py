@@ -92,10 +92,13 @@ class Member:
         """LocalNodeState, NodeID, swarm id (managers only) and ControlAvailable; empty when dockerd is down."""
         if not self.machine.running:
             return {}
-        result = self.machine.exec(
-            "docker", "info", "--format",
-            "{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{with .Swarm.Cluster}}{{.ID}}{{end}}|"
-            "{{.Swarm.ControlAvailable}}", check=False, timeout=20)
+        try:
+            result = self.machine.exec(
+                "docker", "info", "--format",
+                "{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{with .Swarm.Cluster}}{{.ID}}{{end}}|"
+                "{{.Swarm.ControlAvailable}}", check=False, timeout=20)
+        except (subprocess.TimeoutExpired, NodeError):  # dockerd starting (socket activation waits)
+            return {}
         if result.returncode != 0:
             return {}
         state, node_id, swarm_id, manager = ([*result.stdout.strip().split("|"), "", "", "", ""])[:4]
@@ -508,19 +511,18 @@ class RealBootCluster:
 
     def swarm_ids(self) -> dict[str, str]:
         """Swarm (cluster) id as seen by each live manager."""
-        out = {}
-        for member in self.live("manager"):
-            result = member.machine.exec("docker", "info", "--format", "{{.Swarm.Cluster.ID}}", check=False,
-                                         timeout=20)
-            out[member.name] = result.stdout.strip() if result.returncode == 0 else ""
-        return out
+        return {m.name: m.swarm_info().get("swarm_id", "") for m in self.live("manager")}
 
     def node_ids(self) -> dict[str, str]:
-        out = {}
-        for member in self.live():
-            result = member.machine.exec("docker", "info", "--format", "{{.Swarm.NodeID}}", check=False, timeout=20)
-            out[member.name] = result.stdout.strip() if result.returncode == 0 else ""
-        return out
+        return {m.name: m.swarm_info().get("node_id", "") for m in self.live()}
+
+    def init_owner(self) -> Member | None:
+        """The member whose instance id the init marker names (the swarm's first manager)."""
+        for name, value in self.state().items():
+            if name.endswith("/init") and (name.startswith(f"/swarmstack/{self.cluster}/{self.generation}/")
+                                           or name == f"/swarmstack/{self.cluster}/init"):
+                return next((m for m in self.members if m.instance_id in value), None)
+        return None
 
     def state(self) -> dict[str, str]:
         """The node-written parameters (init marker, tokens, managers, ...), TLS excluded."""

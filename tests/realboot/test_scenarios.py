@@ -106,18 +106,22 @@ def test_nodes_boot_before_tls_parameters_and_permissions_exist(clusters: Any, t
 
 
 def test_store_errors_while_a_replacement_manager_boots(clusters: Any, timing: Any) -> None:
-    """A manager is replaced in a formed cluster while the store throttles, fails (5xx)
-    and refuses (AccessDenied) the replacement's calls: no second swarm, tokens unchanged."""
-    cluster = clusters(overrides=TIMERS)
+    """The swarm's first manager (the one the init marker names) is replaced once the
+    marker is older than `stale_marker_seconds`, and the store throttles, fails (5xx) and
+    refuses (AccessDenied) the replacement's calls while it boots: a read error is not
+    "never formed", so no second swarm, and the tokens are unchanged."""
+    cluster = clusters(overrides={**TIMERS, "stale_marker_seconds": 60})
     cluster.provision(3, tls=cluster.tls())
     cluster.boot_new()
+    formed = time.monotonic()
     converge(cluster, timing, "cold start to converged swarm", 300)
     swarm = one_swarm(cluster)
     tokens = tokens_match_swarm(cluster)
-    old = next(m for m in cluster.live("manager") if m.name != cluster.view_leader())
-    cluster.terminate(old)
-    wait_for(f"{old.name} drained and terminated", lambda: old.gone, 300, cluster.diagnostics)
+    first = cluster.init_owner() or next(m for m in cluster.live("manager") if m.name == cluster.view_leader())
+    cluster.terminate(first)
+    wait_for(f"{first.name} drained and terminated", lambda: first.gone, 300, cluster.diagnostics)
     cluster.wait_launched("managers", timeout=60)
+    wait_for("the init marker older than stale_marker_seconds", lambda: time.monotonic() - formed > 75, 90, every=1)
     source = cluster.next_ip()
     # From power-on: 45 s of throttling, then 45 s of 5xx, then 45 s of AccessDenied.
     for fault, start in (("throttle", 0), ("error", 45), ("denied", 90)):
@@ -129,8 +133,8 @@ def test_store_errors_while_a_replacement_manager_boots(clusters: Any, timing: A
     injected = [c for c in cluster.faults.calls() if c["source"] == source and c["fault"]]
     kinds = sorted({c["fault"] for c in injected})
     assert len(kinds) >= 2, f"the replacement met only {kinds} (its calls: {injected})"
-    assert one_swarm(cluster) == swarm, "a second swarm was started"
-    assert cluster.tokens() == tokens, "the stored join tokens changed"
+    assert one_swarm(cluster) == swarm, "a second swarm was started\n" + cluster.diagnostics()
+    assert cluster.tokens() == tokens, "the stored join tokens changed\n" + cluster.diagnostics()
     joined_hooks_done(cluster)
 
 
@@ -321,9 +325,10 @@ def test_every_node_rebooted_keeps_the_same_swarm(clusters: Any, timing: Any) ->
     assert not errors, errors
     assert all(m.machine.boots == 2 for m in members)
     converge(cluster, timing, "reboot of every node to converged swarm", 300, since=started)
-    assert one_swarm(cluster) == swarm, "a new swarm after the reboot"
-    assert cluster.node_ids() == nodes, "nodes re-joined (new node ids) after the reboot"
-    assert cluster.tokens() == tokens
+    assert one_swarm(cluster) == swarm, "a new swarm after the reboot\n" + cluster.diagnostics()
+    after = cluster.node_ids()
+    assert after == nodes, f"nodes re-joined (node ids {nodes} -> {after})\n{cluster.diagnostics()}"
+    assert cluster.tokens() == tokens, "the stored join tokens changed\n" + cluster.diagnostics()
 
 
 # 8 ------------------------------------------------------------------------------------------
