@@ -175,8 +175,8 @@ SSM_CONTROL = ("ssm:SendCommand", "ssm:StartSession", "ssm:StartAutomationExecut
                "ssm:CreateAssociationBatch", "ssm:UpdateAssociation")
 """SSM calls that run commands on other nodes (a manager's shell from a worker)."""
 SECRET_READS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory")
-MANAGER_SECRETS = (("tokens/manager", "the manager join token", "{tree}/*/tokens/manager"),
-                   ("tls/server-key", "the Docker API server key", "{tree}/tls/server-key"))
+MANAGER_SECRETS = (("the manager join token", "{tree}/*/tokens/manager", "joins as a manager"),
+                   ("the Docker API server key", "{tree}/tls/server-key", "can pose as the managers' Docker API"))
 _PARAMETER_ARN = re.compile(r"arn:([\w-]+):ssm:([\w-]+):(\d{12}):parameter/")
 
 
@@ -286,7 +286,7 @@ def _node_roles_least_privilege(args: StackValidationArgs, report: Report) -> No
         if not cluster:
             continue
         tree = _tree(held, cluster)
-        for _, what, pattern in MANAGER_SECRETS:
+        for what, pattern, then in MANAGER_SECRETS:
             target = pattern.format(tree=tree)
             reached = [(a, g) for a in SECRET_READS if (g := permissions.reaches(a, target)) is not None]
             by_path = permissions.reaches("ssm:GetParametersByPath", tree) or permissions.reaches(
@@ -296,8 +296,8 @@ def _node_roles_least_privilege(args: StackValidationArgs, report: Report) -> No
             if reached:
                 report(f"worker role {label} can read {what} ({target.rsplit(':', 1)[-1]}: "
                        f"{', '.join(a for a, _ in reached)}, through "
-                       f"{', '.join(sorted({g.source for _, g in reached}))}); a worker that reads it joins as "
-                       "a manager", role.urn)
+                       f"{', '.join(sorted({g.source for _, g in reached}))}); a worker that reads it {then}",
+                       role.urn)
 
 
 node_roles_least_privilege = stack_rule(

@@ -258,7 +258,7 @@ def test_a_worker_role_holding_the_ssm_core_policy_without_its_denies_is_caught(
          "AmazonSSMManagedInstanceCore); a worker that reads it joins as a manager"),
         ("node-roles-least-privilege", "prod-worker-role", f"worker role {role} can read the Docker API server key "
          "(parameter/swarmstack/prod/tls/server-key: ssm:GetParameter, ssm:GetParameters, through "
-         "AmazonSSMManagedInstanceCore); a worker that reads it joins as a manager")]
+         "AmazonSSMManagedInstanceCore); a worker that reads it can pose as the managers' Docker API")]
 
 
 def test_a_log_group_without_retention_is_reported() -> None:

@@ -173,8 +173,8 @@ def test_a_worker_with_the_ssm_core_attachment_is_refused_unless_it_denies_the_m
         "ssm:GetParameter, ssm:GetParameters, through AmazonSSMManagedInstanceCore); a worker that reads it joins "
         "as a manager",
         "worker role prod-worker-role can read the Docker API server key (parameter/swarmstack/prod/tls/server-key: "
-        "ssm:GetParameter, ssm:GetParameters, through AmazonSSMManagedInstanceCore); a worker that reads it joins "
-        "as a manager"]
+        "ssm:GetParameter, ssm:GetParameters, through AmazonSSMManagedInstanceCore); a worker that reads it can pose "
+        "as the managers' Docker API"]
     assert judged(*node_role("worker", attach=(CORE,))) == []  # the worker's Denies hold
     assert judged(*node_role("manager", attach=(CORE,))) == []  # managers may read both
 
@@ -188,7 +188,8 @@ def test_a_worker_reading_the_clusters_tree_is_refused() -> None:
         "worker role prod-worker-role can read the manager join token (parameter/swarmstack/prod/*/tokens/manager: "
         "ssm:GetParametersByPath, through prod-worker-policy); a worker that reads it joins as a manager",
         "worker role prod-worker-role can read the Docker API server key (parameter/swarmstack/prod/tls/server-key: "
-        "ssm:GetParametersByPath, through prod-worker-policy); a worker that reads it joins as a manager"]
+        "ssm:GetParametersByPath, through prod-worker-policy); a worker that reads it can pose as the managers' "
+        "Docker API"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [
