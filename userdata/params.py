@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, JOIN_HOOK
+from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, HEALTH_PORT, JOIN_HOOK
 from swarmstack.config.cron import parse_cron
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class NodeUserData:
     """Azure: Resource Manager (the leader lists the cluster's machines)."""
     table: str = "swarm"
     """Azure: table name of the init marker and the manager list."""
-    health_port: int = 8585
+    health_port: int = HEALTH_PORT
     """Azure: loopback port where the Application Health extension reads the node's health."""
     stale_marker_seconds: int = 600
     """Age after which an init marker whose owner is gone, with no tokens stored, may be taken over."""
@@ -282,5 +282,11 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, genera
         docker_api=cluster.docker_api.enabled and role == "manager",
         log_groups=log_groups_for(cluster.name) if cluster.logging.enabled else None,
         address_pool=address_pool_for(vpc_cidr),
+        # The prune runs as a State Manager association on AWS (no timer on the node); the
+        # node's own `prune` command runs the same commands for an operator.
+        prune=False,
+        prune_schedule=cluster.prune.schedule,
+        prune_volumes=cluster.prune.volumes,
+        prune_until=cluster.prune.until,
         key_arn=key_arn,
     )

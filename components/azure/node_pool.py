@@ -9,6 +9,8 @@ from typing import Literal
 import pulumi
 import pulumi_azure_native as azure
 
+from components.common.hooks import CONVERGE_DEADLINE, HEALTH_PATH, HEALTH_PORT, REPAIR_GRACE
+
 ADMIN_USER = "swarmadmin"
 DEFAULT_IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
 _PREMIUM = re.compile(r"^Standard_[A-Z]+\d+[a-z]*s[a-z]*(_|$)")
@@ -104,7 +106,14 @@ class NodePool(pulumi.ComponentResource):
                 name="public", idle_timeout_in_minutes=4,
                 sku=azure.compute.PublicIPAddressSkuArgs(name="Standard", tier="Regional"))
             if args.public_addresses else None)
-        extensions = []
+        # The node reports its own health (userdata: node_ready / mark_unhealthy) with Rich
+        # Health States: only an explicit "Unhealthy" (a node that could not join within its
+        # deadline) starts a repair; an unreachable endpoint is "Unknown" and left alone.
+        extensions = [azure.compute.VirtualMachineScaleSetExtensionArgs(
+            name="ApplicationHealth", publisher="Microsoft.ManagedServices", type="ApplicationHealthLinux",
+            type_handler_version="2.0", auto_upgrade_minor_version=True,
+            settings={"protocol": "http", "port": HEALTH_PORT, "requestPath": HEALTH_PATH, "intervalInSeconds": 5,
+                      "numberOfProbes": 1, "gracePeriod": CONVERGE_DEADLINE})]
         if args.collection_rule_id is not None:
             extensions.append(azure.compute.VirtualMachineScaleSetExtensionArgs(
                 name="AzureMonitorLinuxAgent", publisher="Microsoft.Azure.Monitor", type="AzureMonitorLinuxAgent",
@@ -160,8 +169,10 @@ class NodePool(pulumi.ComponentResource):
             if not flexible else None,
             zones=list(args.zones),
             zone_balance=True if len(args.zones) > 1 and args.role == "manager" else None,
-            # Replacing an unhealthy manager behind raft's back could cost the quorum.
-            automatic_repairs_policy=azure.compute.AutomaticRepairsPolicyArgs(enabled=False),
+            # A node is Unhealthy only when it never joined (so it holds no raft seat): replacing
+            # it is safe for managers too. Spot machines are evicted, not repaired.
+            automatic_repairs_policy=azure.compute.AutomaticRepairsPolicyArgs(
+                enabled=not args.spot, grace_period=REPAIR_GRACE, repair_action="Replace"),
             identity=azure.compute.VirtualMachineScaleSetIdentityArgs(
                 type=azure.compute.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.identity_id]),
             virtual_machine_profile=profile,

@@ -37,3 +37,13 @@ def group_delete_timeout(role: Literal["manager", "worker"]) -> int:
     """Seconds `pulumi destroy` must wait for a group to empty: every node drains at once,
     each for up to its heartbeat, then shuts down. Pure."""
     return DRAIN_HEARTBEAT[role] + TERMINATION_MARGIN
+
+
+HEALTH_PORT = 8585
+"""Azure: the loopback port where a node tells the Application Health extension (Rich
+Health States) its health: `Healthy` once it has joined, `Unhealthy` when it could not
+within CONVERGE_DEADLINE (the scale set's automatic repairs then replace it)."""
+HEALTH_PATH = "/health.json"
+REPAIR_GRACE = "PT30M"
+"""How long automatic repairs leave a machine alone after it changed state (boot, reimage):
+longer than CONVERGE_DEADLINE, so only a node that said so itself is ever repaired."""

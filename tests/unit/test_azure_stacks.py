@@ -265,7 +265,15 @@ def test_scale_sets_use_ssh_keys_only_and_spread_over_zones(run: tuple[Graph, di
             assert keys[0]["keyData"] == cluster["access"]["sshPublicKey"]
         assert scale_set.inputs["zones"] == ["1", "2", "3"][: min(zones, 3)], pool
         assert profile["securityProfile"]["encryptionAtHost"] is True
-        assert scale_set.inputs["automaticRepairsPolicy"] == {"enabled": False}
+        # Repairs replace only what reports itself Unhealthy (a node that never joined), after
+        # a grace longer than the node's own deadline; Spot machines are evicted, not repaired.
+        spot = profile.get("priority") == "Spot"
+        assert scale_set.inputs["automaticRepairsPolicy"] == (
+            {"enabled": False, "gracePeriod": "PT30M", "repairAction": "Replace"} if spot
+            else {"enabled": True, "gracePeriod": "PT30M", "repairAction": "Replace"})
+        (health,) = [e for e in profile["extensionProfile"]["extensions"] if e["type"] == "ApplicationHealthLinux"]
+        assert health["settings"] == {"protocol": "http", "port": 8585, "requestPath": "/health.json",
+                                      "intervalInSeconds": 5, "numberOfProbes": 1, "gracePeriod": 900}
         assert scale_set.inputs["identity"]["type"] == "UserAssigned"
         if scale_set.inputs.get("orchestrationMode", "Uniform") == "Uniform":
             assert scale_set.inputs["overprovision"] is False
@@ -454,7 +462,7 @@ def test_user_data_carries_the_store_and_the_prune_schedule(run: tuple[Graph, di
         assert vault in script
         timer = files["/etc/systemd/system/swarmstack-prune.timer"]
         assert f"OnCalendar={to_systemd(parse_cron(prune.get('schedule', '42 1 * * *')))}" in timer
-        assert ("readonly PRUNE_VOLUMES=true" in script) == bool(prune.get("volumes"))
+        assert ("docker volume prune" in script) == bool(prune.get("volumes"))
         assert ("/etc/systemd/system/swarmstack-cleanup.timer" in files) == (pool == "managers")
         assert "PRIVATE KEY" not in "".join(files.values())
 
