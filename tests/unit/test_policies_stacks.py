@@ -104,18 +104,19 @@ def test_the_rules_see_the_real_resources() -> None:
 
 
 def test_production_with_a_single_manager_is_caught_on_aws() -> None:
-    findings = evaluate(program("prod-aws", managers={"count": 1}, prune={"schedule": "*/15 * * * *"}))
+    findings = evaluate(program("prod-aws", managers={"count": 1}, prune={"schedule": "0,30 * * * *"}))
     assert ("single-manager-not-production", "prod",
             "a production stack runs a single manager: losing it stops all scheduling and joins; use 3 managers "
             "over 3 zones") in mandatory(findings)
 
 
-def test_a_prune_every_quarter_hour_is_caught_on_aws() -> None:
-    findings = evaluate(program("prod-aws", managers={"count": 1}, prune={"schedule": "*/15 * * * *"}))
+def test_a_prune_every_half_hour_is_caught_on_aws() -> None:
+    # every half hour is the most often State Manager runs an association (validate refuses more)
+    findings = evaluate(program("prod-aws", managers={"count": 1}, prune={"schedule": "0,30 * * * *"}))
     hits = [(f.type, f.message) for f in findings if f.rule == "prune-at-most-hourly"]
     assert ("swarmstack:aws:Cluster",
-            "pruneSchedule '*/15 * * * *' runs 4 times an hour; prune at most hourly (daily is usual)") in hits
-    assert any(kind == "aws:ssm/association:Association" and "runs the prune 4 times an hour" in message
+            "pruneSchedule '0,30 * * * *' runs 2 times an hour; prune at most hourly (daily is usual)") in hits
+    assert any(kind == "aws:ssm/association:Association" and "runs the prune 2 times an hour" in message
                for kind, message in hits)
 
 
@@ -343,7 +344,7 @@ def _analyzer_findings(graph: Graph, preview: bool) -> set[tuple[str, str, str, 
 
 
 def _broken_aws() -> Graph:
-    graph = program("prod-aws", managers={"count": 1}, prune={"schedule": "*/15 * * * *"})
+    graph = program("prod-aws", managers={"count": 1}, prune={"schedule": "0,30 * * * *"})
     mutate(graph, "aws:ec2/launchTemplate:LaunchTemplate", _manager_template(graph).name,
            lambda p: p["metadataOptions"].update(httpTokens="optional"))
     rule = _swarm_rule(graph)
