@@ -181,8 +181,16 @@ AWS_BREAKS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("user-data-no-secrets", _recode(lambda t: t + "\n# -----BEGIN EC PRIVATE KEY-----\n")),
     ("user-data-no-secrets", _recode(lambda t: t + "\n# AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")),
     ("managers-on-demand", lambda p: p.update(instanceMarketOptions={"marketType": "spot"})),
-    ("docker-api-tls-verify", _recode(lambda t: t.replace('"tlsverify": true', '"tlsverify": false'))),
+    # the node script sets the API's TLS at boot; a daemon.json that opens TCP without tlsverify is caught
+    ("docker-api-tls-verify", _recode(lambda t: _once(t, '"no-new-privileges": true,',
+                                                     '"hosts": ["tcp://0.0.0.0:2376"], "no-new-privileges": true,'))),
 ]
+
+
+def _once(text: str, old: str, new: str) -> str:
+    """`text` with `old` replaced, which must occur exactly once (a break that changes nothing proves nothing)."""
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
 
 
 @pytest.mark.parametrize(("rule", "change"), AWS_BREAKS)
