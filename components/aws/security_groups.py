@@ -110,7 +110,8 @@ class SecurityGroups(pulumi.ComponentResource):
         roles = [g for g in GROUPS if g != "lb" or args.exposure.load_balancer]
         groups = {
             role: aws.ec2.SecurityGroup(
-                f"{name}-{role}", name=fit(f"{name}-{role}", LIMITS["security-group"]), vpc_id=args.vpc_id,
+                # "swarmstack-" first: EC2 refuses group names that start with "sg-" (a cluster named sg)
+                f"{name}-{role}", name=fit(f"swarmstack-{name}-{role}", LIMITS["security-group"]), vpc_id=args.vpc_id,
                 description=f"swarmstack {name} {role}",
                 tags={**args.tags, "Name": f"{name}-{role}"}, opts=child)
             for role in roles

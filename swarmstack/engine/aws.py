@@ -403,6 +403,9 @@ def _check_rule_source(type_: str, name: str, rule: dict[str, Any]) -> None:
 @handles("aws:ec2/securityGroup:SecurityGroup")
 def _security_group(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
     group_name = i.get("name") or f"{i.get('namePrefix', name)}{abs(hash(name)) % 10**8:08d}"
+    if group_name.lower().startswith("sg-"):
+        raise EngineError(f"SecurityGroup '{name}': InvalidParameterValue: group names may not start with sg- "
+                          f"({group_name})")
     group = aws.ec2.create_security_group(GroupName=group_name, VpcId=need(i, "vpcId", "SecurityGroup", name),
                                           Description=i.get("description", "Managed by Pulumi"),
                                           TagSpecifications=tag_specs("security-group", i))

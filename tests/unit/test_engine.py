@@ -222,3 +222,19 @@ def test_an_explicit_name_past_the_limit_is_refused_and_one_within_is_kept(tmp_p
                            vpc_id=vpc.id)
     """)
     assert graph.of_type("aws:lb/targetGroup:TargetGroup")[0].outputs["name"] == "short-tg"
+
+
+def test_a_security_group_named_like_an_id_is_refused_and_a_cluster_named_sg_builds(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match=r"group names may not start with sg- \(sg-managers\)"):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+            aws.ec2.SecurityGroup("g", name="sg-managers", vpc_id=vpc.id)
+        """)
+    root = Path(__file__).resolve().parents[2]
+    config = {"aws:region": "eu-west-1", "swarmstack:cluster": {
+        "cloud": "aws", "name": "sg", "managers": {"count": 1},
+        "network": {"new": {"cidr": "10.0.0.0/16", "zones": 1, "nat": "none"}},
+        "loadBalancer": {"ports": [{"port": 80}]}}}
+    graph = run_stack("sg", config, root)
+    assert all(not g.inputs["name"].startswith("sg-") for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup"))
