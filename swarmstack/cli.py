@@ -4,6 +4,10 @@
     swarmstack plan STACK [--json] [--preview] [--policy-config FILE] [--no-policy]
                                      run the real program through the engine and show
                                      what would be created, with policy findings
+    swarmstack cost STACK [--json] [--prices FILE]
+                                     the monthly estimate, by resource and in total
+    swarmstack context STACK --outputs FILE
+                                     a docker context for the stack's TLS Docker API
 
 Exit codes: 0 fine; 1 a mandatory policy is violated; 2 the config is invalid;
 3 the engine (the model of the cloud) refused the graph.
@@ -84,12 +88,76 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, default=str))
     else:
         print(render_text(graph, settings.region))
+        print()
+        print(_cost_line(graph, settings.region))
         if not args.no_policy:
             print()
             from swarmstack.policy import format_findings
 
             print(format_findings(findings))
     return EXIT_POLICY if any(f.level == "mandatory" for f in findings) else 0
+
+
+def _cost_line(graph, region: str) -> str:  # type: ignore[no-untyped-def]
+    """The plan's one line of cost, or why there is none."""
+    from swarmstack.cost import estimate, one_line
+    from swarmstack.prices import PriceError, load_prices
+
+    try:
+        return one_line(estimate(graph, region, load_prices(graph.cloud)))
+    except PriceError as err:
+        return f"Estimated cost: unknown ({err})"
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from pulumi import RunError
+
+    from swarmstack.config.load import load_stack, read_stack_file
+    from swarmstack.config.problems import ConfigError
+    from swarmstack.cost import estimate, render_text
+    from swarmstack.engine.mocks import EngineError
+    from swarmstack.engine.run import run_stack
+    from swarmstack.prices import PriceError, load_prices
+
+    root = project_root()
+    try:
+        settings = load_stack(args.stack, root)
+        _, config = read_stack_file(args.stack, root)
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        prices = load_prices(settings.cluster.cloud, Path(args.prices) if args.prices else None)
+    except PriceError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        graph = run_stack(args.stack, config, root)
+    except EngineError as err:
+        print(f"engine: {err}", file=sys.stderr)
+        return EXIT_ENGINE
+    except RunError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        result = estimate(graph, settings.region, prices)
+    except PriceError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps(result.as_json(), indent=2) if args.json else render_text(result))
+    return 0
+
+
+def _context(args: argparse.Namespace) -> int:
+    from swarmstack.context import ContextError, create_context
+
+    try:
+        for line in create_context(args.stack, Path(args.outputs), docker=args.docker, home=args.dir):
+            print(line)
+    except ContextError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
 
 
 def _findings(graph, config_file: str | None, preview: bool):  # type: ignore[no-untyped-def]
@@ -116,6 +184,22 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--preview", action="store_true",
                       help="judge the graph as `pulumi preview` would: computed values unknown")
     plan.set_defaults(run=_plan)
+    cost = commands.add_parser("cost", help="the stack's monthly estimate, offline, from a dated price snapshot")
+    cost.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    cost.add_argument("--json", action="store_true",
+                      help='print {"currency", "total", "items", "prices": {"source", "date"}}')
+    cost.add_argument("--prices", metavar="FILE",
+                      help="negotiated prices (JSON or YAML, shaped like swarmstack/prices/<cloud>.json), "
+                           "merged over the snapshot")
+    cost.set_defaults(run=_cost)
+    context = commands.add_parser("context", help="create or update the docker context swarmstack-STACK")
+    context.add_argument("stack", help="stack name; the context is swarmstack-<stack>")
+    context.add_argument("--outputs", metavar="FILE", required=True,
+                         help="what `pulumi stack output --json --show-secrets` printed")
+    context.add_argument("--docker", metavar="PATH", default=None, help="the docker CLI (default: docker on PATH)")
+    context.add_argument("--dir", metavar="DIR", default=None,
+                         help="where the TLS files go (default: $DOCKER_CONFIG or ~/.docker, under swarmstack/<stack>)")
+    context.set_defaults(run=_context)
     args = parser.parse_args(argv)
     return int(args.run(args))
 
