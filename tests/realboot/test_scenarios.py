@@ -111,7 +111,7 @@ def test_nodes_boot_before_tls_parameters_and_permissions_exist(clusters: Any, t
 def test_store_errors_while_a_replacement_manager_boots(clusters: Any, timing: Any) -> None:
     """The swarm's first manager (the one the init marker names) is replaced once the
     marker is older than `stale_marker_seconds`, and the store throttles, fails (5xx) and
-    refuses (AccessDenied) the replacement's calls while it boots: a read error is not
+    refuses (AccessDenied) the replacement's token reads while it boots: a read error is not
     "never formed", so no second swarm, and the tokens are unchanged."""
     cluster = clusters(overrides={**TIMERS, "stale_marker_seconds": 60})
     cluster.provision(3, tls=cluster.tls())
@@ -126,9 +126,10 @@ def test_store_errors_while_a_replacement_manager_boots(clusters: Any, timing: A
     cluster.wait_launched("managers", timeout=60)
     wait_for("the init marker older than stale_marker_seconds", lambda: time.monotonic() - formed > 75, 90, every=1)
     source = cluster.next_ip()
-    # From power-on: 45 s of throttling, then 45 s of 5xx, then 45 s of AccessDenied.
+    # From power-on, on the replacement's reads of the join tokens (its certificates come
+    # through): 45 s of throttling, then 45 s of 5xx, then 45 s of AccessDenied.
     for fault, start in (("throttle", 0), ("error", 45), ("denied", 90)):
-        cluster.faults.add(fault, 45, start_in=start, source=source, service="ssm")
+        cluster.faults.add(fault, 45, start_in=start, source=source, service="ssm", body="tokens/")
     started = time.monotonic()
     [replacement] = cluster.boot_new("managers")
     assert replacement.ip == source
