@@ -126,8 +126,23 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
     for file in files:
         extra = {"pem": params.ca_cert_pem if file.path.endswith("/ca.pem") else params.server_cert_pem}
         text = env.get_template(file.template).render({**context, **extra})
+        if file.path == NODE_SCRIPT:
+            text = without_comments(text)
         rendered.append(dataclasses.replace(file, content=text.rstrip("\n") + "\n"))
     return rendered
+
+
+def without_comments(script: str) -> str:
+    """The node script as it ships: its header and shellcheck directives kept, every other
+    full-line comment dropped (they explain the template, `templates/node/`; EC2 takes only
+    16 KiB of gzipped user data). Pure."""
+    lines = script.splitlines()
+    header = 0
+    while header < len(lines) and lines[header].startswith("#"):
+        header += 1
+    kept = lines[:header] + [line for line in lines[header:]
+                             if not line.lstrip().startswith("#") or "shellcheck " in line]
+    return "\n".join(kept) + "\n"
 
 
 def units_of(params: NodeUserData) -> list[str]:

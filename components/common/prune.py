@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import shlex
 
-IS_MANAGER = "[ \"$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)\" = true ]"
-"""True on a swarm manager (one that takes part in raft), false on a worker."""
+IS_WORKER = "[ \"$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)\" = false ]"
+"""True when the engine answers that it is not a manager; false on a manager, and false when
+`docker info` fails (an engine that cannot say is never taken for a worker)."""
 
 
 def prune_commands(until: str, volumes: bool) -> list[str]:
@@ -31,7 +32,7 @@ def prune_commands(until: str, volumes: bool) -> list[str]:
         f"docker container prune --force {older}",
         f"docker image prune --all --force {older}",
         f"docker builder prune --all --force {older}",
-        f"if ! {IS_MANAGER}; then docker network prune --force {older}; fi",
+        f"if {IS_WORKER}; then docker network prune --force {older}; fi",
     ]
     if volumes:
         commands.append("docker volume prune --all --force")

@@ -234,11 +234,14 @@ def test_a_group_scaled_to_zero_leaves_at_once_even_when_raft_refuses_a_demotion
 
 def test_a_node_that_cannot_join_within_its_deadline_marks_itself_unhealthy(tmp_path: Path) -> None:
     node = make_node(tmp_path, "worker", converge_deadline_seconds=10, join_wait_seconds=1)
+    formed_swarm(node)  # the tokens are there (a worker's clock starts then), but they are refused
+    node.update("engine.json", valid_tokens=[])
     node.update("cloud.json", pending=["swarmstack-join " + ME], groups={GROUP: {"desired": 3, "instances": [ME]}})
     started = time.monotonic()
     first = node.run("converge")
     assert first.returncode != 0 and "not in the swarm" in first.stderr
     assert "health" not in node.read("cloud.json")
+    assert (tmp_path / "run" / "tokens-seen").exists()
     time.sleep(max(0.0, 12 - (time.monotonic() - started)))
     second = node.run("converge")
     assert second.returncode != 0 and "marking this node unhealthy" in second.stderr
@@ -246,6 +249,16 @@ def test_a_node_that_cannot_join_within_its_deadline_marks_itself_unhealthy(tmp_
     assert state["actions"] == [f"swarmstack-join {ME} ABANDON"] and state["health"] == {ME: "Unhealthy"}
     third = node.run("converge")  # once is enough
     assert third.returncode != 0 and "marking this node unhealthy" not in third.stderr
+
+
+def test_a_worker_waiting_for_the_first_manager_is_not_marked_unhealthy(tmp_path: Path) -> None:
+    """Workers boot with the managers; before a manager has formed the swarm there is
+    nothing a worker can do, and replacing it would not help."""
+    node = make_node(tmp_path, "worker", converge_deadline_seconds=1, join_wait_seconds=1)
+    (tmp_path / "run").mkdir(exist_ok=True)
+    (tmp_path / "run" / "converging-since").write_text(str(int(time.time()) - 3600))
+    result = node.run("converge")
+    assert result.returncode != 0 and "marking this node unhealthy" not in result.stderr
 
 
 def test_a_node_that_joined_completes_its_launch_hook(tmp_path: Path) -> None:
@@ -317,3 +330,67 @@ def test_without_certificates_the_engine_starts_without_the_api_and_keeps_the_la
     kept = node.run("configure")
     assert kept.returncode == 0 and "keeping the last good files" in kept.stderr
     assert node.read("daemon.json")["tlsverify"] is True and (tmp_path / "dropin.conf").exists()
+
+
+# --- from the review of the first version -------------------------------------------------------
+
+
+def test_the_election_winner_that_died_before_init_inits_on_its_next_run(manager: Node) -> None:
+    """A run that created the marker and died (or whose `swarm init` failed) left a marker
+    naming itself: nobody else would ever init, and it refused its own marker as stale."""
+    manager.update("cloud.json", parameters={f"{STORE}/init": {"Value": f"{ME} {int(time.time())}", "Type": "String"}})
+    result = manager.run("bootstrap", "10")
+    assert result.returncode == 0, result.stderr
+    assert "the init marker is ours from an earlier run" in result.stderr
+    assert manager.read("engine.json")["inits"] == 1
+    assert manager.parameters[f"{STORE}/tokens/manager"]["Value"] == MANAGER_TOKEN
+
+
+def test_a_member_waiting_for_its_quorum_after_a_reboot_is_never_made_to_leave(manager: Node) -> None:
+    """`pending` is also what a manager reports while raft has no quorum yet (managers
+    rebooted one after the other): `swarm leave --force` there would throw raft away."""
+    formed_swarm(manager)
+    manager.update("engine.json", state="pending", manager=True)
+    result = manager.run("bootstrap", "4")
+    assert result.returncode != 0 and "waiting for it to become active" in result.stderr
+    assert "swarm leave" not in manager.calls and manager.read("engine.json")["state"] == "pending"
+
+
+def test_a_node_that_was_in_the_swarm_is_never_marked_unhealthy(tmp_path: Path) -> None:
+    """A lost quorum (two of three managers down) left the survivor failing every run: it
+    marked itself unhealthy, and its replacement destroyed the last copy of raft."""
+    node = make_node(tmp_path, "manager", converge_deadline_seconds=1, join_wait_seconds=1)
+    formed_swarm(node)
+    node.update("engine.json", state="error", manager=True)  # has an identity: it was a member
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "joined-once").write_text("")
+    (tmp_path / "run").mkdir(exist_ok=True)
+    (tmp_path / "run" / "converging-since").write_text(str(int(time.time()) - 3600))
+    result = node.run("converge")
+    assert result.returncode != 0
+    assert "marking this node unhealthy" not in result.stderr and "health" not in node.read("cloud.json")
+
+
+def test_converge_does_nothing_once_the_node_is_leaving(manager: Node) -> None:
+    terminating(manager, desired=1)
+    assert manager.run("watch").returncode == 0
+    again = manager.run("converge")
+    assert again.returncode == 0 and "this node is leaving the swarm" in again.stderr
+    assert manager.read("engine.json")["state"] == "inactive"  # not re-joined
+
+
+def test_a_manager_that_cannot_list_the_managers_does_not_take_itself_for_the_last(manager: Node) -> None:
+    terminating(manager, desired=3)
+    manager.update("engine.json", node_ls_fails=True)
+    result = manager.run("watch", timeout=120)
+    assert "the last manager" not in result.stderr
+    assert "drained myself" in result.stderr
+
+
+def test_a_broken_base_config_never_truncates_daemon_json(manager: Node) -> None:
+    assert manager.run("configure").returncode == 0
+    good = (manager.dir / "daemon.json").read_text()
+    (manager.dir / "daemon.base.json").write_text("{not json")
+    result = manager.run("configure")
+    assert result.returncode != 0 and "cannot render" in result.stderr
+    assert (manager.dir / "daemon.json").read_text() == good
