@@ -511,10 +511,20 @@ class RealBootCluster:
 
     def swarm_ids(self) -> dict[str, str]:
         """Swarm (cluster) id as seen by each live manager."""
-        return {m.name: m.swarm_info().get("swarm_id", "") for m in self.live("manager")}
+        return {m.name: self._info(m, "swarm_id") for m in self.live("manager")}
 
     def node_ids(self) -> dict[str, str]:
-        return {m.name: m.swarm_info().get("node_id", "") for m in self.live()}
+        return {m.name: self._info(m, "node_id") for m in self.live()}
+
+    @staticmethod
+    def _info(member: Member, key: str, timeout: float = 60) -> str:
+        """One field of `docker info`, asked again while dockerd does not answer (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = member.swarm_info().get(key, "")
+            if value or time.monotonic() > deadline or not member.machine.running:
+                return value
+            time.sleep(2)
 
     def init_owner(self) -> Member | None:
         """The member whose instance id the init marker names (the swarm's first manager)."""

@@ -149,9 +149,11 @@ class BootedNode:
             base = root / self.cgroup
             if not base.exists():
                 continue
-            for procs in base.rglob("cgroup.procs"):
-                with contextlib.suppress(OSError):
-                    found.update(int(line) for line in procs.read_text().split())
+            # os.walk, not rglob: cgroups come and go while we look (rglob raises on a vanished one).
+            for directory, _dirs, files in os.walk(base, onerror=lambda _err: None):
+                if "cgroup.procs" in files:
+                    with contextlib.suppress(OSError, ValueError):
+                        found.update(int(line) for line in Path(directory, "cgroup.procs").read_text().split())
         return sorted(found)
 
     def wait_booted(self, timeout: float = 300) -> str:
@@ -252,7 +254,8 @@ class BootedNode:
             base = root / self.cgroup
             if not base.exists():
                 continue
-            for path in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            dirs = [Path(d) for d, _sub, _files in os.walk(base, onerror=lambda _err: None)]
+            for path in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
                 with contextlib.suppress(OSError):
                     path.rmdir()
 
