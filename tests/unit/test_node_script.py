@@ -394,3 +394,17 @@ def test_a_broken_base_config_never_truncates_daemon_json(manager: Node) -> None
     result = manager.run("configure")
     assert result.returncode != 0 and "cannot render" in result.stderr
     assert (manager.dir / "daemon.json").read_text() == good
+
+
+def test_a_node_terminated_while_its_join_is_under_way_does_not_stay_behind(manager: Node) -> None:
+    """Real-boot destroy, once in three: the watcher saw `pending` (a join a converge run
+    had started), took it for "not in a swarm" and completed the hook; the join then
+    finished on a machine about to vanish."""
+    terminating(manager, desired=1)
+    manager.update("engine.json", state="pending", manager=False, leader=False)
+    result = manager.run("watch", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "waiting for it before leaving" in result.stderr
+    assert "docker swarm leave --force" in manager.calls
+    assert manager.read("engine.json")["state"] == "inactive"
+    assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
