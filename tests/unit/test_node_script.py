@@ -408,3 +408,16 @@ def test_a_node_terminated_while_its_join_is_under_way_does_not_stay_behind(mana
     assert "docker swarm leave --force" in manager.calls
     assert manager.read("engine.json")["state"] == "inactive"
     assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
+
+
+def test_a_manager_whose_engine_is_slow_to_answer_during_an_election_still_leaves(manager: Node) -> None:
+    """Real-boot destroy (CI, stop 17): the first manager left at once, the other two
+    elected a leader, `docker info` took longer than its 10 s timeout, the watcher took
+    "unknown" for "not in a swarm" and completed the hook; both disks kept the swarm."""
+    terminating(manager, desired=0)
+    manager.update("engine.json", info_unanswered=2)
+    result = manager.run("watch", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to leave" not in result.stderr
+    assert manager.read("engine.json")["state"] == "inactive"
+    assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
