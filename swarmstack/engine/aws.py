@@ -1326,6 +1326,37 @@ def _topic(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]
     return arn, {"arn": arn, "name": topic, **tags_all(i)}
 
 
+SNS_PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
+SNS_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@handles("aws:sns/topicSubscription:TopicSubscription")
+def _topic_subscription(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """moto subscribes any endpoint under any protocol; SNS refuses an unknown protocol, an
+    email endpoint that is not an address and a URL whose scheme is not the protocol's,
+    so the handler checks those itself. Email and HTTPS subscriptions stay pending until
+    the endpoint confirms (the provider asks SNS for the ARN at once)."""
+    type_ = "sns TopicSubscription"
+    topic = need(i, "topic", type_, name)
+    protocol = need(i, "protocol", type_, name)
+    endpoint = need(i, "endpoint", type_, name)
+    if protocol not in SNS_PROTOCOLS:
+        raise EngineError(f"{type_} '{name}': InvalidParameter: Invalid parameter: Protocol {protocol}; one of "
+                          f"{SNS_PROTOCOLS}")
+    if protocol.startswith("email") and not SNS_EMAIL.fullmatch(endpoint):
+        raise EngineError(f"{type_} '{name}': InvalidParameter: Invalid parameter: Email address {endpoint}")
+    if protocol in ("http", "https") and not endpoint.startswith(f"{protocol}://"):
+        raise EngineError(f"{type_} '{name}': InvalidParameter: Invalid parameter: Endpoint must match the "
+                          f"specified protocol ({endpoint} is not {protocol}://)")
+    sns = aws.client("sns")
+    sns.get_topic_attributes(TopicArn=topic)
+    arn = sns.subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint,
+                        ReturnSubscriptionArn=True)["SubscriptionArn"]
+    pending = protocol in ("http", "https", "email", "email-json")
+    return arn, {"arn": arn, "ownerId": aws.account, "pendingConfirmation": pending,
+                 "confirmationWasAuthenticated": not pending}
+
+
 # ---------------------------------------------------------------- s3
 
 S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

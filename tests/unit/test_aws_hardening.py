@@ -21,6 +21,7 @@ from swarmstack.engine.aws import AwsBackend
 from swarmstack.engine.run import backends_for, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
+ALARMS = {"email": ["ops@example.com", "oncall@example.com"], "https": ["https://hooks.example.com/swarm"]}
 
 
 def test_the_flow_logs_role_trusts_its_service_for_this_accounts_flow_logs_only() -> None:
@@ -61,6 +62,7 @@ def deployed() -> Any:
     """prod-aws in moto (flow logs on, production: the access-log bucket)."""
     config = read_stack_file("prod-aws", ROOT)[1]
     assert config["swarmstack:cluster"]["network"]["new"]["flowLogs"] is True
+    config["swarmstack:cluster"]["alarms"] = ALARMS
     with ExitStack() as exits:
         backends = backends_for(config, exits)
         backend = backends["aws"]
@@ -83,3 +85,21 @@ def test_moto_holds_the_bucket_policy_that_refuses_plain_http(deployed: AwsBacke
     (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     assert policy == bucket_policy("aws", deployed.account, f"arn:aws:s3:::{bucket}")
+
+
+def test_the_alarm_topic_is_encrypted_with_the_cluster_key(deployed: AwsBackend) -> None:
+    sns, kms = deployed.client("sns"), deployed.client("kms")
+    (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    key = sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
+    assert key == kms.describe_key(KeyId="alias/swarmstack/prod")["KeyMetadata"]["Arn"]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    (alarms,) = [s for s in policy["Statement"] if s["Sid"] == "CloudWatchAlarmsToTheEncryptedTopic"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+
+
+def test_the_configured_endpoints_are_subscribed_to_the_alarm_topic(deployed: AwsBackend) -> None:
+    sns = deployed.client("sns")
+    (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    held = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert sorted((s["Protocol"], s["Endpoint"]) for s in held) == sorted(
+        [("email", e) for e in ALARMS["email"]] + [("https", u) for u in ALARMS["https"]])

@@ -222,6 +222,31 @@ def test_an_alarm_sending_to_a_missing_topic_is_refused(aws: AwsBackend) -> None
             "alarmActions": [f"arn:aws:sns:{REGION}:123456789012:nope"]})
 
 
+def test_topic_subscriptions_subscribe_what_sns_takes(aws: AwsBackend) -> None:
+    _, topic = aws.create("aws:sns/topic:Topic", "alarms", {"name": "alarms"})
+    for protocol, endpoint in (("email", "ops@example.com"), ("https", "https://hooks.example.com/a")):
+        _, out = aws.create("aws:sns/topicSubscription:TopicSubscription", f"s-{protocol}", {
+            "topic": topic["arn"], "protocol": protocol, "endpoint": endpoint})
+        assert out["arn"].startswith(topic["arn"] + ":")
+    held = aws.client("sns").list_subscriptions_by_topic(TopicArn=topic["arn"])["Subscriptions"]
+    assert sorted((s["Protocol"], s["Endpoint"]) for s in held) == [
+        ("email", "ops@example.com"), ("https", "https://hooks.example.com/a")]
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"protocol": "email", "endpoint": "ops"}, r"InvalidParameter: Invalid parameter: Email address"),
+    ({"protocol": "https", "endpoint": "http://hooks.example.com/a"},
+     r"InvalidParameter: Invalid parameter: Endpoint must match the specified protocol"),
+    ({"protocol": "carrier-pigeon", "endpoint": "x"}, r"InvalidParameter: Invalid parameter: Protocol"),
+    ({"protocol": "email", "endpoint": "ops@example.com",
+      "topic": f"arn:aws:sns:{REGION}:123456789012:nope"}, r"NotFound"),
+])
+def test_topic_subscriptions_sns_refuses(aws: AwsBackend, inputs: dict[str, Any], message: str) -> None:
+    _, topic = aws.create("aws:sns/topic:Topic", "refusing", {"name": "refusing"})
+    with pytest.raises(EngineError, match=message):
+        aws.create("aws:sns/topicSubscription:TopicSubscription", "s", {"topic": topic["arn"], **inputs})
+
+
 @pytest.mark.parametrize(("inputs", "message"), [
     ({"name": "No-Such-Document", "targets": [{"key": "tag:a", "values": ["b"]}]}, r"InvalidDocument"),
     ({"name": "AWS-RunShellScript", "parameters": {"commands": "true"}, "scheduleExpression": "cron(0 1 * * * *)",
