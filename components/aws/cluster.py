@@ -186,7 +186,8 @@ class Cluster(pulumi.ComponentResource):
             worker_groups={pool: group.group_name for pool, group in workers.items()},
             lb_arn_suffix=balancer.arn_suffix if balancer else None,
             target_groups=balancer.target_groups if balancer else {}, tags=tags, key_arn=key.arn,
-            alarm_emails=list(cfg.alarms.email), alarm_https=list(cfg.alarms.https)),
+            alarm_emails=list(cfg.alarms.email), alarm_https=list(cfg.alarms.https),
+            certificate_expiries=certificates.expiries if certificates else {}),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]))
         if cfg.prune.enabled:
             Prune(f"{name}-maintenance", PruneArgs(

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.nodes import quorum
+from components.common.cert_expiry import WARN_DAYS, warning_at, warning_message
 from components.common.names import LIMITS, fit
 
 OOM_PATTERN = '{ ($.Type = "container") && ($.Action = "oom") }'
@@ -90,6 +91,9 @@ class MonitoringArgs:
     """Email addresses subscribed to the alarm topic (each confirms from the mail AWS sends)."""
     alarm_https: Sequence[str] = ()
     """HTTPS endpoints subscribed to the alarm topic (they confirm the subscription)."""
+    certificate_expiries: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Certificate (`server`, `ca`) to its end (RFC 3339): each warns on the alarm topic
+    `WARN_DAYS` before it."""
 
 
 def subscriptions(emails: Sequence[str], https: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -97,6 +101,22 @@ def subscriptions(emails: Sequence[str], https: Sequence[str]) -> list[tuple[str
     drawn from the endpoint, so reordering the config replaces nothing. Pure."""
     return [(f"{protocol}-{hashlib.sha256(endpoint.encode()).hexdigest()[:8]}", protocol, endpoint)
             for protocol, endpoints in (("email", emails), ("https", https)) for endpoint in endpoints]
+
+
+def scheduler_trust_policy(account: str) -> dict[str, Any]:
+    """EventBridge Scheduler may assume the warnings' role for this account's schedules only. Pure."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]}
+
+
+def publish_policy(topic_arn: str, key_arn: str | None) -> dict[str, Any]:
+    """Publish to the alarm topic and nothing else; with an encrypted topic, the two key
+    operations SNS performs for the publisher. Pure."""
+    statements: list[dict[str, Any]] = [{"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn}]
+    if key_arn is not None:
+        statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -160,6 +180,35 @@ class Monitoring(pulumi.ComponentResource):
             args.cluster, args.region, g["manager"], dict(g["workers"]), g["lb"], dict(g["targets"]))))
         dashboard = aws.cloudwatch.Dashboard(f"{name}-dashboard", dashboard_name=f"swarmstack-{args.cluster}",
                                              dashboard_body=body, opts=child)
+        if args.certificate_expiries:
+            self._expiry_warnings(name, args, topic)
         self.topic_arn = topic.arn
         self.dashboard_name = dashboard.dashboard_name
         self.register_outputs({"topicArn": self.topic_arn, "dashboard": self.dashboard_name})
+
+    def _expiry_warnings(self, name: str, args: MonitoringArgs, topic: aws.sns.Topic) -> None:
+        """A one-time schedule per certificate that publishes the warning to the alarm
+        topic `WARN_DAYS` before the certificate ends. A re-issued certificate has a new
+        end, so the schedule moves with it."""
+        child = pulumi.ResourceOptions(parent=self)
+        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        role = aws.iam.Role(f"{name}-expiry", name=fit(f"swarmstack-{args.cluster}-cert-expiry", LIMITS["iam-role"]),
+                            assume_role_policy=pulumi.Output.json_dumps(scheduler_trust_policy(account)),
+                            description="EventBridge Scheduler: certificate expiry warnings to the alarm topic",
+                            tags={**args.tags, "Name": f"{name}-expiry"}, opts=child)
+        policy = aws.iam.RolePolicy(
+            f"{name}-expiry", role=role.name, name="publish-to-the-alarm-topic",
+            policy=pulumi.Output.all(topic.arn, args.key_arn).apply(
+                lambda v: json.dumps(publish_policy(v[0], v[1]))), opts=child)
+        for certificate, end in args.certificate_expiries.items():
+            end_time = pulumi.Output.from_input(end)
+            message = pulumi.Output.all(certificate, end_time).apply(
+                lambda v: warning_message(args.cluster, v[0], v[1]))
+            aws.scheduler.Schedule(
+                f"{name}-expiry-{certificate}",
+                name=fit(f"swarmstack-{args.cluster}-{certificate}-cert-expiry", LIMITS["schedule"]),
+                description=f"Warns {WARN_DAYS} days before the Docker API {certificate} certificate expires",
+                schedule_expression=end_time.apply(warning_at), schedule_expression_timezone="UTC",
+                flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+                target=aws.scheduler.ScheduleTargetArgs(arn=topic.arn, role_arn=role.arn, input=message),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))

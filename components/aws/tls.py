@@ -19,10 +19,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
+from components.common.cert_expiry import RENEW_HOURS, pem_expiry
+
 CA_HOURS = 10 * 365 * 24
 LEAF_HOURS = 2 * 365 * 24
-RENEW_HOURS = 30 * 24
-"""A leaf certificate is re-issued on the first `pulumi up` in its last 30 days."""
 
 
 def server_names(lb_dns: str | None) -> tuple[list[str], list[str]]:
@@ -54,6 +54,8 @@ class DockerTls(pulumi.ComponentResource):
     client_bundle: pulumi.Output[dict[str, str]]
     """`ca.pem`, `cert.pem`, `key.pem` for `docker --tlsverify` (secret)."""
     parameter_names: list[str]
+    expiries: dict[str, pulumi.Input[str]]
+    """`server` and `ca`: when each certificate ends (RFC 3339), for the expiry warnings."""
 
     def __init__(self, name: str, args: DockerTlsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:aws:DockerTls", name, None, opts)
@@ -63,6 +65,7 @@ class DockerTls(pulumi.ComponentResource):
                 raise ValueError("a provided CA certificate needs its private key")
             ca_cert: pulumi.Input[str] = args.ca_cert_pem
             ca_key: pulumi.Input[str] = pulumi.Output.secret(args.ca_key_pem)
+            ca_end: pulumi.Input[str] = pem_expiry(args.ca_cert_pem)
         else:
             key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
             cert = tls.SelfSignedCert(
@@ -70,9 +73,10 @@ class DockerTls(pulumi.ComponentResource):
                 validity_period_hours=CA_HOURS,
                 subject={"common_name": f"swarmstack {args.cluster} CA", "organization": "swarmstack"},
                 allowed_uses=["cert_signing", "crl_signing", "digital_signature"], opts=child)
-            ca_cert, ca_key = cert.cert_pem, key.private_key_pem
-        server_key, server_cert = self._leaf(name, "server", args, ca_cert, ca_key, ["server_auth"])
-        client_key, client_cert = self._leaf(name, "client", args, ca_cert, ca_key, ["client_auth"])
+            ca_cert, ca_key, ca_end = cert.cert_pem, key.private_key_pem, cert.validity_end_time
+        server_key, server_cert, server_end = self._leaf(name, "server", args, ca_cert, ca_key, ["server_auth"])
+        client_key, client_cert, _ = self._leaf(name, "client", args, ca_cert, ca_key, ["client_auth"])
+        self.expiries = {"server": server_end, "ca": ca_end}
         prefix = f"/swarmstack/{args.cluster}/tls"
         stored = {"ca-cert": (ca_cert, "String"), "server-cert": (server_cert, "String"),
                   "server-key": (server_key, "SecureString")}
@@ -88,7 +92,8 @@ class DockerTls(pulumi.ComponentResource):
         self.register_outputs({"parameters": self.parameter_names})
 
     def _leaf(self, name: str, leaf: str, args: DockerTlsArgs, ca_cert: pulumi.Input[str],
-              ca_key: pulumi.Input[str], uses: list[str]) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+              ca_key: pulumi.Input[str], uses: list[str]
+              ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
         key = tls.PrivateKey(f"{name}-{leaf}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         names: dict[str, Any] = {}
@@ -104,4 +109,4 @@ class DockerTls(pulumi.ComponentResource):
             f"{name}-{leaf}", cert_request_pem=request.cert_request_pem, ca_private_key_pem=ca_key,
             ca_cert_pem=ca_cert, validity_period_hours=LEAF_HOURS, early_renewal_hours=RENEW_HOURS,
             allowed_uses=["digital_signature", "key_encipherment", *uses], opts=child)
-        return key.private_key_pem, cert.cert_pem
+        return key.private_key_pem, cert.cert_pem, cert.validity_end_time

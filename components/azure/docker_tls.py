@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
+from components.common.cert_expiry import RENEW_HOURS
+
 VALIDITY_HOURS = 24 * 365
 
 
@@ -76,5 +78,5 @@ class DockerTls(pulumi.ComponentResource):
                                   opts=child)
         return tls.LocallySignedCert(
             f"{name}-{role}", cert_request_pem=request.cert_request_pem, ca_cert_pem=ca_cert,
-            ca_private_key_pem=ca_key, validity_period_hours=VALIDITY_HOURS,
+            ca_private_key_pem=ca_key, validity_period_hours=VALIDITY_HOURS, early_renewal_hours=RENEW_HOURS,
             allowed_uses=["digital_signature", "key_encipherment", *uses], opts=child)

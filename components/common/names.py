@@ -32,6 +32,7 @@ LIMITS: dict[str, int] = {
     "kms-alias": 256,
     "s3-bucket": 63,
     "ssm-association": 128,
+    "schedule": 64,         # EventBridge Scheduler schedule
 }
 """Longest name AWS accepts, by kind."""
 

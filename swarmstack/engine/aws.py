@@ -153,6 +153,7 @@ NAME_LIMITS: dict[str, tuple[str, int]] = {
     "aws:cloudwatch/logGroup:LogGroup": ("name", 512),
     "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("name", 512),
     "aws:s3/bucket:Bucket": ("bucket", 63),
+    "aws:scheduler/schedule:Schedule": ("name", 64),
 }
 """The name input of each auto-named type and the longest name AWS (and so the provider) takes."""
 
@@ -1355,6 +1356,48 @@ def _topic_subscription(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[
     pending = protocol in ("http", "https", "email", "email-json")
     return arn, {"arn": arn, "ownerId": aws.account, "pendingConfirmation": pending,
                  "confirmationWasAuthenticated": not pending}
+
+
+SCHEDULE_EXPRESSION = re.compile(
+    r"at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)|rate\(\d+ (minute|hour|day)s?\)|cron\(.+\)")
+
+
+@handles("aws:scheduler/schedule:Schedule")
+def _schedule(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """moto keeps a schedule as given; EventBridge Scheduler refuses an expression that
+    is not `at(yyyy-mm-ddThh:mm:ss)`, `rate(...)` or `cron(...)`, a time window mode
+    other than OFF or FLEXIBLE and (at invocation, which the handler checks now) a role
+    or SNS target that does not exist."""
+    type_ = "scheduler Schedule"
+    schedule = i.get("name") or f"{name}-{abs(hash(name)) % 10**7:07d}"
+    expression = need(i, "scheduleExpression", type_, name)
+    if not SCHEDULE_EXPRESSION.fullmatch(expression):
+        raise EngineError(f"{type_} '{name}': ValidationException: {expression} is not at(yyyy-mm-ddThh:mm:ss), "
+                          "rate(value unit) or cron(fields)")
+    window = need(i, "flexibleTimeWindow", type_, name)
+    if window.get("mode") not in ("OFF", "FLEXIBLE"):
+        raise EngineError(f"{type_} '{name}': flexibleTimeWindow.mode must be OFF or FLEXIBLE, got "
+                          f"{window.get('mode')}")
+    target = need(i, "target", type_, name)
+    arn, role = need(target, "arn", type_, name), need(target, "roleArn", type_, name)
+    if arn.startswith("arn:aws:sns:"):
+        aws.client("sns").get_topic_attributes(TopicArn=arn)
+    aws.client("iam").get_role(RoleName=role.rsplit("/", 1)[-1])
+    boto_target: dict[str, Any] = {"Arn": arn, "RoleArn": role}
+    if target.get("input") is not None:
+        boto_target["Input"] = target["input"]
+    kwargs: dict[str, Any] = {"Name": schedule, "ScheduleExpression": expression, "Target": boto_target,
+                              "FlexibleTimeWindow": {"Mode": window["mode"], **(
+                                  {"MaximumWindowInMinutes": as_int(window["maximumWindowInMinutes"])}
+                                  if window.get("maximumWindowInMinutes") is not None else {})},
+                              "State": i.get("state", "ENABLED"),
+                              "ActionAfterCompletion": i.get("actionAfterCompletion", "NONE")}
+    for key, boto_key in (("scheduleExpressionTimezone", "ScheduleExpressionTimezone"),
+                          ("description", "Description"), ("groupName", "GroupName")):
+        if i.get(key):
+            kwargs[boto_key] = i[key]
+    out = aws.client("scheduler").create_schedule(**kwargs)
+    return schedule, {"arn": out["ScheduleArn"], "name": schedule}
 
 
 # ---------------------------------------------------------------- s3

@@ -47,6 +47,16 @@ _USAGES = {
 }
 
 
+def _validity(cert: x509.Certificate, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The provider's validity outputs: start and end as RFC 3339 in UTC, and whether the
+    certificate is inside its early-renewal window (the next update would re-issue it)."""
+    renew = datetime.timedelta(hours=int(inputs.get("earlyRenewalHours", 0)))
+    now = datetime.datetime.now(datetime.UTC)
+    return {"validityStartTime": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "validityEndTime": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "readyForRenewal": now >= cert.not_valid_after_utc - renew}
+
+
 class TlsBackend:
     """pulumi-tls: PrivateKey, SelfSignedCert, CertRequest, LocallySignedCert."""
 
@@ -119,7 +129,7 @@ class TlsBackend:
         key = _load_key(inputs["privateKeyPem"])
         subject = _name(inputs.get("subject"))
         cert = self._builder(inputs, subject, subject, key.public_key()).sign(key, hashes.SHA256())
-        return f"{name}-cert", {**inputs, "certPem": _pem(cert)}
+        return f"{name}-cert", {**inputs, "certPem": _pem(cert), **_validity(cert, inputs)}
 
     def _cert_request(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         key = _load_key(inputs["privateKeyPem"])
@@ -138,7 +148,7 @@ class TlsBackend:
             raise EngineError(f"tls LocallySignedCert '{name}': caPrivateKeyPem is not the key of caCertPem")
         merged = {**inputs, "dnsNames": request.get("dnsNames", []), "ipAddresses": request.get("ipAddresses", [])}
         cert = self._builder(merged, csr.subject, ca_cert.subject, csr.public_key()).sign(ca_key, hashes.SHA256())
-        return f"{name}-cert", {**inputs, "certPem": _pem(cert)}
+        return f"{name}-cert", {**inputs, "certPem": _pem(cert), **_validity(cert, inputs)}
 
 
 class RandomBackend:
