@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, HEALTH_PORT, JOIN_HOOK
@@ -65,6 +65,9 @@ class NodeUserData:
     """The pool's configured swarm node labels."""
     docker_api: bool
     """Serve the TLS Docker API on 2376 (managers only)."""
+    pool_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Managers: every worker pool's configured labels. The leader puts them on each node
+    whose instance the cloud says belongs to that pool (never from what a node claims)."""
     log_groups: dict[str, str] | None = None
     """AWS: log group per kind (containers, events, bootstrap, prune); None turns logging off."""
     logging: bool = False
@@ -176,6 +179,14 @@ def _problems(p: NodeUserData) -> list[str]:
             out.append(f"label key {key!r} must be letters, digits, '.', '_' or '-' (and not start with swarmstack.)")
         if not isinstance(value, str) or not _LABEL_VALUE.match(value):
             out.append(f"label {key}={value!r}: values may hold letters, digits and . _ : / @ + - only")
+    if p.pool_labels and p.role != "manager":
+        out.append("pool_labels: only managers label the nodes")
+    for name, labels in sorted(p.pool_labels.items()):
+        if name == MANAGER_POOL or not _POOL.match(name):
+            out.append(f"pool_labels: {name!r} is not a worker pool name")
+        for key, value in sorted(labels.items()):
+            if not _LABEL_KEY.match(key) or key.startswith("swarmstack.") or not _LABEL_VALUE.match(value):
+                out.append(f"pool_labels: {name} label {key}={value!r} is not a valid label")
     if p.docker_api and p.role != "manager":
         out.append("docker_api: only managers serve the Docker API")
     if p.log_groups is not None:
@@ -255,6 +266,11 @@ def log_groups_for(cluster: str) -> dict[str, str]:
     return {kind: f"/swarmstack/{cluster}/{kind}" for kind in LOG_GROUP_KINDS}
 
 
+def pool_labels_of(cluster: ClusterConfig) -> dict[str, dict[str, str]]:
+    """Every worker pool's configured labels, by pool: what the leader puts on the nodes."""
+    return {pool.name: dict(pool.labels) for pool in cluster.workers if pool.labels}
+
+
 def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str,
                key_arn: str) -> NodeUserData:
     """The user data parameters of one AWS node of `cluster` (a validated stack config)."""
@@ -264,12 +280,14 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, genera
         if pool != MANAGER_POOL:
             raise ValueError(f"pool {pool!r}: a manager's pool is always {MANAGER_POOL!r}")
         labels: dict[str, str] = {}
+        pool_labels = pool_labels_of(cluster)
     else:
         pools = {p.name: p for p in cluster.workers}
         if pool not in pools:
             known = ", ".join(sorted(pools)) or "none"
             raise ValueError(f"cluster {cluster.name!r} has no worker pool {pool!r}; pools: {known}")
         labels = dict(pools[pool].labels)
+        pool_labels = {}
     vpc_cidr = cluster.network.new.cidr if cluster.network.new is not None else None
     return NodeUserData(
         cluster=cluster.name,
@@ -279,6 +297,7 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, genera
         generation=generation,
         region=region,
         labels=labels,
+        pool_labels=pool_labels,
         docker_api=cluster.docker_api.enabled and role == "manager",
         log_groups=log_groups_for(cluster.name) if cluster.logging.enabled else None,
         address_pool=address_pool_for(vpc_cidr),

@@ -26,7 +26,7 @@ import yaml
 
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
-from userdata.params import NodeUserData
+from userdata.params import MANAGER_POOL, NodeUserData
 
 TEMPLATES = Path(__file__).parent / "templates"
 # EC2 refuses user data over 16 KiB (before base64); cloud-init reads gzip itself.
@@ -84,7 +84,7 @@ def _context(params: NodeUserData) -> dict[str, Any]:
     context.update(ssm_prefix=params.ssm_prefix, state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),
-                   engine_packages=list(ENGINE_PACKAGES[params.os]))
+                   engine_packages=list(ENGINE_PACKAGES[params.os]), manager_pool=MANAGER_POOL)
     return context
 
 

@@ -29,7 +29,7 @@ from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
 from userdata import NodeUserData, render
-from userdata.params import address_pool_for
+from userdata.params import address_pool_for, pool_labels_of
 
 ZONES = ("1", "2", "3")
 
@@ -153,6 +153,7 @@ class Cluster(pulumi.ComponentResource):
                       docker_tls.server_cert_pem if docker_tls and role == "manager" else "", generation]
             return pulumi.Output.all(*values).apply(lambda v: base64.b64encode(render(NodeUserData(
                 cluster=name, cloud="azure", role=role, pool=pool, region=location, labels=dict(labels),
+                pool_labels=pool_labels_of(cfg) if role == "manager" else {},
                 generation=v[5],
                 docker_api=bool(docker_tls) and role == "manager", vault_name=v[0], table_endpoint=v[1],
                 identity_client_id=v[2], ca_cert_pem=v[3], server_cert_pem=v[4],

@@ -230,13 +230,34 @@ class Handler(BaseHTTPRequestHandler):
         return 200
 
     def _arm(self, path: str) -> int:
+        """One Uniform scale set per pool (`<cluster>-<pool>`, tagged with its pool), its
+        machines (those that exist) and their network interfaces, as ARM lists them."""
         with LOCK:
-            machines = sorted(MACHINES)
+            nodes = [n for n in NODES.values() if n["compute"]["vmId"] in MACHINES]
+            sets = {n["compute"]["vmScaleSetName"]: n.get("pool", "") for n in NODES.values()}
+        base = path[len("/arm"):].split("/providers/")[0]
+        set_id = f"{base}/providers/Microsoft.Compute/virtualMachineScaleSets"
+        match = re.search(r"/virtualMachineScaleSets/([^/]+)/(virtualMachines|networkInterfaces)$", path)
         if path.endswith("/virtualMachineScaleSets"):
-            self._send(200, {"value": [{"name": "nodes"}]})
-        elif path.endswith("/virtualMachineScaleSets/nodes/virtualMachines"):
-            self._send(200, {"value": [{"properties": {"vmId": vm}} for vm in machines]})
-        elif path.endswith("/virtualMachines"):
+            self._send(200, {"value": [{"name": name, "id": f"{set_id}/{name}", "tags": {"swarmstack:pool": pool},
+                                        "properties": {"orchestrationMode": "Uniform"}}
+                                       for name, pool in sorted(sets.items())]})
+        elif match:
+            name, kind = match.groups()
+            members = [n for n in nodes if n["compute"]["vmScaleSetName"] == name]
+
+            def vm_id(n: dict[str, Any]) -> str:
+                return f"{set_id}/{name}/virtualMachines/{n['compute']['name']}"
+
+            if kind == "virtualMachines":
+                self._send(200, {"value": [{"id": vm_id(n), "zones": [n["compute"]["zone"]],
+                                            "sku": {"name": n["compute"]["vmSize"]},
+                                            "properties": {"vmId": n["compute"]["vmId"]}} for n in members]})
+            else:
+                self._send(200, {"value": [{"properties": {
+                    "virtualMachine": {"id": vm_id(n)},
+                    "ipConfigurations": [{"properties": {"privateIPAddress": n["ip"]}}]}} for n in members]})
+        elif path.endswith("/virtualMachines") or path.endswith("/networkInterfaces"):
             self._send(200, {"value": []})
         else:
             self._send(404, {"error": path})
@@ -248,7 +269,7 @@ class Handler(BaseHTTPRequestHandler):
     def _control(self, what: str) -> None:
         body = self._body() if self.command in ("POST", "PUT") else None
         with LOCK:
-            if what == "node":  # {"ip", "compute", "client_id", "role"}
+            if what == "node":  # {"ip", "compute", "client_id", "role", "pool"}
                 NODES[body["ip"]] = body
                 IDENTITIES[body["client_id"]] = body["role"]
                 MACHINES.add(body["compute"]["vmId"])

@@ -26,7 +26,7 @@ from typing import Any
 from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _enter_netns
 
 from userdata import NodeUserData, files_of, render
-from userdata.params import address_pool_for
+from userdata.params import address_pool_for, pool_labels_of
 
 HERE = Path(__file__).resolve().parent
 STACK = "prod-azure"
@@ -175,7 +175,8 @@ class AzureHarness(Harness):
         labels = {} if role == "manager" else next(p.labels for p in cfg.workers if p.name == pool)
         params = NodeUserData(
             cluster=cfg.name, cloud="azure", role=role, pool=pool, generation="0a1b2c3d", region=self.region,
-            labels=dict(labels), docker_api=False, vault_name="prod-abc123",
+            labels=dict(labels), pool_labels=pool_labels_of(cfg) if role == "manager" else {},
+            docker_api=False, vault_name="prod-abc123",
             table_endpoint="https://prodabc123.table.core.windows.net/", identity_client_id=CLIENT_IDS[role],
             logging=False, prune=True, address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
             **self.overrides)
@@ -198,7 +199,7 @@ class AzureHarness(Harness):
         (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
         self.net.attach(node.ns, ip)
-        self.azure.control("node", {"ip": ip, "role": role, "client_id": CLIENT_IDS[role], "compute": {
+        self.azure.control("node", {"ip": ip, "role": role, "pool": pool, "client_id": CLIENT_IDS[role], "compute": {
             "vmId": vm_id, "name": name, "zone": zone, "vmSize": "Standard_D2s_v5",
             "subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroupName": f"swarmstack-{self.cluster}",
             "vmScaleSetName": f"{self.cluster}-{pool}"}})

@@ -558,6 +558,11 @@ class Harness:
         (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
         self.net.attach(node.ns, ip)
+        # The machine's address as EC2 knows it (moto drew another): what the leader checks
+        # before it labels the node that claims this instance.
+        described = self.cloud.aws("ec2", "describe_instances", InstanceIds=[node.instance_id])["Reservations"]
+        self.cloud.aws("ec2", "assign_private_ip_addresses", PrivateIpAddresses=[ip],
+                       NetworkInterfaceId=described[0]["Instances"][0]["NetworkInterfaces"][0]["NetworkInterfaceId"])
         self.cloud.set_metadata(ip, node.metadata())
         self.nodes.append(node)
         return node

@@ -7,6 +7,7 @@ stack's role assignments; the scripts are the rendered `prod-azure` ones.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -58,6 +59,21 @@ def test_racing_managers_form_exactly_one_swarm_and_workers_join(harness) -> Non
     logs = "\n".join(f"== {n.name} {n.ip}\n{n.log.read_text()}" for n in managers)
     calls = [c for c in state["calls"] if "RowKey='managers'" in c[2]]
     assert sorted(listed) == sorted(n.ip for n in managers), f"{logs}\n{calls}"
+
+
+def test_the_leader_labels_each_node_from_arms_view_of_its_machine(harness) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10, trusted labels: the pool comes from the scale set's tag and the node's
+    address must be on the machine's interface, never from the node's engine labels."""
+    leader = harness.leader()
+    result = leader.run("cleanup")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for node in harness.live():
+        labels = json.loads(leader.docker("node", "inspect", node.name, "--format", "{{json .Spec.Labels}}"))
+        want = {"swarmstack.pool": node.pool, "swarmstack.role": node.role, "swarmstack.zone": node.zone,
+                "swarmstack.instance-id": node.vm_id, "swarmstack.instance-type": "Standard_D2s_v5"}
+        if node.pool == "general":
+            want["tier"] = "app"
+        assert labels == want, f"{node.name}: {labels}\n{result.stderr[-2000:]}"
 
 
 def test_every_call_stayed_within_the_identitys_grants(harness) -> None:  # type: ignore[no-untyped-def]

@@ -106,8 +106,9 @@ def test_1_cold_start_in_random_order_forms_one_swarm(cluster: Cluster) -> None:
         token = h.cloud.aws("ssm", "get_parameter", Name=f"{PREFIX}/tokens/{role}")["Parameter"]
         assert token["Type"] == "SecureString"
 
-    # The engine labels become node labels (the leader's clean-up copies them), so a
-    # service placed by pool label lands on the pool's workers only.
+    # The leader labels each node from EC2's view of the instance it claims to be (its
+    # pool tag, zone, type, and an address that must be the node's), so a service placed
+    # by pool label lands on the pool's workers only.
     leader = h.leader()
     leader.docker("service", "create", "--detach", "--name", SERVICE, "--replicas", str(REPLICAS),
                   "--constraint", "node.labels.swarmstack.pool==general",
@@ -117,8 +118,10 @@ def test_1_cold_start_in_random_order_forms_one_swarm(cluster: Cluster) -> None:
                       lambda: (c := running_tasks(h)) and sum(c.values()) == REPLICAS and c, 120)
     assert set(counts) <= workers, counts
     label = leader.docker("node", "inspect", next(iter(workers)), "--format",
-                          '{{index .Spec.Labels "tier"}} {{index .Spec.Labels "swarmstack.zone"}}').split()
+                          '{{index .Spec.Labels "tier"}} {{index .Spec.Labels "swarmstack.zone"}} '
+                          '{{index .Spec.Labels "swarmstack.instance-id"}}').split()
     assert label[0] == "app" and label[1].startswith("eu-west-1")
+    assert label[2] == next(n.instance_id for n in h.live("worker") if n.name == next(iter(workers)))
 
     # Containers log to the cluster's log group through the awslogs driver, tag name/id.
     streams = wait_for("container log streams in CloudWatch Logs", lambda: h.cloud.aws(

@@ -374,6 +374,10 @@ class RealBootCluster:
             ip = f"{SUBNET}.{9 + self.counter}"
         ns = f"{self.net.prefix}-{name}"
         self.net.attach(ns, ip)
+        # The machine's address as EC2 knows it (moto drew another): what the leader checks
+        # before it labels the node that claims this instance.
+        self.cloud.aws("ec2", "assign_private_ip_addresses", PrivateIpAddresses=[ip],
+                       NetworkInterfaceId=details["NetworkInterfaces"][0]["NetworkInterfaceId"])
         machine = BootedNode(name, self.base, self.tmp / name, ns)
         member = Member(name=name, role=spec.role, pool=pool, group=spec.group, ip=ip,
                         instance_id=instance["InstanceId"], zone=instance["AvailabilityZone"],

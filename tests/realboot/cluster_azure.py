@@ -89,6 +89,7 @@ class AzureRealBootCluster(RealBootCluster):
         facts: dict[str, Any] = {
             "cluster": cfg.name, "cloud": "azure", "role": role, "pool": pool, "region": self.region,
             "generation": self.generation, "labels": labels, "docker_api": False, "vault_name": VAULT,
+            "pool_labels": {p.name: dict(p.labels) for p in cfg.workers if p.labels} if role == "manager" else {},
             "table_endpoint": f"{PROXY_URL}/tables/", "identity_client_id": CLIENT_IDS[role], "logging": False,
             "vnet_cidr": cfg.network.new.cidr if cfg.network.new else None, "log_groups": None,
             "vault_endpoint": f"{PROXY_URL}/kv", "arm_endpoint": f"{PROXY_URL}/arm",
@@ -156,7 +157,8 @@ class AzureRealBootCluster(RealBootCluster):
         zone = ZONES[(self.counter - 1) % len(ZONES)]
         member = Member(name=name, role=spec.role, pool=pool, group=spec.group, ip=ip, instance_id=vm_id, zone=zone,
                         image="ubuntu", machine=machine)
-        self.azure.control("node", {"ip": ip, "role": spec.role, "client_id": CLIENT_IDS[spec.role], "compute": {
+        self.azure.control("node", {"ip": ip, "role": spec.role, "pool": pool, "client_id": CLIENT_IDS[spec.role],
+                                    "compute": {
             "vmId": vm_id, "name": name, "zone": zone, "vmSize": "Standard_D2s_v5",
             "subscriptionId": "00000000-0000-0000-0000-000000000000",
             "resourceGroupName": f"swarmstack-{self.cluster}", "vmScaleSetName": f"{self.cluster}-{pool}"}})

@@ -79,13 +79,17 @@ def cluster() -> Iterator[Cluster]:
         yield found
 
 
-def node_ssm(cluster: Cluster, role: str) -> Any:
-    """An SSM client with the credentials an instance of `role` gets (EC2 assumes the role)."""
+def node_client(cluster: Cluster, role: str, service: str) -> Any:
+    """A client with the credentials an instance of `role` gets (EC2 assumes the role)."""
     arn = cluster.backend.client("iam").get_role(RoleName=cluster.roles[role])["Role"]["Arn"]
     creds = cluster.backend.client("sts").assume_role(RoleArn=arn, RoleSessionName="i-0123456789abcdef0")
     creds = creds["Credentials"]
-    return boto3.client("ssm", region_name=cluster.backend.region, aws_access_key_id=creds["AccessKeyId"],
+    return boto3.client(service, region_name=cluster.backend.region, aws_access_key_id=creds["AccessKeyId"],
                         aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+def node_ssm(cluster: Cluster, role: str) -> Any:
+    return node_client(cluster, role, "ssm")
 
 
 def can(call: Any, **kwargs: Any) -> bool:
@@ -140,6 +144,18 @@ def test_a_manager_reads_and_keeps_the_swarm_state(cluster: Cluster) -> None:
                    Value="x", Overwrite=True)
     assert not can(ssm.get_parameter, Name=f"/swarmstack/{cluster.name}/0badcafe/tokens/manager")
     assert not can(ssm.get_parameter, Name=f"/swarmstack/other/{cluster.generation}/tokens/manager")
+
+
+def test_no_node_can_write_the_tags_the_leader_labels_nodes_from(cluster: Cluster) -> None:
+    """The leader takes a node's pool from its instance's `swarmstack:pool` tag (issue 10,
+    trusted labels): a node that could tag would choose its own placement again."""
+    for role in ("manager", "worker"):
+        ec2 = node_client(cluster, role, "ec2")
+        assert can(ec2.describe_instances), role  # the credentials work: the refusals below are IAM's
+        assert not can(ec2.create_tags, Resources=["i-0123456789abcdef0"],
+                       Tags=[{"Key": "swarmstack:pool", "Value": "gpu"}]), role
+        assert not can(ec2.delete_tags, Resources=["i-0123456789abcdef0"],
+                       Tags=[{"Key": "swarmstack:pool"}]), role
 
 
 def test_the_old_ssm_core_attachment_would_hand_a_worker_every_secret(cluster: Cluster) -> None:

@@ -421,3 +421,64 @@ def test_a_manager_whose_engine_is_slow_to_answer_during_an_election_still_leave
     assert "nothing to leave" not in result.stderr
     assert manager.read("engine.json")["state"] == "inactive"
     assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
+
+
+# --- trusted labels: the cloud says which pool a node is in ---------------------------
+
+
+def labelling_leader(node: Node, rows: list[str], machines: list[list[str]]) -> None:
+    formed_swarm(node)
+    node.update("engine.json", state="active", manager=True, leader=True,
+                node_ls=[row.split()[0] for row in rows], label_rows=rows)
+    node.update("cloud.json", machines=machines)
+
+
+def label_updates(node: Node) -> list[str]:
+    return [line for line in node.calls.splitlines() if line.startswith("docker node update --label-add")]
+
+
+def test_the_leader_labels_a_node_from_what_the_cloud_says_about_its_instance(manager: Node) -> None:
+    """Issue 10: the leader copied every engine label onto the node, and a node writes its
+    engine labels itself, so any worker could claim any pool's placement labels."""
+    labelling_leader(manager, ["n-honest i-honest 10.0.2.5 - -", "n-batch i-batch 10.0.2.6 - -"],
+                     [["i-honest", "general", "eu-west-1a", "m6i.large", "10.0.2.5"],
+                      ["i-batch", "batch", "eu-west-1b", "c6i.xlarge", "10.0.2.6"]])
+    result = manager.run("cleanup")
+    assert result.returncode == 0, result.stderr
+    assert label_updates(manager) == [
+        "docker node update --label-add swarmstack.role=worker --label-add swarmstack.pool=general "
+        "--label-add swarmstack.zone=eu-west-1a --label-add swarmstack.instance-type=m6i.large "
+        "--label-add tier=app --label-add swarmstack.instance-id=i-honest n-honest",
+        "docker node update --label-add swarmstack.role=worker --label-add swarmstack.pool=batch "
+        "--label-add swarmstack.zone=eu-west-1b --label-add swarmstack.instance-type=c6i.xlarge "
+        "--label-add tier=batch --label-add swarmstack.instance-id=i-batch n-batch"]
+
+
+def test_a_node_claiming_another_instance_or_none_of_the_clusters_is_never_labelled(manager: Node) -> None:
+    labelling_leader(manager, ["n-liar i-batch 10.0.2.6 - -", "n-stranger i-elsewhere 10.0.2.7 - -"],
+                     [["i-batch", "batch", "eu-west-1b", "c6i.xlarge", "10.0.2.9"]])
+    result = manager.run("cleanup")
+    assert result.returncode == 0, result.stderr
+    assert label_updates(manager) == []
+    assert "node n-liar at 10.0.2.6 claims to be instance i-batch, whose addresses are 10.0.2.9" in result.stderr
+    assert "i-elsewhere, which is not one of the cluster's machines" in result.stderr
+
+
+def test_the_leader_asks_the_cloud_only_while_a_node_is_unlabelled(manager: Node) -> None:
+    """A thousand labelled nodes cost no EC2 call a minute (issue 16)."""
+    labelling_leader(manager, ["n-1 i-1 10.0.2.5 - i-1", "n-m i-m 0.0.0.0 10.0.1.10:2377 i-m"], [])
+    result = manager.run("cleanup")
+    assert result.returncode == 0, result.stderr
+    assert label_updates(manager) == []
+    assert "Name=tag:swarmstack:cluster" not in manager.calls
+
+
+def test_a_manager_whose_own_address_reads_0000_is_labelled_from_its_raft_address(manager: Node) -> None:
+    labelling_leader(manager, ["n-m i-m 0.0.0.0 10.0.1.10:2377 -"],
+                     [["i-m", "managers", "eu-west-1a", "m6i.large", "10.0.1.10"]])
+    result = manager.run("cleanup")
+    assert result.returncode == 0, result.stderr
+    assert label_updates(manager) == [
+        "docker node update --label-add swarmstack.role=manager --label-add swarmstack.pool=managers "
+        "--label-add swarmstack.zone=eu-west-1a --label-add swarmstack.instance-type=m6i.large "
+        "--label-add swarmstack.instance-id=i-m n-m"]

@@ -100,6 +100,14 @@ def test_params_for_refuses_unknown_pool_and_role() -> None:
         params_for(cluster, "eu-west-1", "manager", "general", GENERATION, KEY)
 
 
+def test_managers_carry_every_pools_labels_and_workers_none() -> None:
+    cluster = load_stack("prod-aws", root=ROOT).cluster
+    manager = params_for(cluster, "eu-west-1", "manager", "managers", GENERATION, KEY)
+    assert manager.pool_labels == {"general": {"tier": "app"}, "batch": {"tier": "batch"}}
+    assert "readonly TRUSTED_LABELS=('batch tier=batch' 'general tier=app' )" in files_of(render(manager))[NODE_SCRIPT]
+    assert params_for(cluster, "eu-west-1", "worker", "general", GENERATION, KEY).pool_labels == {}
+
+
 def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     cluster = load_stack("dev-aws", root=ROOT).cluster
     quiet = cluster.model_copy(update={"logging": cluster.logging.model_copy(update={"enabled": False})})
@@ -129,6 +137,11 @@ def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     ({"key_arn": ""}, "key_arn '' must be the ARN of the cluster's KMS key"),
     ({"prune_schedule": "every day"}, "prune_schedule 'every day'"),
     ({"os": "windows"}, "os 'windows' must be one of amazonlinux, ubuntu"),
+    ({"pool_labels": {"general": {"tier": "app"}}}, "pool_labels: only managers label the nodes"),
+    ({"role": "manager", "pool": "managers", "pool_labels": {"managers": {}}},
+     "pool_labels: 'managers' is not a worker pool name"),
+    ({"role": "manager", "pool": "managers", "pool_labels": {"gpu": {"tier": "a b"}}},
+     "pool_labels: gpu label tier='a b' is not a valid label"),
 ])
 def test_bad_parameters_are_refused_with_a_clear_message(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match="invalid node user data: .*" + message.replace("(", r"\(")
