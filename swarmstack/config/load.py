@@ -34,6 +34,8 @@ _HINTS = {
     "port": "must be a port number from 1 to 65535",
     "protocol": "must be tcp or udp",
     "ca": "must be generated or provided",
+    "backup.retentionDays": "must be a whole number of days from 1 to 3650",
+    "backup.enabled": "must be true or false (unset: on for production stacks)",
 }
 
 

@@ -186,6 +186,24 @@ class Prune(Model):
         return value
 
 
+class Backup(Model):
+    """Scheduled backups of the swarm's raft state, to a store only managers can write and
+    nobody else can read (AWS: an S3 bucket under the cluster key; Azure: a blob container)."""
+
+    enabled: bool | None = None
+    """Take backups; unset means on for `production: true` stacks and off otherwise."""
+    schedule: str = "17 3 * * *"
+    """Standard 5-field cron, in UTC: when one manager takes a backup."""
+    retention_days: Annotated[int, Field(ge=1, le=3650, strict=True)] = 14
+    """Days a backup is kept before the store deletes it, 1 to 3650."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        parse_cron(value)
+        return value
+
+
 class Image(Model):
     """The node OS image; unset means the cloud's current default looked up at deploy."""
 
@@ -216,8 +234,14 @@ class ClusterConfig(Model):
     logging: Logging = Logging()
     alarms: Alarms = Alarms()
     prune: Prune = Prune()
+    backup: Backup = Backup()
     image: Image = Image()
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def backup_enabled(self) -> bool:
+        """Whether managers take backups: `backup.enabled`, or unset, whether the stack is production."""
+        return self.production if self.backup.enabled is None else self.backup.enabled
 
     @property
     def new_network(self) -> NewNetwork | None:

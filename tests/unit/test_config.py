@@ -148,12 +148,42 @@ BAD = [
     ("alarms.https", ["http://hooks.example.com/a"], "alarms.https[0] = http://hooks.example.com/a: must be an "
      "https:// URL; alarms are not sent over plain HTTP"),
     ("alarms.sms", ["+15550100"], "alarms.sms = [\"+15550100\"]: unknown key; valid keys here: email, https"),
+    ("backup.retentionDays", 0, "backup.retentionDays = 0: must be a whole number of days from 1 to 3650"),
+    ("backup.retentionDays", 3651, "backup.retentionDays = 3651: must be a whole number of days from 1 to 3650"),
+    ("backup.retentionDays", "14", "backup.retentionDays = 14: must be a whole number of days from 1 to 3650"),
+    ("backup.schedule", "17 3 * *", "backup.schedule = 17 3 * *: must be 5 cron fields 'minute hour day-of-month "
+     "month day-of-week', got 4"),
+    ("backup.schedule", "17 25 * * *", "backup.schedule = 17 25 * * *: hour 25 is outside 0-23"),
+    ("backup.enabled", 3, "backup.enabled = 3: must be true or false (unset: on for production stacks)"),
+    ("backup.bucket", "mine", "backup.bucket = mine: unknown key; valid keys here: enabled, schedule, retentionDays"),
 ]
 
 
 @pytest.mark.parametrize(("path", "value", "expected"), BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
 def test_a_bad_value_gets_its_exact_line(path: str, value: Any, expected: str) -> None:
     assert P + expected in errors("prod-aws", _set(path, value))
+
+
+@pytest.mark.parametrize(("production", "enabled", "expected"), [
+    (True, None, True), (False, None, False), (True, False, False), (False, True, True)])
+def test_backups_are_on_by_default_in_production_only(production: bool, enabled: bool | None,
+                                                      expected: bool) -> None:
+    source, config = read_stack_file("prod-aws", ROOT)
+    config = copy.deepcopy(config)
+    cluster = config["swarmstack:cluster"]
+    cluster["production"] = production
+    cluster["backup"] = {} if enabled is None else {"enabled": enabled}
+    cfg = validate("prod-aws", source, config).cluster
+    assert cfg.backup_enabled is expected
+    assert (cfg.backup.schedule, cfg.backup.retention_days) == ("17 3 * * *", 14)
+
+
+def test_the_production_stacks_show_their_backups() -> None:
+    for stack in ("prod-aws", "prod-azure"):
+        cfg = load_stack(stack, ROOT).cluster
+        assert cfg.backup.enabled is True and cfg.backup_enabled
+    for stack in ("dev-aws", "dev-azure"):
+        assert not load_stack(stack, ROOT).cluster.backup_enabled
 
 
 def test_many_problems_are_all_reported_one_line_each() -> None:
