@@ -1,7 +1,8 @@
 """A small fake of the Azure services an Azure node talks to, one process for many nodes.
 
-- IMDS (`/metadata/...`): instance metadata, managed identity tokens and Scheduled
-  Events, answered by the address the request comes from, as the real service does.
+- IMDS (`/metadata/...`): instance metadata, managed identity tokens (each with a random
+  part, all recorded: `state()["issued"]`) and Scheduled Events, answered by the address
+  the request comes from, as the real service does.
   Requests without `Metadata: true` get 400, as on Azure.
 - Key Vault (`/kv/secrets/<name>`): GET and PUT of secret values.
 - Table storage (`/tables/<table>...`): insert (409 when the row exists), get, replace
@@ -45,6 +46,8 @@ IDENTITIES: dict[str, str] = {}
 """client id -> role (`manager` or `worker`)."""
 CALLS: list[tuple[str, str, str, int]] = []
 """(role, method, path, status) of every data-plane call, for the test to inspect."""
+ISSUED: list[str] = []
+"""Every access token the IMDS issued (each carries a random part)."""
 
 # What each role may do: (method regex, path regex).
 GRANTS = {
@@ -135,7 +138,12 @@ class Handler(BaseHTTPRequestHandler):
             if client != node["client_id"]:
                 return self._send(400, {"error": "invalid_request",
                                         "error_description": "identity not assigned to this machine"})
-            return self._send(200, {"access_token": f"tok.{client}.{resource}", "expires_on": "4102444800",
+            # A value no one could guess, recorded: a test looks for every issued token on
+            # every command line (issue 10).
+            token = f"tok.{client}.{uuid.uuid4().hex}.{resource}"
+            with LOCK:
+                ISSUED.append(token)
+            return self._send(200, {"access_token": token, "expires_on": "4102444800",
                                     "resource": resource, "token_type": "Bearer"})
         if path == "scheduledevents":
             if self.command == "POST":
@@ -285,7 +293,7 @@ class Handler(BaseHTTPRequestHandler):
                 SECRETS[body["name"]] = body["value"]
             elif what == "state":
                 return self._send(200, {
-                    "secrets": SECRETS, "approved": APPROVED, "calls": CALLS,
+                    "secrets": SECRETS, "approved": APPROVED, "calls": CALLS, "issued": ISSUED,
                     "tables": {t: [v for v in rows.values()] for t, rows in TABLES.items()}})
             else:
                 return self._send(404, {"error": what})

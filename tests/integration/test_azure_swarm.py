@@ -20,13 +20,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def harness() -> Iterator:  # type: ignore[type-arg]
     require_harness()
+    from argv_watch import ArgvWatch
     from azure_harness import AzureHarness
 
     h = AzureHarness(timer_period=2.0, overrides={"drain_wait_seconds": 30})
+    h.argv = ArgvWatch()  # every command line on the machine, from the first boot on
     try:
         h.provision()
         yield h
     finally:
+        h.argv.close()
         h.close()
 
 
@@ -166,6 +169,32 @@ def test_a_spot_worker_leaves_within_its_eviction_notice(harness) -> None:  # ty
     wait_for(lambda: event in harness.azure.state()["approved"], 60, "the Spot worker to approve its eviction")
     assert time.monotonic() - started < 30  # Azure evicts 30 s after the notice
     assert "(Preempt)" in spot.log.read_text() and "left the swarm" in spot.log.read_text()
+
+
+def test_no_join_token_or_bearer_token_was_ever_on_a_command_line(harness) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10: join tokens go through private files and request bodies, bearer tokens
+    through `curl -H @file`, never through argv. Every command line of every process on
+    the machine was recorded from the first boot to here (init, token publishing, the
+    joins of the cold start, the replacement and the Spot worker; `argv_watch.py`)."""
+    from argv_watch import redact
+    from azure_harness import CLIENT_IDS
+
+    watch = harness.argv
+    state = harness.azure.state()
+    tokens = [state["secrets"][f"swarm-{role}-token"] for role in ("manager", "worker")]
+    assert all(t.startswith("SWMTKN-1-") for t in tokens)
+    issued = state["issued"]
+    assert {t.split(".")[1] for t in issued} == set(CLIENT_IDS.values()), "both identities got tokens"
+    secrets = tokens + issued
+    # The watch saw the commands that carry them, so finding nothing means something.
+    for needles in (("curl", "-X PUT", "-H @", "/kv/secrets/swarm-manager-token"),
+                    ("curl", "-X GET", "-H @", "/kv/secrets/swarm-worker-token"),
+                    ("curl", "identity/oauth2/token", "client_id="),
+                    ("curl", "POST", "http://localhost/swarm/join")):
+        assert watch.seen(*needles), f"the watch never saw a command line with {needles}: {watch.summary()}"
+    print(f"\n[argv] {watch.summary()}", flush=True)
+    leaks = watch.leaks(secrets)
+    assert not leaks, redact(f"secrets on command lines ({watch.summary()}): {leaks}", secrets)
 
 
 @pytest.fixture()
