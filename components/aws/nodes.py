@@ -67,6 +67,17 @@ def lifecycle_resource(partition: str, region: str, account: str, group_name: st
     return f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{group_name}"
 
 
+def lifecycle_policy(partition: str, region: str, account: str, group_name: str) -> dict[str, Any]:
+    """What a role needs to see its nodes through one group's lifecycle hooks: complete and
+    extend their actions, and mark a node unhealthy, on that group only. Pure."""
+    return {"Version": "2012-10-17",
+            "Statement": [{"Sid": "LifecycleHooks", "Effect": "Allow",
+                           "Action": ["autoscaling:CompleteLifecycleAction",
+                                      "autoscaling:RecordLifecycleActionHeartbeat",
+                                      "autoscaling:SetInstanceHealth"],
+                           "Resource": lifecycle_resource(partition, region, account, group_name)}]}
+
+
 def delete_timeout(role: Literal["manager", "worker"]) -> str:
     """The group's delete timeout: every node drains at once for up to its heartbeat,
     then shuts down; 10 minutes to spare. Pure."""
@@ -243,13 +254,7 @@ class NodeGroup(pulumi.ComponentResource):
         region = aws.get_region(opts=invoke).region
         grants = [aws.iam.RolePolicy(
             f"{name}-lifecycle-{label}", name=fit(f"{name}-lifecycle-{label}", LIMITS["iam-policy"]), role=role_name,
-            policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Sid": "LifecycleHooks", "Effect": "Allow",
-                               "Action": ["autoscaling:CompleteLifecycleAction",
-                                          "autoscaling:RecordLifecycleActionHeartbeat",
-                                          "autoscaling:SetInstanceHealth"],
-                               "Resource": lifecycle_resource(partition, region, account, group_args["name"])}]}),
+            policy=pulumi.Output.json_dumps(lifecycle_policy(partition, region, account, group_args["name"])),
             opts=child) for label, role_name in args.lifecycle_roles.items()]
         group = aws.autoscaling.Group(f"{name}-asg", opts=pulumi.ResourceOptions(
             parent=self, depends_on=[*args.boot_dependencies, *grants],

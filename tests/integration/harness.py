@@ -8,6 +8,10 @@ the fake IMDS; one namespace per node at 10.199.0.10 and up, each with its own
 moto from a worker thread that has joined the cloud namespace (`setns`), and the
 nodes through their Unix sockets.
 
+IAM is enforced (`node_iam.py`): moto judges every call after the harness's setup, the
+harness calls as an admin user, and each node as its role (the program's policy documents)
+with the credentials the fake IMDS serves it, as an instance gets its profile's.
+
 What runs on a node is the `swarmstack-node` script rendered from the real
 templates for the `prod-aws` stack, unmodified; only the endpoints (IMDS, AWS) and
 the paths a node owns alone (socket, state, daemon.json, TLS dir, log file) are set
@@ -40,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import node_iam
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 STACK = "prod-aws"
@@ -50,6 +56,7 @@ IMDS_PORT = 8080
 MOTO_URL = f"http://{CLOUD_IP}:{MOTO_PORT}"
 IMDS_URL = f"http://{CLOUD_IP}:{IMDS_PORT}"
 ZONES = ("a", "b", "c")
+LOG_KINDS = ("containers", "events", "bootstrap", "prune")
 HOOK = "swarmstack-drain"
 CLONE_NEWNET = 0x40000000
 TOOLS = ("dockerd", "containerd", "runc", "ip", "nsenter", "unshare", "curl", "flock")
@@ -236,13 +243,15 @@ class Cloud:
         self.imds_dir.mkdir()
         enter = ["nsenter", f"--net={net.path(net.cloud)}"]
         python = sys.executable  # the interpreter running the tests, wherever its venv is
-        procs.start([*enter, python, str(HERE / "motoplus.py"), "-H", CLOUD_IP, "-p", str(MOTO_PORT)], tmp / "moto.log")
+        procs.start([*enter, python, str(HERE / "motoplus.py"), "-H", CLOUD_IP, "-p", str(MOTO_PORT)], tmp / "moto.log",
+                    env={**os.environ, **node_iam.MOTO_ENV})
         procs.start([*enter, python, str(HERE / "imds.py"), CLOUD_IP, str(IMDS_PORT), str(self.imds_dir)],
                     tmp / "imds.log")
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, initializer=_enter_netns, initargs=(net.path(net.cloud),))
         self._clients: dict[str, Any] = {}
         self.call(self._wait_up)
+        self.identities = self.call(node_iam.bootstrap, MOTO_URL, REGION)
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn` in the thread that lives in the cloud namespace."""
@@ -269,9 +278,8 @@ class Cloud:
             if service not in self._clients:
                 import boto3
 
-                self._clients[service] = boto3.client(
-                    service, endpoint_url=MOTO_URL, region_name=REGION,
-                    aws_access_key_id="testing", aws_secret_access_key="testing")
+                self._clients[service] = boto3.client(service, endpoint_url=MOTO_URL, region_name=REGION,
+                                                      **self.identities.admin.boto())
             return getattr(self._clients[service], operation)(**kwargs)
 
         return self.call(run)
@@ -280,8 +288,14 @@ class Cloud:
         def run() -> None:
             request = urllib.request.Request(f"{MOTO_URL}/moto-api/reset", method="POST")
             urllib.request.urlopen(request, timeout=10)
+            # the admin and the roles went with it: set them up again, unjudged
+            request = urllib.request.Request(f"{MOTO_URL}/moto-api/reset-auth", method="POST",
+                                             data=str(node_iam.SETUP_CALLS).encode())
+            urllib.request.urlopen(request, timeout=10)
 
         self.call(run)
+        self._clients.clear()
+        self.identities = self.call(node_iam.bootstrap, MOTO_URL, REGION)
         for file in self.imds_dir.glob("*.json"):
             file.unlink()
 
@@ -290,6 +304,10 @@ class Cloud:
         temp = target.with_suffix(".tmp")
         temp.write_text(json.dumps(metadata))
         temp.replace(target)
+
+    def node_credentials(self, role: str) -> node_iam.Credentials:
+        """The credentials an instance of `role` gets from its instance profile."""
+        return self.identities.sessions[role]
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -350,12 +368,15 @@ class Node:
         return self.dir / "bootstrap.log"
 
     def metadata(self, lifecycle: str = "InService") -> dict[str, str]:
+        cloud = self.harness.cloud
+        assert cloud is not None
         return {
             "meta-data/instance-id": self.instance_id,
             "meta-data/local-ipv4": self.ip,
             "meta-data/placement/availability-zone": self.zone,
             "meta-data/instance-type": self.instance_type,
             "meta-data/autoscaling/target-lifecycle-state": lifecycle,
+            **node_iam.metadata(cloud.identities, self.role),
         }
 
     def env(self) -> dict[str, str]:
@@ -365,9 +386,9 @@ class Node:
             "PATH": f"{Path(aws).parent}:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin",
             "HOME": str(self.dir),
             "LANG": "C.UTF-8",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"{IMDS_URL}/",  # the role's credentials, as on EC2
+            "AWS_METADATA_SERVICE_TIMEOUT": "5",  # the fake IMDS shares 2 cores with everything else
+            "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "3",
             "AWS_ENDPOINT_URL": MOTO_URL,
             "SWARMSTACK_IMDS_ENDPOINT": IMDS_URL,
             "SWARMSTACK_LOGS_ENDPOINT": MOTO_URL,
@@ -411,8 +432,11 @@ class Node:
             "--pidfile", str(self.dir / "docker.pid"),
             "--iptables=false", "--ip-masq=false", "--bridge=none",
         ]
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        # awslogs signs with the node role's session (on EC2 it asks IMDS for the same)
+        cloud = self.harness.cloud
+        credentials = cloud.node_credentials(self.role).env() if isinstance(cloud, Cloud) else \
+            {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **credentials}
         self.dockerd = self.harness.procs.start(args, self.dir / "dockerd.log", env=env)
         deadline = time.monotonic() + 60
         while True:
@@ -497,6 +521,9 @@ class Harness:
             self.image = self._make_image()
             # The cluster key (components/aws/key.py): the nodes store the join tokens under it.
             self.key_arn = str(self.cloud.aws("kms", "create_key", Description="swarmstack prod")["KeyMetadata"]["Arn"])
+            node_iam.grant_node_policies(self.cloud.aws, self.cloud.identities, self.region, self.cluster,
+                                         [f"/swarmstack/{self.cluster}/{kind}" for kind in LOG_KINDS], self.key_arn,
+                                         self.generation)
         except BaseException:
             self.close()
             raise
@@ -510,7 +537,7 @@ class Harness:
         """Log groups, TLS parameters, launch templates, ASGs with the drain hook."""
         cloud = self.cloud
         assert cloud is not None
-        for kind in ("containers", "events", "bootstrap", "prune"):
+        for kind in LOG_KINDS:
             cloud.aws("logs", "create_log_group", logGroupName=f"/swarmstack/{self.cluster}/{kind}")
         for name, value in (tls or {}).items():
             cloud.aws("ssm", "put_parameter", Name=f"/swarmstack/{self.cluster}/tls/{name}", Value=value,
@@ -528,6 +555,9 @@ class Harness:
                       Tags=[{"Key": key, "Value": value, "PropagateAtLaunch": True} for key, value in
                             (("swarmstack:cluster", self.cluster), ("swarmstack:role", role),
                              ("swarmstack:pool", pool))])
+            # as the cluster grants it: managers complete every group's actions, workers their own groups'
+            node_iam.grant_lifecycle(cloud.aws, cloud.identities, self.region, self.group(pool),
+                                     ("manager",) if role == "manager" else ("manager", "worker"))
             cloud.aws("autoscaling", "put_lifecycle_hook", LifecycleHookName=HOOK,
                       AutoScalingGroupName=self.group(pool),
                       LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",

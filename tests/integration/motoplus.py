@@ -19,6 +19,12 @@ before starting `moto.server`:
 - `RecordLifecycleActionHeartbeat` restarts the wait; a wait that outlives the hook's
   `HeartbeatTimeout` ends with the hook's `DefaultResult`, as on AWS.
 
+IAM is judged on resources: moto evaluates identity policies (when started with
+`INITIAL_NO_AUTH_ACTION_COUNT`, as the harness does: `node_iam.py`) but judges every call of
+SSM, Logs and Auto Scaling against "*", so a statement scoped to a parameter, a log group or
+a group never applied. `tests/unit/moto_iam.py`'s `node_resources` gives the nodes' calls
+their resources (parameter, log group or stream, auto scaling group ARNs), as AWS does.
+
 One moto bug is worked around: `CreateLaunchTemplateVersion` keeps `UserData` as a
 plain string where the rest of moto expects its `Base64EncodedString`, so a group
 launching from such a version failed with a 500.
@@ -31,11 +37,13 @@ Run as `python motoplus.py -H <host> -p <port>` (the arguments of `moto_server`)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from moto import server
@@ -259,6 +267,18 @@ def install() -> None:
     threading.Thread(target=_expire_forever, name="lifecycle-heartbeats", daemon=True).start()
 
 
+JUDGED = contextlib.ExitStack()
+"""Holds `node_resources` open for the life of the server (a collected generator would undo it)."""
+
+
+def judge_on_resources() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+    from moto_iam import node_resources
+
+    JUDGED.enter_context(node_resources())
+
+
 if __name__ == "__main__":
     install()
+    judge_on_resources()
     server.main(sys.argv[1:])
