@@ -41,6 +41,8 @@ _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$
 _VAULT = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _UNTIL = re.compile(r"^(\d+[hms])+$")
+_S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BLOB = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._-]+)*/[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,11 @@ class NodeUserData:
     """Also prune unused volumes (destroys data)."""
     prune_until: str = "24h"
     """Only prune objects older than this."""
+    backup_store: str = ""
+    """Managers: where the raft backups go, `s3://<bucket>` (AWS) or the blob container's URL
+    `https://<account>.blob.core.windows.net/<container>` (Azure); empty turns them off."""
+    backup_schedule: str = "17 3 * * *"
+    """5-field cron, UTC, of the managers' backup timer (one manager takes each backup)."""
     key_arn: str = ""
     """AWS: the cluster's KMS key, which encrypts the join tokens the nodes store."""
     imds_endpoint: str = "http://169.254.169.254"
@@ -209,6 +216,18 @@ def _problems(p: NodeUserData) -> list[str]:
         parse_cron(p.prune_schedule)
     except ValueError as err:
         out.append(f"prune_schedule {p.prune_schedule!r}: {err}")
+    if p.backup_store:
+        if p.role != "manager":
+            out.append("backup_store: only managers take backups")
+        if p.cloud == "aws" and not _S3.match(p.backup_store):
+            out.append(f"backup_store {p.backup_store!r} must be s3://<bucket> on aws")
+        if p.cloud == "azure" and not _BLOB.match(p.backup_store):
+            out.append(f"backup_store {p.backup_store!r} must be https://<account>.blob.core.windows.net/<container> "
+                       "(or an http(s) endpoint and container) on azure")
+    try:
+        parse_cron(p.backup_schedule)
+    except ValueError as err:
+        out.append(f"backup_schedule {p.backup_schedule!r}: {err}")
     if not _UNTIL.match(p.prune_until):
         out.append(f"prune_until {p.prune_until!r} must be a duration such as 24h")
     for name in ("imds_endpoint", "aws_endpoint_url", "arm_endpoint"):
@@ -272,8 +291,10 @@ def pool_labels_of(cluster: ClusterConfig) -> dict[str, dict[str, str]]:
 
 
 def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str,
-               key_arn: str) -> NodeUserData:
-    """The user data parameters of one AWS node of `cluster` (a validated stack config)."""
+               key_arn: str, backup_store: str = "") -> NodeUserData:
+    """The user data parameters of one AWS node of `cluster` (a validated stack config).
+    `backup_store` is the raft backup bucket (`s3://<bucket>`) for a manager of a cluster
+    with backups on, else empty."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} must be manager or worker")
     if role == "manager":
@@ -307,5 +328,7 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, genera
         prune_schedule=cluster.prune.schedule,
         prune_volumes=cluster.prune.volumes,
         prune_until=cluster.prune.until,
+        backup_store=backup_store,
+        backup_schedule=cluster.backup.schedule,
         key_arn=key_arn,
     )

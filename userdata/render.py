@@ -83,6 +83,7 @@ def _context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
     context.update(ssm_prefix=params.ssm_prefix, state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
+                   backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),
                    engine_packages=list(ENGINE_PACKAGES[params.os]), manager_pool=MANAGER_POOL)
     return context
@@ -106,6 +107,11 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
         files += [
             NodeFile(f"{UNIT_DIR}/swarmstack-cleanup.service", "0644", "common/swarmstack-cleanup.service.j2"),
             NodeFile(f"{UNIT_DIR}/swarmstack-cleanup.timer", "0644", "common/swarmstack-cleanup.timer.j2"),
+        ]
+    if params.backup_store:
+        files += [
+            NodeFile(f"{UNIT_DIR}/swarmstack-backup.service", "0644", "common/swarmstack-backup.service.j2"),
+            NodeFile(f"{UNIT_DIR}/swarmstack-backup.timer", "0644", "common/swarmstack-backup.timer.j2"),
         ]
     if params.prune:
         files += [
@@ -150,6 +156,8 @@ def units_of(params: NodeUserData) -> list[str]:
     units = ["swarmstack-converge.service", "swarmstack-converge.timer", "swarmstack-watch.timer"]
     if params.role == "manager":
         units.append("swarmstack-cleanup.timer")
+    if params.backup_store:
+        units.append("swarmstack-backup.timer")
     if params.prune:
         units.append("swarmstack-prune.timer")
     if params.cloud == "azure":

@@ -48,7 +48,8 @@ class Node:
                "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
                "SWARMSTACK_DAEMON_JSON": str(self.dir / "daemon.json"),
                "SWARMSTACK_DOCKER_DROPIN": str(self.dir / "dropin.conf"),
-               "SWARMSTACK_TLS_DIR": str(self.dir / "tls"), "SWARMSTACK_DOCKER_SOCKET": str(self.dir / "docker.sock")}
+               "SWARMSTACK_TLS_DIR": str(self.dir / "tls"), "SWARMSTACK_DOCKER_SOCKET": str(self.dir / "docker.sock"),
+               "SWARMSTACK_DOCKER_ROOT": str(self.dir / "docker")}
         return subprocess.run(["bash", str(self.dir / "swarmstack-node"), *command], env=env, capture_output=True,
                               text=True, timeout=timeout)
 
@@ -77,8 +78,10 @@ def make_node(tmp: Path, role: str, **overrides: Any) -> Node:
     params = replace(params_for(settings.cluster, settings.region, role, pool, GENERATION, KEY),
                      docker_api=False, log_groups=None, **overrides)
     files = files_of(render(params))
-    # The one seam: managers' addresses are not probed over a network (no traffic leaves the test).
-    script = files[NODE_SCRIPT].replace('\nmain "$@"', '\nport_open() { return 0; }\nmain "$@"')
+    # The one seam: managers' addresses are not probed over a network (no traffic leaves the
+    # test); those listed in $FAKE_DIR/closed do not answer.
+    script = files[NODE_SCRIPT].replace(
+        '\nmain "$@"', '\nport_open() { ! grep -qxF "$1" "$FAKE_DIR/closed" 2>/dev/null; }\nmain "$@"')
     (tmp / "swarmstack-node").write_text(script)
     (tmp / "daemon.base.json").write_text(files[DAEMON_BASE])
     bin_dir = tmp / "bin"
@@ -86,8 +89,8 @@ def make_node(tmp: Path, role: str, **overrides: Any) -> Node:
     for fake in ("aws", "docker", "curl"):
         shutil.copy(FAKES / fake, bin_dir / fake)
         (bin_dir / fake).chmod(0o755)
-    for tool in ("systemctl", "dockerd"):  # the engine's unit and binary: present, nothing to do
-        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("systemctl", "dockerd"):  # the engine's unit and binary: present, nothing to do (logged)
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >>"$FAKE_DIR/calls.log"\nexit 0\n')
         (bin_dir / tool).chmod(0o755)
     node = Node(tmp, role)
     node.write("imds.json", {"meta-data/instance-id": ME, "meta-data/local-ipv4": "10.0.1.10",
@@ -482,3 +485,102 @@ def test_a_manager_whose_own_address_reads_0000_is_labelled_from_its_raft_addres
         "docker node update --label-add swarmstack.role=manager --label-add swarmstack.pool=managers "
         "--label-add swarmstack.zone=eu-west-1a --label-add swarmstack.instance-type=m6i.large "
         "--label-add swarmstack.instance-id=i-m n-m"]
+
+
+# --- raft backups and restore (issue 11) -------------------------------------------------
+
+BUCKET = "s3://prod-backups-123456789012-eu-west-1"
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path) -> Iterator[Node]:
+    node = make_node(tmp_path, "manager", backup_store=BUCKET)
+    formed_swarm(node)
+    node.update("engine.json", state="active", manager=True, leader=False,
+                manager_status=["self-node Reachable", "a-node Leader", "z-node Reachable"],
+                node_ls=["true Reachable", "false Leader", "false Reachable"])
+    swarm = node.dir / "docker" / "swarm" / "raft"
+    swarm.mkdir(parents=True)
+    (swarm / "wal-0").write_text("raft log")
+    yield node
+
+
+def archive_of(node: Node, key: str) -> dict[str, str]:
+    import io
+    import tarfile
+
+    body = bytes.fromhex(node.read("cloud.json")["objects"][key]["body"])
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+def test_a_follower_backs_up_the_raft_state_with_its_engine_stopped_under_the_cluster_key(backed_up: Node) -> None:
+    result = backed_up.run("backup")
+    assert result.returncode == 0, result.stderr
+    objects = backed_up.read("cloud.json")["objects"]
+    [key] = objects
+    assert key.startswith("swarm/") and key.endswith(f"-{ME}.tar.gz")
+    assert (objects[key]["sse"], objects[key]["kms"]) == ("aws:kms", KEY)
+    assert archive_of(backed_up, key) == {"swarm/raft/wal-0": "raft log"}
+    calls = backed_up.calls.splitlines()
+    stop, start = calls.index("systemctl stop docker.socket docker.service"), calls.index("systemctl start docker.service")
+    assert stop < start < next(i for i, c in enumerate(calls) if "s3api put-object" in c)
+
+
+def test_only_the_first_reachable_follower_takes_the_backup(backed_up: Node) -> None:
+    """Stopping the leader's engine would force an election; every manager's timer fires."""
+    for status in (["self-node Leader", "a-node Reachable"], ["self-node Reachable", "a-node Reachable"]):
+        backed_up.update("engine.json", manager_status=status)
+        result = backed_up.run("backup")
+        assert result.returncode == 0, result.stderr
+        assert "another manager takes this backup" in result.stderr
+    assert "objects" not in backed_up.read("cloud.json") and "systemctl stop" not in backed_up.calls
+
+
+def test_no_backup_stops_an_engine_while_another_manager_is_unreachable(backed_up: Node) -> None:
+    backed_up.update("engine.json", node_ls=["true Reachable", "false Leader", "false Unreachable"])
+    result = backed_up.run("backup")
+    assert result.returncode != 0 and "cost the quorum" in result.stderr
+    assert "systemctl stop docker" not in backed_up.calls
+
+
+def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed_up: Node) -> None:
+    assert backed_up.run("backup").returncode == 0
+    newest = next(iter(backed_up.read("cloud.json")["objects"]))
+    objects = backed_up.read("cloud.json")["objects"]
+    objects["swarm/20200101T000000Z-i-old.tar.gz"] = {**objects[newest], "body": ""}
+    backed_up.update("cloud.json", objects=objects)
+    # every manager lost: a fresh manager, never in a swarm, its disk empty
+    (backed_up.dir / "docker" / "swarm" / "raft" / "wal-0").write_text("a fresh node's")
+    backed_up.update("engine.json", state="inactive", manager=False, leader=False)
+    result = backed_up.run("restore")
+    assert result.returncode == 0, result.stderr
+    assert (backed_up.dir / "docker" / "swarm" / "raft" / "wal-0").read_text() == "raft log"
+    assert "docker swarm init --force-new-cluster --advertise-addr 10.0.1.10" in backed_up.calls
+    assert f"restored the swarm from {newest}" in result.stderr
+    assert not (backed_up.dir / "state" / "restoring").exists()
+    assert "10.0.1.10" in backed_up.parameters[f"{STORE}/managers"]["Value"]
+
+
+def test_restore_says_so_when_there_is_no_backup(tmp_path: Path) -> None:
+    node = make_node(tmp_path, "manager", backup_store=BUCKET)
+    result = node.run("restore")
+    assert result.returncode != 0 and f"the backup store {BUCKET} holds no backup" in result.stderr
+
+
+def test_a_worker_whose_managers_are_all_gone_rejoins_the_restored_swarm(worker: Node) -> None:
+    formed_swarm(worker)  # the store lists the restored manager, 10.0.1.20
+    worker.update("engine.json", state="active", remote_managers=["10.0.1.5:2377", "10.0.1.6:2377"])
+    (worker.dir / "closed").write_text("10.0.1.5\n10.0.1.6\n")
+    result = worker.run("converge", timeout=120)
+    assert "joining the restored swarm" in result.stderr, result.stderr
+    assert "docker swarm leave --force" in worker.calls
+    assert "joined the swarm as worker through 10.0.1.20" in result.stderr
+
+
+def test_a_worker_that_reaches_one_of_its_managers_never_rejoins(worker: Node) -> None:
+    formed_swarm(worker)
+    worker.update("engine.json", state="active", remote_managers=["10.0.1.5:2377", "10.0.1.20:2377"])
+    (worker.dir / "closed").write_text("10.0.1.5\n")
+    worker.run("converge", timeout=120)
+    assert "swarm leave" not in worker.calls

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 import userdata
 from swarmstack.config.load import load_stack
 from userdata.params import ADDRESS_POOLS, NodeUserData, address_pool_for, params_for
-from userdata.render import EC2_USER_DATA_LIMIT, NODE_SCRIPT, environment, files_of, render
+from userdata.render import EC2_USER_DATA_LIMIT, NODE_SCRIPT, environment, files_of, render, units_of
 
 GENERATION = "0a1b2c3d"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -108,6 +108,19 @@ def test_managers_carry_every_pools_labels_and_workers_none() -> None:
     assert params_for(cluster, "eu-west-1", "worker", "general", GENERATION, KEY).pool_labels == {}
 
 
+def test_managers_with_a_backup_store_run_the_backup_timer_on_its_schedule() -> None:
+    cluster = load_stack("prod-aws", root=ROOT).cluster
+    manager = dataclasses.replace(params_for(cluster, "eu-west-1", "manager", "managers", GENERATION, KEY),
+                                  backup_store="s3://prod-backups-1", backup_schedule="17 3 * * *")
+    files = files_of(render(manager))
+    assert "OnCalendar=*-*-* 03:17:00 UTC" in files["/etc/systemd/system/swarmstack-backup.timer"]
+    assert "ExecStart=/usr/local/sbin/swarmstack-node backup" in files["/etc/systemd/system/swarmstack-backup.service"]
+    assert "swarmstack-backup.timer" in units_of(manager)
+    off = dataclasses.replace(manager, backup_store="")
+    assert "/etc/systemd/system/swarmstack-backup.timer" not in files_of(render(off))
+    assert "swarmstack-backup.timer" not in units_of(off)
+
+
 def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     cluster = load_stack("dev-aws", root=ROOT).cluster
     quiet = cluster.model_copy(update={"logging": cluster.logging.model_copy(update={"enabled": False})})
@@ -138,6 +151,10 @@ def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     ({"prune_schedule": "every day"}, "prune_schedule 'every day'"),
     ({"os": "windows"}, "os 'windows' must be one of amazonlinux, ubuntu"),
     ({"pool_labels": {"general": {"tier": "app"}}}, "pool_labels: only managers label the nodes"),
+    ({"backup_store": "s3://b-123"}, "backup_store: only managers take backups"),
+    ({"role": "manager", "pool": "managers", "backup_store": "prod-backups"},
+     "backup_store 'prod-backups' must be s3://<bucket> on aws"),
+    ({"backup_schedule": "daily"}, "backup_schedule 'daily'"),
     ({"role": "manager", "pool": "managers", "pool_labels": {"managers": {}}},
      "pool_labels: 'managers' is not a worker pool name"),
     ({"role": "manager", "pool": "managers", "pool_labels": {"gpu": {"tier": "a b"}}},
