@@ -11,7 +11,9 @@ processes the host's /proc shows too) in two ways at once:
   most short-lived ones too (a `curl` of a few milliseconds). Needs root; when the kernel
   refuses, the sweep alone is used and `exec_events` stays 0.
 
-The secrets are known only afterwards (the tokens the swarm drew, the bearer tokens the
+The recorder runs in a process of its own (this file run as a script, at a raised
+priority), so that the test process's threads never delay it; `ArgvWatch` starts it and
+reads what it wrote. The secrets are known only afterwards (the tokens the swarm drew, the bearer tokens the
 fake IMDS issued), so everything is recorded and `leaks(secrets)` is asked at the end.
 `seen(*needles)` says which recorded command lines hold every needle: a test uses it to
 show that the watch did see the commands that handle the tokens (`aws ssm put-parameter
@@ -21,13 +23,21 @@ something.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
+import shutil
+import signal
 import socket
 import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
@@ -48,8 +58,8 @@ def _read_cmdline(pid: str | int) -> bytes | None:
         return None
 
 
-class ArgvWatch:
-    """Records every distinct command line on the machine until `close()`."""
+class Recorder:
+    """Records every distinct command line on the machine until `close()` (in this process)."""
 
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
@@ -71,12 +81,6 @@ class ArgvWatch:
             self.exec_error = str(err)
         for thread in self._threads:
             thread.start()
-
-    def __enter__(self) -> ArgvWatch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- recording ---
 
@@ -101,7 +105,7 @@ class ArgvWatch:
         try:
             sock.bind((0, CN_IDX_PROC))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            sock.send(ArgvWatch._control(PROC_CN_MCAST_LISTEN))
+            sock.send(Recorder._control(PROC_CN_MCAST_LISTEN))
             sock.settimeout(0.2)
         except OSError:
             sock.close()
@@ -116,6 +120,10 @@ class ArgvWatch:
 
     def _events(self) -> None:
         assert self._sock is not None
+        # A short-lived process is gone within a millisecond or two of its exec: this thread
+        # (blocked in recv otherwise) runs as soon as the event comes, whatever the load.
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
         while not self._stop.is_set():
             try:
                 data = self._sock.recv(65536)
@@ -141,11 +149,85 @@ class ArgvWatch:
             self._sock.close()
             self._sock = None
 
+    def stats(self) -> dict[str, object]:
+        return {"lines": len(self.lines), "sweeps": self.sweeps, "exec_events": self.exec_events,
+                "exec_read": self.exec_read, "exec_error": self.exec_error}
+
+
+def _record_to(path: Path, interval: float) -> None:
+    """The recorder process: every new command line appended to `path` (length-prefixed),
+    the counts to `path`.stats; SIGTERM ends it."""
+    with contextlib.suppress(OSError):
+        os.nice(-10)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    recorder = Recorder(interval)
+    written = 0
+    with open(path, "ab") as out:
+        while True:
+            stopping = stop.wait(0.2)
+            with recorder._lock:
+                lines = list(recorder.lines)[written:]
+            for line in lines:
+                out.write(struct.pack("=I", len(line)) + line)
+            out.flush()
+            written += len(lines)
+            stats = Path(f"{path}.stats.new")
+            stats.write_text(json.dumps(recorder.stats()))
+            stats.replace(f"{path}.stats")
+            if stopping:
+                break
+    recorder.close()
+
+
+class ArgvWatch:
+    """Records every distinct command line on the machine from now until `close()`, in a
+    recorder process of its own; ask it with `seen` and `leaks`."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="argv-"))
+        atexit.register(shutil.rmtree, self._dir, True)
+        self._file = self._dir / "lines"
+        self._file.touch()
+        with open(self._dir / "stderr", "wb") as errors:
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [sys.executable, __file__, str(self._file), str(interval)], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=errors)
+        deadline = time.monotonic() + 10
+        while not self._file.stat().st_size:  # the recorder's first sweep sees at least itself
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the argv recorder did not start: {(self._dir / 'stderr').read_text()}")
+            time.sleep(0.05)
+
+    def __enter__(self) -> ArgvWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop recording (what was recorded stays readable)."""
+        if self._proc is None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
     # --- asking ---
 
     def snapshot(self) -> list[str]:
-        with self._lock:
-            lines = list(self.lines)
+        data = self._file.read_bytes()
+        lines, at = [], 0
+        while at + 4 <= len(data):
+            (size,) = struct.unpack_from("=I", data, at)
+            if at + 4 + size > len(data):
+                break  # a record still being written
+            lines.append(data[at + 4:at + 4 + size])
+            at += 4 + size
         return [line.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace") for line in lines]
 
     def seen(self, *needles: str) -> list[str]:
@@ -163,9 +245,14 @@ class ArgvWatch:
         return found
 
     def summary(self) -> str:
-        exec_part = (f"{self.exec_events} exec events ({self.exec_read} read in time)" if self.exec_error is None
-                     or self.exec_events else f"no exec events ({self.exec_error})")
-        return f"{len(self.lines)} distinct command lines, {self.sweeps} sweeps, {exec_part}"
+        """The recorder's counts so far."""
+        try:
+            stats = json.loads(Path(f"{self._file}.stats").read_text())
+        except (OSError, ValueError):
+            return f"{len(self.snapshot())} distinct command lines"
+        exec_part = (f"{stats['exec_events']} exec events ({stats['exec_read']} read in time)"
+                     if stats["exec_events"] else f"no exec events ({stats['exec_error']})")
+        return f"{stats['lines']} distinct command lines, {stats['sweeps']} sweeps, {exec_part}"
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -174,3 +261,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) > 12:
             text = text.replace(secret, secret[:12] + "…")
     return text
+
+
+if __name__ == "__main__":
+    _record_to(Path(sys.argv[1]), float(sys.argv[2]))
