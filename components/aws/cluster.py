@@ -1,14 +1,16 @@
 """The whole swarm on AWS: wires network, firewalls, identity, nodes, load balancer,
-TLS, logs and maintenance, and exports what a person needs."""
+TLS, logs, maintenance and raft backups, and exports what a person needs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws.access_logs import AccessLogBucket, AccessLogBucketArgs
+from components.aws.backup import BackupBucket, BackupBucketArgs, backup_bucket_name
 from components.aws.identity import NodeIdentity, NodeIdentityArgs
 from components.aws.key import ClusterKey, ClusterKeyArgs
 from components.aws.load_balancer import Forward, LoadBalancer, LoadBalancerArgs, docker_api_forward
@@ -51,16 +53,18 @@ def exposure_of(cfg: ClusterConfig) -> Exposure:
 
 
 def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
-                   key_arn: str) -> str:
+                   key_arn: str, backup_store: str = "") -> str:
     """The base64 cloud-init of one node group, rendered by `userdata`. The overlay
     address pool must not overlap the VPC, whose range is only known here for an
-    existing one. Pure."""
+    existing one. `backup_store` (`s3://<bucket>`, managers only) turns the raft backups
+    on. Pure."""
     import dataclasses
 
     from userdata import encode, params_for, render
     from userdata.params import address_pool_for
 
-    params = params_for(settings.cluster, settings.region, role, pool, generation, key_arn)
+    params = params_for(settings.cluster, settings.region, role, pool, generation, key_arn,
+                        backup_store=backup_store)
     params = dataclasses.replace(params, address_pool=address_pool_for(vpc_cidr))
     return encode(render(params))
 
@@ -95,8 +99,9 @@ class Cluster(pulumi.ComponentResource):
         generation = random.RandomId(f"{name}-generation", byte_length=4, opts=child).hex
 
         def user_data(role: str, pool: str) -> pulumi.Output[str]:
-            return pulumi.Output.all(generation, key.arn).apply(
-                lambda v: node_user_data(settings, role, pool, network.cidr_text, v[0], v[1]))
+            store = backups.store if backups is not None and role == "manager" else ""
+            return pulumi.Output.all(generation, key.arn, store).apply(
+                lambda v: node_user_data(settings, role, pool, network.cidr_text, v[0], v[1], v[2]))
 
         key = ClusterKey(f"{name}", ClusterKeyArgs(cluster=cfg.name, region=region, for_logs=cfg.logging.kms,
                                                    tags=tags), opts=child)
@@ -109,12 +114,21 @@ class Cluster(pulumi.ComponentResource):
             vpc_id=network.vpc_id, vpc_cidr=network.cidr, exposure=exposure, admin_cidrs=list(cfg.access.admin_cidrs),
             public_lb=lb_cfg.public, tags=tags), opts=child)
 
+        # The backup bucket's name is known before it exists (account, region, cluster), so
+        # the roles can name it and the bucket policy can name the manager role.
+        backup_bucket = backup_bucket_name(
+            cfg.name, aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id, region) \
+            if cfg.backup_enabled else None
         identities = {
             role: NodeIdentity(f"{name}-{role}", NodeIdentityArgs(
                 role=role, cluster=cfg.name, region=region, log_group_arns=list(logs.arns.values()),
-                key_arn=key.arn, generation=generation, tags=tags), opts=child)
+                key_arn=key.arn, generation=generation, tags=tags, backup_bucket=backup_bucket), opts=child)
             for role in ("manager", "worker")
         }
+        backups = BackupBucket(f"{name}-backups", BackupBucketArgs(
+            name=backup_bucket, key_arn=key.arn, manager_role_arn=identities["manager"].role_arn,
+            retention_days=cfg.backup.retention_days, production=cfg.production, tags=tags),
+            opts=child) if backup_bucket is not None else None
         image = {"image_id": cfg.image.id, "image_parameter": cfg.image.ssm_parameter}
         node_common: dict[str, Any] = {"cluster": cfg.name, "subnet_ids": network.node_subnet_ids,
                                        "public_ip": network.nodes_public,
@@ -158,7 +172,8 @@ class Cluster(pulumi.ComponentResource):
             security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
             user_data=user_data("manager", MANAGER_POOL),
             lifecycle_roles={"manager": identities["manager"].role_name},
-            boot_dependencies=[identities["manager"], *boot, *([certificates] if certificates else [])],
+            boot_dependencies=[identities["manager"], *boot, *([certificates] if certificates else []),
+                               *([backups] if backups else [])],
             **node_common), opts=child)
         workers: dict[str, NodeGroup] = {}
         for pool in cfg.workers:
@@ -209,6 +224,8 @@ class Cluster(pulumi.ComponentResource):
         }
         if balancer is not None:
             self.exports["loadBalancerDns"] = balancer.dns_name
+        if backups is not None:
+            self.exports["backupStore"] = backups.store
         if certificates is not None:
             if balancer is not None:
                 self.exports["dockerHost"] = balancer.dns_name.apply(lambda d: f"tcp://{d}:2376")

@@ -21,6 +21,11 @@ Service Authorization Reference; "star only" means the action has no resource ty
   the six `ec2messages:` calls; star only), its registration and association calls on this
   account's instances, and the one document the prune runs (`AWS-RunShellScript`).
 - CloudWatch Logs: write to the cluster's own log groups.
+- Raft backups (`backup.py`), when on: managers put and get objects under `swarm/` in the
+  backup bucket, list that prefix, and use the cluster key through S3 for that bucket only
+  (`kms:ViaService` s3, `kms:EncryptionContext:aws:s3:arn` the bucket's ARN: with an S3
+  Bucket Key the context is the bucket, not the object). Workers get nothing of it and
+  carry an explicit Deny on the bucket.
 - `ec2:DescribeInstances`, `autoscaling:DescribeAutoScalingInstances`,
   `autoscaling:DescribeAutoScalingGroups`: star only. A node uses them to find its own
   group and whether a peer still exists.
@@ -35,6 +40,9 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
+
+from components.aws.backup import PREFIX as BACKUP_PREFIX
+from components.aws.backup import bucket_arn_of
 
 WORKER_READS = ("init", "tokens/worker", "managers")
 """What a worker reads of its generation's state."""
@@ -58,12 +66,32 @@ PARAMETER_BULK_READS = ("ssm:GetParametersByPath", "ssm:GetParameterHistory")
 """Reads that return values of many parameters (a path) or of old versions."""
 
 
+def backup_statements(role: Literal["manager", "worker"], region: str, key_arn: str,
+                      bucket_arn: str) -> list[dict[str, Any]]:
+    """What a node role may do with the raft backup bucket. Pure."""
+    if role == "worker":
+        return [{"Sid": "DenyBackups", "Effect": "Deny", "Action": "s3:*",
+                 "Resource": [bucket_arn, f"{bucket_arn}/*"]}]
+    return [
+        {"Sid": "BackupObjects", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+         "Resource": f"{bucket_arn}/{BACKUP_PREFIX}*"},
+        {"Sid": "BackupListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
+         "Condition": {"StringLike": {"s3:prefix": [BACKUP_PREFIX, f"{BACKUP_PREFIX}*"]}}},
+        {"Sid": "BackupKeyThroughS3", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+         "Resource": key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com",
+                                        "kms:EncryptionContext:aws:s3:arn": bucket_arn}}},
+    ]
+
+
 def node_policy(role: Literal["manager", "worker"], partition: str, region: str, account: str, cluster: str,
-                log_group_arns: list[str], key_arn: str, generation: str) -> dict[str, Any]:
+                log_group_arns: list[str], key_arn: str, generation: str,
+                backup_bucket_arn: str | None = None) -> dict[str, Any]:
     """The inline policy of a node role. Pure.
 
     The nodes keep the swarm's state under `/swarmstack/<cluster>/<generation>/`; the
-    stack's own parameters (TLS) sit beside it under `/swarmstack/<cluster>/tls/`."""
+    stack's own parameters (TLS) sit beside it under `/swarmstack/<cluster>/tls/`. With
+    `backup_bucket_arn` the managers may keep raft backups there (`backup_statements`)."""
     tree = f"arn:{partition}:ssm:{region}:{account}:parameter/swarmstack/{cluster}"
     state, tls = f"{tree}/{generation}", f"{tree}/tls"
     through_ssm = {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
@@ -94,6 +122,8 @@ def node_policy(role: Literal["manager", "worker"], partition: str, region: str,
              "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"],
              "Resource": key_arn, "Condition": {"StringNotEquals": {context: worker_token}}},
         ]
+    if backup_bucket_arn is not None:
+        own += backup_statements(role, region, key_arn, backup_bucket_arn)
     instances = f"arn:{partition}:ec2:{region}:{account}:instance/*"
     document = f"arn:{partition}:ssm:{region}:*:document/{PRUNE_DOCUMENT}"
     return {"Version": "2012-10-17", "Statement": [
@@ -138,6 +168,8 @@ class NodeIdentityArgs:
     """This deployment's generation: where the nodes keep the swarm's state."""
     tags: dict[str, str]
     """Tags for the role and profile."""
+    backup_bucket: str | None = None
+    """The raft backup bucket's name (deterministic, so known before the bucket exists), or None."""
 
 
 class NodeIdentity(pulumi.ComponentResource):
@@ -158,8 +190,9 @@ class NodeIdentity(pulumi.ComponentResource):
                             tags={**args.tags, "Name": f"{name}-role", "swarmstack:role": args.role}, opts=child)
         document = pulumi.Output.all(pulumi.Output.from_input(args.key_arn),
                                      pulumi.Output.from_input(args.generation), *args.log_group_arns).apply(
-            lambda values: node_policy(args.role, partition, args.region, account, args.cluster,
-                                       list(values[2:]), values[0], values[1]))
+            lambda values: node_policy(
+                args.role, partition, args.region, account, args.cluster, list(values[2:]), values[0], values[1],
+                bucket_arn_of(partition, args.backup_bucket) if args.backup_bucket else None))
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps(document),
                                     opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name,

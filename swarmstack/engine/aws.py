@@ -1471,6 +1471,10 @@ def _bucket_encryption(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[s
             raise EngineError(f"s3 encryption '{name}': sseAlgorithm must be AES256, aws:kms or aws:kms:dsse")
         entry: dict[str, Any] = {"SSEAlgorithm": algorithm}
         if default.get("kmsMasterKeyId"):
+            if algorithm == "AES256":
+                raise EngineError(f"s3 encryption '{name}': InvalidArgument: kmsMasterKeyId is only for aws:kms "
+                                  "or aws:kms:dsse, not AES256")
+            # moto stores any key id; S3 encrypts nothing with a key that does not exist
             aws.client("kms").describe_key(KeyId=default["kmsMasterKeyId"])
             entry["KMSMasterKeyID"] = default["kmsMasterKeyId"]
         rules.append({"ApplyServerSideEncryptionByDefault": entry,
@@ -1479,15 +1483,107 @@ def _bucket_encryption(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[s
     return bucket, {}
 
 
+@handles("aws:s3/bucketVersioning:BucketVersioning")
+def _bucket_versioning(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """moto takes any status string; S3 takes Enabled or Suspended (the provider also
+    accepts Disabled, for a bucket that never had versioning: it makes no call), and MFA
+    delete only with the device's code."""
+    bucket = _existing_bucket(aws, "s3 BucketVersioning", name, i)
+    config = need(i, "versioningConfiguration", "s3 BucketVersioning", name)
+    status = config.get("status")
+    if status not in ("Enabled", "Suspended", "Disabled"):
+        raise EngineError(f"s3 BucketVersioning '{name}': status must be Enabled, Suspended or Disabled, got {status}")
+    mfa_delete = config.get("mfaDelete")
+    if mfa_delete not in (None, "Enabled", "Disabled"):
+        raise EngineError(f"s3 BucketVersioning '{name}': mfaDelete must be Enabled or Disabled, got {mfa_delete}")
+    if mfa_delete == "Enabled" and not i.get("mfa"):
+        raise EngineError(f"s3 BucketVersioning '{name}': InvalidRequest: mfaDelete Enabled needs mfa "
+                          "(the root user's device serial and code)")
+    if status != "Disabled":
+        aws.client("s3").put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+    return bucket, {}
+
+
+LIFECYCLE_RULES_MAX = 1000
+
+
+def check_lifecycle_rule(rule: dict[str, Any]) -> str | None:
+    """Why S3 would refuse one lifecycle rule, or None (moto stores zero or negative days,
+    an expiration with both days and a date, a rule with no action). From the S3 API
+    reference, `LifecycleRule` and its `LifecycleExpiration`, `NoncurrentVersionExpiration`
+    and `AbortIncompleteMultipartUpload`."""
+    rule_id = str(rule.get("id") or "")
+    if not rule_id or len(rule_id) > 255:
+        return f"id {rule_id!r} must be 1 to 255 characters"
+    if rule.get("status") not in ("Enabled", "Disabled"):
+        return f"rule {rule_id}: status must be Enabled or Disabled, got {rule.get('status')}"
+    actions = ("expiration", "noncurrentVersionExpiration", "abortIncompleteMultipartUpload")
+    if not any(rule.get(a) for a in actions):
+        return f"rule {rule_id}: has no action (expiration, noncurrent version expiration or abort)"
+    tagged = bool((rule.get("filter") or {}).get("tag") or ((rule.get("filter") or {}).get("and") or {}).get("tags"))
+    expiration = rule.get("expiration") or {}
+    if expiration:
+        given = [k for k in ("days", "date", "expiredObjectDeleteMarker")
+                 if expiration.get(k) is not None and expiration.get(k) is not False and expiration.get(k) != ""]
+        if len(given) != 1:
+            return f"rule {rule_id}: expiration takes exactly one of days, date or expiredObjectDeleteMarker"
+        if expiration.get("days") is not None and as_int(expiration["days"]) < 1:
+            return f"rule {rule_id}: expiration days {as_int(expiration['days'])} must be a positive whole number"
+        if expiration.get("expiredObjectDeleteMarker") and tagged:
+            return f"rule {rule_id}: expiredObjectDeleteMarker cannot be used with a tag filter"
+    noncurrent = rule.get("noncurrentVersionExpiration") or {}
+    if noncurrent:
+        if noncurrent.get("noncurrentDays") is None or as_int(noncurrent["noncurrentDays"]) < 1:
+            return f"rule {rule_id}: noncurrentVersionExpiration noncurrentDays must be a positive whole number"
+        newer = noncurrent.get("newerNoncurrentVersions")
+        if newer is not None and not 1 <= as_int(newer) <= 100:
+            return f"rule {rule_id}: newerNoncurrentVersions must be 1 to 100"
+    abort = rule.get("abortIncompleteMultipartUpload") or {}
+    if abort:
+        if abort.get("daysAfterInitiation") is None or as_int(abort["daysAfterInitiation"]) < 1:
+            return f"rule {rule_id}: abortIncompleteMultipartUpload daysAfterInitiation must be a positive number"
+        if tagged:
+            return f"rule {rule_id}: abortIncompleteMultipartUpload cannot be used with a tag filter"
+    return None
+
+
 @handles("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
 def _bucket_lifecycle(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """Each rule is checked first (`check_lifecycle_rule`): moto stores what S3 refuses."""
     bucket = _existing_bucket(aws, "s3 BucketLifecycleConfiguration", name, i)
+    given = i.get("rules") or []
+    if not 1 <= len(given) <= LIFECYCLE_RULES_MAX:
+        raise EngineError(f"s3 BucketLifecycleConfiguration '{name}': 1 to {LIFECYCLE_RULES_MAX} rules, "
+                          f"got {len(given)}")
+    ids = [str(rule.get("id") or "") for rule in given]
+    if len(set(ids)) != len(ids):
+        raise EngineError(f"s3 BucketLifecycleConfiguration '{name}': InvalidArgument: rule ids must be unique")
     rules = []
-    for rule in i.get("rules") or []:
-        entry: dict[str, Any] = {"ID": rule.get("id", ""), "Status": rule.get("status", "Enabled"),
+    for rule in given:
+        if rule.get("transitions") or rule.get("noncurrentVersionTransitions"):
+            raise UnsupportedByEngine(f"s3 BucketLifecycleConfiguration '{name}': storage class transitions "
+                                      "are not modelled")
+        problem = check_lifecycle_rule(rule)
+        if problem:
+            raise EngineError(f"s3 BucketLifecycleConfiguration '{name}': InvalidArgument: {problem}")
+        entry: dict[str, Any] = {"ID": rule["id"], "Status": rule["status"],
                                  "Filter": {"Prefix": (rule.get("filter") or {}).get("prefix", "")}}
-        if rule.get("expiration"):
-            entry["Expiration"] = {"Days": as_int(rule["expiration"]["days"])}
+        expiration = rule.get("expiration") or {}
+        if expiration.get("days") is not None:
+            entry["Expiration"] = {"Days": as_int(expiration["days"])}
+        elif expiration.get("date"):
+            entry["Expiration"] = {"Date": expiration["date"]}
+        elif expiration.get("expiredObjectDeleteMarker"):
+            entry["Expiration"] = {"ExpiredObjectDeleteMarker": True}
+        noncurrent = rule.get("noncurrentVersionExpiration") or {}
+        if noncurrent:
+            entry["NoncurrentVersionExpiration"] = {"NoncurrentDays": as_int(noncurrent["noncurrentDays"]),
+                                                    **({"NewerNoncurrentVersions": as_int(
+                                                        noncurrent["newerNoncurrentVersions"])}
+                                                       if noncurrent.get("newerNoncurrentVersions") else {})}
+        abort = rule.get("abortIncompleteMultipartUpload") or {}
+        if abort:
+            entry["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": as_int(abort["daysAfterInitiation"])}
         rules.append(entry)
     aws.client("s3").put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
     return bucket, {}

@@ -32,6 +32,10 @@ class Resource:
     """Input name to the URNs its value came from (`propertyDependencies`)."""
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     """`create`, `update`, `delete` timeouts the program set (`customTimeouts`), e.g. `{"delete": "30m"}`."""
+    protect: bool = False
+    """`protect`: `pulumi destroy` refuses while this resource is protected."""
+    retain_on_delete: bool = False
+    """`retainOnDelete`: `pulumi destroy` drops it from the state and leaves it in the cloud."""
 
     @property
     def short_type(self) -> str:

@@ -147,6 +147,7 @@ class RecordingMonitor(MockMonitor):
             property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
             custom_timeouts={kind: getattr(timeouts, kind) for kind in ("create", "update", "delete")
                              if getattr(timeouts, kind)} if request.HasField("customTimeouts") else {},
+            protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
         ))
         return response
 

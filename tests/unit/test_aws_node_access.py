@@ -20,6 +20,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto_iam import load_aws_managed_policy, parameter_resources
+from s3_policy import judged_as
 
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.aws import AwsBackend
@@ -197,3 +198,81 @@ def test_no_node_role_attaches_a_managed_policy(cluster: Cluster) -> None:
     iam = cluster.backend.client("iam")
     for role in cluster.roles.values():
         assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+
+
+BACKUPS = "swarmstack-prod-backups-123456789012-eu-west-1"
+"""The raft backup bucket of prod-aws (`components/aws/backup.py`; moto's account, eu-west-1)."""
+
+
+def role_arn(cluster: Cluster, role: str) -> str:
+    return str(cluster.backend.client("iam").get_role(RoleName=cluster.roles[role])["Role"]["Arn"])
+
+
+def stores(cluster: Cluster, role: str, call: Any, **kwargs: Any) -> bool:
+    """`can`, with moto judging the bucket policy for this role too (`s3_policy.judged_as`:
+    moto alone refuses every caller a conditional bucket policy names). A refusal by S3 is
+    a bare 403."""
+    with judged_as(role_arn(cluster, role)):
+        try:
+            return can(call, **kwargs)
+        except ClientError as err:
+            if err.response["ResponseMetadata"]["HTTPStatusCode"] == 403:
+                return False
+            raise
+
+
+def test_a_manager_keeps_raft_backups_under_swarm_and_nowhere_else(cluster: Cluster) -> None:
+    s3 = node_client(cluster, "manager", "s3")
+    assert stores(cluster, "manager", s3.put_object, Bucket=BACKUPS, Key="swarm/2026-01-01T03:17:00Z.tar.gz", Body=b"raft")
+    assert stores(cluster, "manager", s3.get_object, Bucket=BACKUPS, Key="swarm/2026-01-01T03:17:00Z.tar.gz")
+    assert not stores(cluster, "manager", s3.put_object, Bucket=BACKUPS, Key="elsewhere/x", Body=b"raft")
+    assert not stores(cluster, "manager", s3.delete_object, Bucket=BACKUPS, Key="swarm/2026-01-01T03:17:00Z.tar.gz")
+    assert not stores(cluster, "manager", s3.put_object, Bucket=f"swarmstack-prod-lb-logs-{cluster.generation}",
+                      Key="swarm/x", Body=b"x")
+
+
+def test_a_worker_cannot_touch_the_backups_even_with_a_broader_allow(cluster: Cluster) -> None:
+    """The backups hold the raft keys: a worker has no grant, the bucket policy refuses it,
+    and its explicit Deny on the bucket holds on its own should `AmazonS3FullAccess` ever be
+    attached to its role."""
+    with judged_as(role_arn(cluster, "manager")):  # a manager's backup (the test's client has the account's keys)
+        cluster.backend.client("s3").put_object(Bucket=BACKUPS, Key="swarm/seeded.tar.gz", Body=b"raft")
+    iam = cluster.backend.client("iam")
+    worker = cluster.roles["worker"]
+    s3 = node_client(cluster, "worker", "s3")
+    calls = ((s3.get_object, {"Bucket": BACKUPS, "Key": "swarm/seeded.tar.gz"}),
+             (s3.put_object, {"Bucket": BACKUPS, "Key": "swarm/forged.tar.gz", "Body": b"x"}),
+             (s3.list_objects_v2, {"Bucket": BACKUPS, "Prefix": "swarm/"}))
+    assert not any(stores(cluster, "worker", call, **kwargs) for call, kwargs in calls)
+    full = load_aws_managed_policy(cluster.backend.account, cluster.backend.region, "AmazonS3FullAccess")
+    iam.attach_role_policy(RoleName=worker, PolicyArn=full)
+    try:
+        assert can(s3.list_buckets)  # the attachment works: the refusals below are the Deny's
+        with judged_as("arn:aws:iam::123456789012:role/ignored"), pytest.MonkeyPatch.context() as patch:
+            # the worker's own Deny, without the bucket policy's help
+            from moto.iam.access_control import PermissionResult
+            from moto.s3.models import FakeBucket
+            patch.setattr(FakeBucket, "get_permission", lambda *_: PermissionResult.NEUTRAL)
+            assert not any(can(call, **kwargs) for call, kwargs in calls)
+    finally:
+        iam.detach_role_policy(RoleName=worker, PolicyArn=full)
+
+
+def test_an_administrator_cannot_read_a_backup_until_the_bucket_policy_goes(cluster: Cluster) -> None:
+    """`nobody else can read`: the bucket policy refuses an account administrator too (moto
+    judges the admin's identity policy, `s3_policy` the bucket's); deleting the policy,
+    which it leaves to the account, is how an administrator recovers (docs/aws.md)."""
+    from s3_policy import evaluate
+
+    s3 = cluster.backend.client("s3")
+    policy = json.loads(s3.get_bucket_policy(Bucket=BACKUPS)["Policy"])
+    admin = "arn:aws:iam::123456789012:role/Admin"
+    resource = f"arn:aws:s3:::{BACKUPS}/swarm/latest.tar.gz"
+    assert evaluate(policy, "s3:GetObject", resource, {"aws:PrincipalArn": admin, "aws:SecureTransport": "true"}) \
+        == "Deny"
+    assert evaluate(policy, "s3:GetObject", resource, {"aws:PrincipalArn": role_arn(cluster, "manager"),
+                                                       "aws:SecureTransport": "true"}) == "Neutral"
+    assert evaluate(policy, "s3:GetObject", resource, {"aws:PrincipalArn": role_arn(cluster, "manager"),
+                                                       "aws:SecureTransport": "false"}) == "Deny"
+    assert evaluate(policy, "s3:DeleteBucketPolicy", f"arn:aws:s3:::{BACKUPS}",
+                    {"aws:PrincipalArn": admin, "aws:SecureTransport": "true"}) == "Neutral"

@@ -279,3 +279,88 @@ def test_s3_bucket_policies_must_name_their_own_bucket(aws: AwsBackend) -> None:
                                                     "Resource": "arn:aws:s3:::other/*"}]})})
     with pytest.raises(EngineError, match=r"InvalidBucketName"):
         aws.create("aws:s3/bucket:Bucket", "bad", {"bucket": "Not_A_Bucket"})
+
+
+def test_s3_versioning_takes_only_the_statuses_s3_knows(aws: AwsBackend) -> None:
+    bucket, _ = aws.create("aws:s3/bucket:Bucket", "versioned", {"bucket": "swarmstack-versioned"})
+    with pytest.raises(EngineError, match=r"status must be Enabled, Suspended or Disabled, got On"):
+        aws.create("aws:s3/bucketVersioning:BucketVersioning", "v", {
+            "bucket": bucket, "versioningConfiguration": {"status": "On"}})
+    with pytest.raises(EngineError, match=r"mfaDelete Enabled needs mfa"):
+        aws.create("aws:s3/bucketVersioning:BucketVersioning", "v", {
+            "bucket": bucket, "versioningConfiguration": {"status": "Enabled", "mfaDelete": "Enabled"}})
+    with pytest.raises(EngineError, match=r"AWS refuses it"):
+        aws.create("aws:s3/bucketVersioning:BucketVersioning", "v", {
+            "bucket": "swarmstack-nobody-made-this", "versioningConfiguration": {"status": "Enabled"}})
+    aws.create("aws:s3/bucketVersioning:BucketVersioning", "v", {
+        "bucket": bucket, "versioningConfiguration": {"status": "Enabled"}})
+    assert aws.client("s3").get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+
+
+LIFECYCLE_REFUSED = [
+    ({"id": "r", "status": "Enabled", "expiration": {"days": 0}}, "expiration days 0 must be a positive"),
+    ({"id": "r", "status": "Enabled", "expiration": {"days": -3}}, "expiration days -3 must be a positive"),
+    ({"id": "r", "status": "Enabled", "expiration": {"days": 3, "expiredObjectDeleteMarker": True}},
+     "exactly one of days, date or expiredObjectDeleteMarker"),
+    ({"id": "r", "status": "Enabled", "noncurrentVersionExpiration": {"noncurrentDays": 0}},
+     "noncurrentDays must be a positive"),
+    ({"id": "r", "status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 0}},
+     "daysAfterInitiation must be a positive"),
+    ({"id": "r", "status": "On", "expiration": {"days": 3}}, "status must be Enabled or Disabled"),
+    ({"id": "r", "status": "Enabled", "filter": {"prefix": "x/"}}, "has no action"),
+    ({"status": "Enabled", "expiration": {"days": 3}}, "id '' must be 1 to 255 characters"),
+]
+
+
+@pytest.mark.parametrize(("rule", "message"), LIFECYCLE_REFUSED, ids=[m for _, m in LIFECYCLE_REFUSED])
+def test_s3_lifecycle_rules_s3_refuses_are_refused(aws: AwsBackend, rule: dict[str, Any], message: str) -> None:
+    bucket, _ = aws.create("aws:s3/bucket:Bucket", "expiring", {"bucket": "swarmstack-expiring"}) \
+        if not _bucket_exists(aws, "swarmstack-expiring") else ("swarmstack-expiring", {})
+    with pytest.raises(EngineError, match=message):
+        aws.create("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lc",
+                   {"bucket": bucket, "rules": [rule]})
+
+
+def _bucket_exists(aws: AwsBackend, bucket: str) -> bool:
+    return bucket in [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
+
+
+def test_s3_lifecycle_keeps_versions_and_delete_markers_rules(aws: AwsBackend) -> None:
+    bucket, _ = aws.create("aws:s3/bucket:Bucket", "lc-ok", {"bucket": "swarmstack-lc-ok"})
+    rules = [{"id": "a", "status": "Enabled", "filter": {"prefix": "swarm/"}, "expiration": {"days": 14.0},
+              "noncurrentVersionExpiration": {"noncurrentDays": 3.0},
+              "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1.0}},
+             {"id": "b", "status": "Enabled", "filter": {"prefix": "swarm/"},
+              "expiration": {"expiredObjectDeleteMarker": True}}]
+    with pytest.raises(EngineError, match="rule ids must be unique"):
+        aws.create("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lc",
+                   {"bucket": bucket, "rules": [rules[0], {**rules[1], "id": "a"}]})
+    with pytest.raises(UnsupportedByEngine, match="transitions"):
+        aws.create("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lc", {
+            "bucket": bucket, "rules": [{**rules[0], "transitions": [{"days": 30, "storageClass": "GLACIER"}]}]})
+    aws.create("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lc",
+               {"bucket": bucket, "rules": rules})
+    stored = aws.client("s3").get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert stored[0]["Expiration"] == {"Days": 14}
+    assert stored[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 3
+    assert stored[0]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert stored[1]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+
+
+def test_s3_encryption_needs_a_key_that_exists_and_kms(aws: AwsBackend) -> None:
+    bucket, _ = aws.create("aws:s3/bucket:Bucket", "sealed", {"bucket": "swarmstack-sealed"})
+    missing = f"arn:aws:kms:{REGION}:{aws.account}:key/00000000-0000-0000-0000-000000000000"
+    with pytest.raises(EngineError, match="AWS refuses it.*NotFound"):
+        aws.create("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "e", {
+            "bucket": bucket, "rules": [{"applyServerSideEncryptionByDefault": {
+                "sseAlgorithm": "aws:kms", "kmsMasterKeyId": missing}, "bucketKeyEnabled": True}]})
+    key = aws.client("kms").create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(EngineError, match="only for aws:kms or aws:kms:dsse, not AES256"):
+        aws.create("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "e", {
+            "bucket": bucket, "rules": [{"applyServerSideEncryptionByDefault": {
+                "sseAlgorithm": "AES256", "kmsMasterKeyId": key}}]})
+    aws.create("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "e", {
+        "bucket": bucket, "rules": [{"applyServerSideEncryptionByDefault": {
+            "sseAlgorithm": "aws:kms", "kmsMasterKeyId": key}, "bucketKeyEnabled": True}]})
+    rule = aws.client("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == key and rule["BucketKeyEnabled"]
