@@ -2,9 +2,11 @@
 
 The real program deploys `prod-aws` into moto; the managers' state is then written as the
 node script writes it (join tokens SecureString under the cluster key). Each test assumes
-a node role the program created, as an instance does, and calls Parameter Store with its
-credentials while moto evaluates IAM (`moto_iam.py` says how, and what it cannot judge:
-KMS conditions and key policies are covered in `test_aws_identity.py`).
+a node role the program created, as an instance does, and calls Parameter Store, Auto
+Scaling and CloudWatch Logs with its credentials while moto evaluates IAM (`moto_iam.py`
+says how, and what it cannot judge: KMS conditions and key policies are covered in
+`test_aws_identity.py`). The integration harness enforces the same documents on running
+nodes (`tests/integration/test_node_iam.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto_iam import load_aws_managed_policy, parameter_resources
+from moto_iam import load_aws_managed_policy, node_resources
 from s3_policy import judged_as
 
 from swarmstack.config.load import read_stack_file
@@ -97,7 +99,7 @@ def can(call: Any, **kwargs: Any) -> bool:
     """Whether IAM lets the call through (moto evaluating the caller's policies)."""
     from moto.core import enable_iam_authentication
 
-    with enable_iam_authentication(), parameter_resources():
+    with enable_iam_authentication(), node_resources():
         try:
             call(**kwargs)
         except ClientError as err:
@@ -198,6 +200,49 @@ def test_no_node_role_attaches_a_managed_policy(cluster: Cluster) -> None:
     iam = cluster.backend.client("iam")
     for role in cluster.roles.values():
         assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+
+
+def passes_iam(call: Any, **kwargs: Any) -> bool:
+    """Whether IAM lets the call through, whatever the call itself then answers (moto
+    judges IAM first; in process, moto has no lifecycle actions at all)."""
+    try:
+        return can(call, **kwargs)
+    except (ClientError, NotImplementedError):
+        return True
+
+
+def test_a_worker_completes_only_its_own_groups_lifecycle_actions(cluster: Cluster) -> None:
+    """Each node group grants the lifecycle calls on its own group: managers on every
+    group, workers on the worker groups (`nodes.lifecycle_policy`), judged on the group's
+    ARN (`moto_iam.lifecycle_resources`)."""
+    autoscaling = cluster.backend.client("autoscaling")
+    groups = {g["AutoScalingGroupName"]: g for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]}
+    managers, general = f"{cluster.name}-managers-asg", f"{cluster.name}-general-asg"
+    assert {managers, general} <= set(groups)
+    judged = {}
+    for role in ("manager", "worker"):
+        client = node_client(cluster, role, "autoscaling")
+        for group in (managers, general):
+            instance = groups[group]["Instances"][0]["InstanceId"]
+            action = {"AutoScalingGroupName": group, "LifecycleHookName": "swarmstack-drain", "InstanceId": instance}
+            judged[role, group] = (
+                passes_iam(client.complete_lifecycle_action, **action, LifecycleActionResult="CONTINUE"),
+                passes_iam(client.record_lifecycle_action_heartbeat, **action),
+                passes_iam(client.set_instance_health, InstanceId=instance, HealthStatus="Healthy"))
+    assert judged == {("manager", managers): (True, True, True), ("manager", general): (True, True, True),
+                      ("worker", managers): (False, False, False), ("worker", general): (True, True, True)}
+
+
+def test_nodes_write_only_the_clusters_log_groups(cluster: Cluster) -> None:
+    for role in ("manager", "worker"):
+        logs = node_client(cluster, role, "logs")
+        assert passes_iam(logs.create_log_stream, logGroupName=f"/swarmstack/{cluster.name}/bootstrap",
+                          logStreamName=f"i-0{role}"), role
+        assert passes_iam(logs.put_log_events, logGroupName=f"/swarmstack/{cluster.name}/bootstrap",
+                          logStreamName=f"i-0{role}", logEvents=[{"timestamp": 0, "message": "hello"}]), role
+        assert not passes_iam(logs.create_log_stream, logGroupName="/other/app", logStreamName="i-0"), role
+        assert not passes_iam(logs.put_log_events, logGroupName="/other/app", logStreamName="i-0",
+                              logEvents=[{"timestamp": 0, "message": "hello"}]), role
 
 
 BACKUPS = "swarmstack-prod-backups-123456789012-eu-west-1"
