@@ -16,6 +16,7 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 import pulumi_tls as tls
 
+from components.azure.backup import BackupContainer, BackupContainerArgs
 from components.azure.docker_tls import DockerTls, DockerTlsArgs
 from components.azure.firewall import Firewall, FirewallArgs
 from components.azure.identity import Identities, IdentityArgs
@@ -125,6 +126,12 @@ class Cluster(pulumi.ComponentResource):
             worker_principal=identities.principal_ids["workers"], deployer_principal=client.object_id,
             server_key_pem=docker_tls.server_key_pem if docker_tls else None, tags=tags), opts=child)
 
+        backups = BackupContainer(f"{name}-backups", BackupContainerArgs(
+            resource_group=rg, account_name=store.storage_account, blob_endpoint=store.blob_endpoint,
+            subscription_id=client.subscription_id, manager_principal=identities.principal_ids["managers"],
+            retention_days=cfg.backup.retention_days, production=cfg.production),
+            opts=child) if cfg.backup_enabled else None
+
         logs = None
         manager_prefix = computer_name_prefix(name, "mgr")
         if cfg.logging.enabled:
@@ -150,7 +157,8 @@ class Cluster(pulumi.ComponentResource):
             role_key = "managers" if role == "manager" else "workers"
             values = [store.vault_name, store.table_endpoint, identities.client_ids[role_key],
                       docker_tls.ca_cert_pem if docker_tls and role == "manager" else "",
-                      docker_tls.server_cert_pem if docker_tls and role == "manager" else "", generation]
+                      docker_tls.server_cert_pem if docker_tls and role == "manager" else "", generation,
+                      backups.store if backups is not None and role == "manager" else ""]
             return pulumi.Output.all(*values).apply(lambda v: base64.b64encode(render(NodeUserData(
                 cluster=name, cloud="azure", role=role, pool=pool, region=location, labels=dict(labels),
                 pool_labels=pool_labels_of(cfg) if role == "manager" else {},
@@ -159,6 +167,7 @@ class Cluster(pulumi.ComponentResource):
                 identity_client_id=v[2], ca_cert_pem=v[3], server_cert_pem=v[4],
                 logging=cfg.logging.enabled, prune=cfg.prune.enabled,
                 prune_schedule=cfg.prune.schedule, prune_volumes=cfg.prune.volumes, prune_until=cfg.prune.until,
+                backup_store=v[6], backup_schedule=cfg.backup.schedule,
                 address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
             )).encode()).decode())
 
@@ -173,7 +182,9 @@ class Cluster(pulumi.ComponentResource):
                 identity_id=identities.ids[role_key], ssh_public_key=ssh_key,
                 custom_data=custom_data(role, pool_name, labels), public_addresses=network.nodes_public,
                 computer_name_prefix=prefix, collection_rule_id=logs.collection_rule_id if logs else None,
-                image=image_of(settings), boot_dependencies=[identities, store], tags=tags), opts=child)
+                image=image_of(settings),
+                boot_dependencies=[identities, store, *([backups] if backups and role == "manager" else [])],
+                tags=tags), opts=child)
 
         managers = node_pool("managers", "manager", [cfg.managers.instance_type], cfg.managers.count,
                              cfg.managers.disk_gi_b, False, {}, manager_prefix)
@@ -187,6 +198,7 @@ class Cluster(pulumi.ComponentResource):
             "nodeSubnetIds": network.subnet_ids,
             "nsgIds": firewall.nsg_ids,
             "keyVaultName": store.vault_name,
+            **({"backupStore": backups.store} if backups is not None else {}),
             "managerScaleSet": managers.scale_set_name,
             "workerScaleSets": {pool: nodes.scale_set_name for pool, nodes in workers.items()},
             "managerShell": pulumi.Output.concat(

@@ -85,6 +85,7 @@ class SwarmStore(pulumi.ComponentResource):
     vault_id: pulumi.Output[str]
     storage_account: pulumi.Output[str]
     table_endpoint: pulumi.Output[str]
+    blob_endpoint: pulumi.Output[str]
 
     def __init__(self, name: str, args: SwarmStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:azure:SwarmStore", name, None, opts)
@@ -166,4 +167,5 @@ class SwarmStore(pulumi.ComponentResource):
         self.vault_uri = vault.properties.vault_uri
         self.storage_account = account.name
         self.table_endpoint = account.primary_endpoints.table
+        self.blob_endpoint = account.primary_endpoints.blob
         self.register_outputs({"vaultName": self.vault_name, "storageAccount": self.storage_account})

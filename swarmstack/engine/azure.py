@@ -16,7 +16,11 @@ give in spirit, what Azure Resource Manager would refuse:
   Spot settings complete, the terminate notification window PT5M..PT15M and not on
   Spot, NICs, ASGs and subnets consistent;
 - names Azure checks: Key Vault (3-24, globally unique), storage account (3-24
-  lowercase, globally unique), secret and table names, public IP DNS labels;
+  lowercase, globally unique), secret, table and blob container names, public IP DNS labels;
+- blob storage: the blob service and lifecycle policy are the account's singletons
+  named `default`; a container's public access is refused on an account that disallows
+  it; lifecycle rules (1..100, unique names) filter block or append blobs, start every
+  prefix with a container name and take whole days 0..99999;
 - Log Analytics retention 30..730 days; data collection rules' flows name declared
   destinations.
 
@@ -75,6 +79,8 @@ ROLE_DEFINITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
                                              ("tables", "storageAccounts", "resourceGroups")),
     "76199698-9eea-4c19-bc75-cec21354c6b6": ("Storage Table Data Reader",
                                              ("tables", "storageAccounts", "resourceGroups")),
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": ("Storage Blob Data Contributor",
+                                             ("containers", "storageAccounts", "resourceGroups")),
     "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", ("*",)),
     "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": ("Virtual Machine Contributor",
                                              ("virtualMachineScaleSets", "resourceGroups")),
@@ -83,6 +89,8 @@ KEY_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+POLICY_RULE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,254}[A-Za-z0-9])?$")
 RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,89}[-\w_()]$")
 DNS_LABEL = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -815,6 +823,106 @@ def _table(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs
     rid = f"{account.id}/tableServices/default/tables/{table}"
     out = {"name": table, "type": "Microsoft.Storage/storageAccounts/tableServices/tables", "tableName": table}
     az.add(Stored("tables", table, rid, {**i, **out}, parent=account))
+    return rid, out
+
+
+def _account_of(az: AzureBackend, i: dict[str, Any], where: str) -> Stored:
+    group = az.group(i, where)
+    return az.resolve(az.arm_id(group, "Microsoft.Storage", "storageAccounts", str(i.get("accountName") or "")),
+                      where)
+
+
+@handles("azure-native:storage:BlobServiceProperties")
+def _blob_service(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    where = az.where("BlobServiceProperties", name)
+    account = _account_of(az, i, where)
+    if i.get("blobServicesName", "default") != "default":
+        raise EngineError(f"{where}: blobServicesName must be 'default' (one blob service per account), "
+                          f"got {i.get('blobServicesName')!r}")
+    for key in ("deleteRetentionPolicy", "containerDeleteRetentionPolicy"):
+        policy = i.get(key) or {}
+        if policy.get("enabled") and not 1 <= as_int(policy.get("days", 7), where, f"{key}.days") <= 365:
+            raise EngineError(f"{where}: {key}.days must be 1 to 365")
+    versioning = bool(i.get("isVersioningEnabled"))
+    if versioning and account.outputs.get("isHnsEnabled"):
+        raise EngineError(f"{where}: blob versioning is not supported on an account with a hierarchical namespace")
+    rid = f"{account.id}/blobServices/default"
+    out = {"name": "default", "type": "Microsoft.Storage/storageAccounts/blobServices"}
+    az.add(Stored("blobServices", "default", rid, {**i, **out}, parent=account))
+    account.facts["versioning"] = versioning
+    return rid, out
+
+
+@handles("azure-native:storage:BlobContainer")
+def _blob_container(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    where = az.where("BlobContainer", name)
+    account = _account_of(az, i, where)
+    container = name_of(i, "containerName", name)
+    if not CONTAINER_NAME.match(container):
+        raise EngineError(f"{where}: container name {container!r} must be 3-63 lowercase letters, digits and "
+                          "single dashes, starting and ending with a letter or digit")
+    access = i.get("publicAccess", "None")
+    if access not in ("None", "Blob", "Container"):
+        raise EngineError(f"{where}: publicAccess must be None, Blob or Container, got {access!r}")
+    if access != "None" and account.outputs.get("allowBlobPublicAccess") is False:
+        raise EngineError(f"{where}: PublicAccessNotPermitted: public access is not permitted on storage account "
+                          f"'{account.name}' (allowBlobPublicAccess is false)")
+    rid = f"{account.id}/blobServices/default/containers/{container}"
+    out = {"name": container, "type": "Microsoft.Storage/storageAccounts/blobServices/containers",
+           "publicAccess": access}
+    az.add(Stored("containers", container, rid, {**i, **out}, parent=account))
+    return rid, out
+
+
+def check_management_rule(rule: dict[str, Any]) -> str | None:
+    """Why Azure Storage would refuse one lifecycle management rule, or None."""
+    rule_name = str(rule.get("name") or "")
+    if not POLICY_RULE_NAME.match(rule_name):
+        return f"rule name {rule_name!r} must be 1-256 letters, digits and inner dashes"
+    if rule.get("type", "Lifecycle") != "Lifecycle":
+        return f"rule {rule_name}: type must be Lifecycle"
+    definition = rule.get("definition") or {}
+    filters = definition.get("filters") or {}
+    blob_types = filters.get("blobTypes") or []
+    if not blob_types or not set(blob_types) <= {"blockBlob", "appendBlob"}:
+        return f"rule {rule_name}: filters.blobTypes must list blockBlob and/or appendBlob"
+    prefixes = filters.get("prefixMatch") or []
+    if len(prefixes) > 10:
+        return f"rule {rule_name}: at most 10 prefixMatch entries"
+    for prefix in prefixes:
+        if not CONTAINER_NAME.match(str(prefix).split("/", 1)[0]):
+            return f"rule {rule_name}: prefixMatch {prefix!r} must start with a container name"
+    actions = definition.get("actions") or {}
+    if not any(actions.get(k) for k in ("baseBlob", "snapshot", "version")):
+        return f"rule {rule_name}: actions must have baseBlob, snapshot or version"
+    for target, action in ((t, a) for t in ("baseBlob", "snapshot", "version") for a in (actions.get(t) or {}).values()):
+        for condition, days in (action or {}).items():
+            if not condition.startswith("days"):
+                continue
+            if float(days) != int(float(days)) or not 0 <= int(float(days)) <= 99999:
+                return f"rule {rule_name}: {target} {condition} {days} must be a whole number of days 0 to 99999"
+    return None
+
+
+@handles("azure-native:storage:ManagementPolicy")
+def _management_policy(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    where = az.where("ManagementPolicy", name)
+    account = _account_of(az, i, where)
+    if i.get("managementPolicyName", "default") != "default":
+        raise EngineError(f"{where}: managementPolicyName must be 'default', got {i.get('managementPolicyName')!r}")
+    rules = (i.get("policy") or {}).get("rules") or []
+    if not 1 <= len(rules) <= 100:
+        raise EngineError(f"{where}: a policy has 1 to 100 rules, got {len(rules)}")
+    names = [str(r.get("name") or "") for r in rules]
+    if len(set(names)) != len(names):
+        raise EngineError(f"{where}: rule names must be unique")
+    for rule in rules:
+        problem = check_management_rule(rule)
+        if problem:
+            raise EngineError(f"{where}: {problem}")
+    rid = f"{account.id}/managementPolicies/default"
+    out = {"name": "default", "type": "Microsoft.Storage/storageAccounts/managementPolicies"}
+    az.add(Stored("managementPolicies", "default", rid, {**i, **out}, parent=account))
     return rid, out
 
 
