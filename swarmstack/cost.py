@@ -183,7 +183,9 @@ def _aws(graph: Graph, t: _Table) -> tuple[list[Item], int]:
         items.append(_item(board, "alarms", "CloudWatch dashboard", 1, "dashboard-month", t.get("dashboardMonth")))
     for bucket in _of(graph, "aws:s3/bucket:Bucket"):
         stored = t.usage["bucketGB"]
-        items.append(_item(bucket, "storage", f"S3 Standard: {_gb(stored)} GB stored (assumed: access logs)",
+        what = "raft backups" if (bucket.inputs.get("tags") or {}).get("swarmstack:purpose") == "raft-backups" \
+            else "access logs"
+        items.append(_item(bucket, "storage", f"S3 Standard: {_gb(stored)} GB stored (assumed: {what})",
                            stored, "GB-month", t.get("s3GBMonth")))
     return items, nodes
 
