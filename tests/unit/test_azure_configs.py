@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from examples import examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +52,7 @@ def clusters(draw: st.DrawFn) -> dict[str, Any]:
     return cluster
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(3, 12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cluster=clusters())
 def test_every_valid_config_builds_a_graph_azure_would_accept(cluster: dict[str, Any]) -> None:
     config = {"azure-native:location": "westeurope", "swarmstack:cluster": cluster}

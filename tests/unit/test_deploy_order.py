@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shipped import STACKS, shipped_graph
 
 from swarmstack.config.load import read_stack_file
 from swarmstack.deploy_order import problems, seconds
@@ -19,16 +20,7 @@ from swarmstack.engine.graph import Graph, Invocation, Resource
 from swarmstack.engine.run import backends_for, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("dev-aws", "prod-aws", "dev-azure", "prod-azure")
-_RUNS: dict[str, Graph] = {}
-
-
-def shipped(stack: str) -> Graph:
-    if stack not in _RUNS:
-        config = copy.deepcopy(read_stack_file(stack, ROOT)[1])
-        with ExitStack() as exits:
-            _RUNS[stack] = run_stack(stack, config, ROOT, backends=backends_for(config, exits))
-    return _RUNS[stack]
+shipped = shipped_graph  # built once per process, shared with test_policies_stacks (read only here)
 
 
 @pytest.mark.parametrize("stack", STACKS)

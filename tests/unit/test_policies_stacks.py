@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from examples import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shipped import shipped_graph
 
 from policies._userdata import decode_user_data
 from swarmstack.config.load import read_stack_file
@@ -38,6 +40,8 @@ STACKS = [
 
 @cache
 def _run(stack: str, changes: str = "{}") -> Graph:
+    if changes == "{}":
+        return shipped_graph(stack)  # shared with test_deploy_order
     _, config = read_stack_file(stack, ROOT)
     config = copy.deepcopy(config)
     _merge(config["swarmstack:cluster"], json.loads(changes))
@@ -417,7 +421,7 @@ def _set(target: Any, path: tuple[Any, ...], value: Any) -> None:
     target[path[-1]] = value
 
 
-@settings(max_examples=int(os.environ.get("POLICY_FUZZ_EXAMPLES", "20")), deadline=None,
+@settings(max_examples=int(os.environ.get("POLICY_FUZZ_EXAMPLES", examples(6, 30))), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_no_rule_crashes_on_odd_property_values(data: st.DataObject) -> None:

@@ -6,6 +6,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from examples import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,7 +67,7 @@ def aws_clusters(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(3, 12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(aws_clusters())
 def test_every_accepted_aws_config_builds_in_moto(cluster: dict[str, Any]) -> None:
     config = {"aws:region": "eu-west-1", "swarmstack:cluster": cluster}

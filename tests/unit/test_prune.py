@@ -20,6 +20,11 @@ if [ "$1" = info ]; then
   [ "$FAKE_ROLE" = manager ] && echo true || echo false
 fi
 """
+# The association script ships its output with the AWS CLI: a stand-in records the call, so
+# that the test never waits on a real CLI looking for credentials and endpoints.
+FAKE_AWS = """#!/bin/bash
+echo "$*" >> "$AWS_CALLS"
+"""
 
 
 def run_prune(tmp_path: Path, role: str, commands: list[str]) -> list[str]:
@@ -28,8 +33,12 @@ def run_prune(tmp_path: Path, role: str, commands: list[str]) -> list[str]:
     docker = bin_dir / "docker"
     docker.write_text(FAKE_DOCKER)
     docker.chmod(0o755)
+    aws = bin_dir / "aws"
+    aws.write_text(FAKE_AWS)
+    aws.chmod(0o755)
     calls = tmp_path / f"calls-{role}"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_CALLS": str(calls), "FAKE_ROLE": role}
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_CALLS": str(calls), "FAKE_ROLE": role,
+           "AWS_CALLS": str(tmp_path / f"aws-{role}")}
     for command in commands:  # as the node script runs them: `bash -c "$command"`, each must succeed
         subprocess.run(["bash", "-c", command], env=env, check=True)
     return [line for line in calls.read_text().splitlines() if not line.startswith("info")]
@@ -58,3 +67,6 @@ def test_the_aws_association_script_spares_a_managers_networks(tmp_path: Path, r
     assert ("network prune --force --filter until=24h" in calls) is (role == "worker")
     assert not [c for c in calls if c.startswith("system")]
     assert "image prune --all --force --filter until=24h" in calls
+    shipped = (tmp_path / f"aws-{role}").read_text().splitlines()
+    assert [line.split()[:2] for line in shipped] == [["logs", "create-log-stream"], ["logs", "put-log-events"]]
+    assert all("--log-group-name /swarmstack/prod/prune" in line for line in shipped)
