@@ -272,9 +272,23 @@ JUDGED = contextlib.ExitStack()
 
 
 def judge_on_resources() -> None:
+    """Judge the nodes' calls on their resources, and log every refusal to stderr (the
+    harness's moto.log): the action, the resource it was judged on and moto's message."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+    from moto.core.authorization import ActionAuthenticatorMixin
     from moto_iam import node_resources
 
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        try:
+            original(self, iam_request_cls, resource)
+        except Exception as err:
+            print(f"motoplus: refused {self._get_action()} on {resource}: {getattr(err, 'message', None) or err!r}",
+                  file=sys.stderr, flush=True)
+            raise
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
     JUDGED.enter_context(node_resources())
 
 

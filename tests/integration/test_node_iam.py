@@ -83,18 +83,19 @@ def refused(result: subprocess.CompletedProcess[str]) -> bool:
     return True
 
 
-def can_read(cluster: Cluster, role: str, name: str) -> bool:
-    """GetParameter (decrypted) as `role`'s session, judged by moto."""
+def as_node(cluster: Cluster, role: str, service: str, operation: str, **kwargs: Any) -> bool:
+    """One boto3 call with `role`'s session (what its nodes get from IMDS): whether IAM let
+    it through (any answer but AccessDenied)."""
     from botocore.exceptions import ClientError
     from harness import MOTO_URL, REGION
 
     def run() -> bool:
         import boto3
 
-        ssm = boto3.client("ssm", endpoint_url=MOTO_URL, region_name=REGION,
-                           **cluster.harness.cloud.node_credentials(role).boto())
+        client = boto3.client(service, endpoint_url=MOTO_URL, region_name=REGION,
+                              **cluster.harness.cloud.node_credentials(role).boto())
         try:
-            ssm.get_parameter(Name=cluster.path(name), WithDecryption=True)
+            getattr(client, operation)(**kwargs)
         except ClientError as err:
             if "AccessDenied" in str(err):
                 return False
@@ -102,6 +103,11 @@ def can_read(cluster: Cluster, role: str, name: str) -> bool:
         return True
 
     return bool(cluster.harness.cloud.call(run))
+
+
+def can_read(cluster: Cluster, role: str, name: str) -> bool:
+    """GetParameter (decrypted) as `role`'s session, judged by moto."""
+    return as_node(cluster, role, "ssm", "get_parameter", Name=cluster.path(name), WithDecryption=True)
 
 
 def test_each_node_calls_aws_as_its_own_role(cluster: Cluster) -> None:
@@ -124,25 +130,19 @@ def test_what_each_role_reads_of_the_swarms_secrets(cluster: Cluster) -> None:
 
 
 def test_a_worker_is_refused_the_manager_token_and_the_tls_key(cluster: Cluster) -> None:
+    """On the node, as the node script calls: the AWS CLI with the credentials from IMDS."""
     worker, manager = cluster.worker, cluster.manager
     for name in ("tokens/manager", "tls/server-key"):
         assert refused(node_aws(worker, "ssm", "get-parameter", "--with-decryption", "--name", cluster.path(name)))
-    # the managers' one TLS call, as the node script makes it
-    tls = [cluster.path(f"tls/{name}") for name in ("ca-cert", "server-cert", "server-key")]
-    assert refused(node_aws(worker, "ssm", "get-parameters", "--with-decryption", "--names", *tls))
-    assert refused(node_aws(worker, "ssm", "put-parameter", "--name", cluster.path("init"), "--type", "String",
-                            "--value", "x", "--overwrite"))
-    own = node_aws(worker, "ssm", "get-parameter", "--with-decryption", "--name", cluster.path("tokens/worker"))
-    assert own.returncode == 0, own.stderr
-    assert json.loads(own.stdout)["Parameter"]["Value"] == "SWMTKN-1-worker"
-
     token = node_aws(manager, "ssm", "get-parameter", "--with-decryption", "--name", cluster.path("tokens/manager"))
     assert token.returncode == 0, token.stderr
     assert json.loads(token.stdout)["Parameter"]["Value"] == "SWMTKN-1-manager"
-    pair = node_aws(manager, "ssm", "get-parameters", "--with-decryption", "--names", *tls)
-    assert pair.returncode == 0, pair.stderr
-    values = {p["Name"]: p["Value"] for p in json.loads(pair.stdout)["Parameters"]}
-    assert values[cluster.path("tls/server-key")] == cluster.bundle.ssm_values()["server-key"]
+    # the managers' one TLS call (every name is judged), and a write
+    tls = [cluster.path(f"tls/{name}") for name in ("ca-cert", "server-cert", "server-key")]
+    assert not as_node(cluster, "worker", "ssm", "get_parameters", Names=tls, WithDecryption=True)
+    assert as_node(cluster, "manager", "ssm", "get_parameters", Names=tls, WithDecryption=True)
+    assert not as_node(cluster, "worker", "ssm", "put_parameter", Name=cluster.path("init"), Type="String",
+                       Value="x", Overwrite=True)
 
 
 def test_a_worker_completes_only_its_own_groups_lifecycle_actions(cluster: Cluster) -> None:
@@ -150,18 +150,21 @@ def test_a_worker_completes_only_its_own_groups_lifecycle_actions(cluster: Clust
     for node in (manager, worker):
         h.cloud.aws("autoscaling", "terminate_instance_in_auto_scaling_group", InstanceId=node.instance_id,
                     ShouldDecrementDesiredCapacity=True)
-    action = ["--lifecycle-hook-name", HOOK, "--auto-scaling-group-name", manager.group,
-              "--instance-id", manager.instance_id]
-    assert refused(node_aws(worker, "autoscaling", "complete-lifecycle-action", *action,
+    assert refused(node_aws(worker, "autoscaling", "complete-lifecycle-action", "--lifecycle-hook-name", HOOK,
+                            "--auto-scaling-group-name", manager.group, "--instance-id", manager.instance_id,
                             "--lifecycle-action-result", "CONTINUE"))
-    assert refused(node_aws(worker, "autoscaling", "record-lifecycle-action-heartbeat", *action))
-    assert refused(node_aws(worker, "autoscaling", "set-instance-health", "--instance-id", manager.instance_id,
-                            "--health-status", "Unhealthy"))
+    action = {"LifecycleHookName": HOOK, "AutoScalingGroupName": manager.group, "InstanceId": manager.instance_id}
+    assert not as_node(cluster, "worker", "autoscaling", "record_lifecycle_action_heartbeat", **action)
+    assert not as_node(cluster, "worker", "autoscaling", "set_instance_health", InstanceId=manager.instance_id,
+                       HealthStatus="Unhealthy")
     assert h.cloud.instance_state(manager.instance_id) == "running"
 
-    for node in (worker, manager):
-        done = node_aws(node, "autoscaling", "complete-lifecycle-action", "--lifecycle-hook-name", HOOK,
-                        "--auto-scaling-group-name", node.group, "--instance-id", node.instance_id,
-                        "--lifecycle-action-result", "CONTINUE")
-        assert done.returncode == 0, done.stderr
-        assert h.cloud.instance_state(node.instance_id) == "terminated"
+    done = node_aws(worker, "autoscaling", "complete-lifecycle-action", "--lifecycle-hook-name", HOOK,
+                    "--auto-scaling-group-name", worker.group, "--instance-id", worker.instance_id,
+                    "--lifecycle-action-result", "CONTINUE")
+    assert done.returncode == 0, done.stderr
+    assert h.cloud.instance_state(worker.instance_id) == "terminated"
+    # managers complete on every group: their own here
+    assert as_node(cluster, "manager", "autoscaling", "complete_lifecycle_action", **action,
+                   LifecycleActionResult="CONTINUE")
+    assert h.cloud.instance_state(manager.instance_id) == "terminated"

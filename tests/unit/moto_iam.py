@@ -50,9 +50,14 @@ def parameter_arn(partition: str, region: str, account: str, name: str) -> str:
 def _judged_on(response: type, resources: Callable[[Any], list[str] | None]) -> Iterator[None]:
     """While active, moto authorises each call of `response`'s service on every ARN
     `resources(response)` returns, or on "*" as before when it returns None."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
     original = response._authenticate_and_authorize_normal_action  # type: ignore[attr-defined]
 
     def authorize(self: Any, resource: str = "*") -> None:
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            return original(self, resource)  # type: ignore[no-any-return]  # nothing is judged yet
         found = resources(self)
         if found is None:
             return original(self, resource)  # type: ignore[no-any-return]
