@@ -20,6 +20,7 @@ from components.aws.network import subnet_problem
 from components.aws.nodes import (
     architecture,
     default_image_parameter,
+    lifecycle_policy,
     pool_architecture,
     quorum,
     refresh_preferences,
@@ -215,3 +216,16 @@ def test_the_prune_script_is_shellcheck_clean(volumes: bool, tmp_path: Any) -> N
     script.write_text(prune_script("24h", volumes, "/swarmstack/prod/prune", "eu-west-1") + "\n")
     result = subprocess.run(["shellcheck", "--shell=bash", str(script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_lifecycle_grant_names_one_group_and_the_three_calls_a_node_makes() -> None:
+    """`lifecycle_policy` is what each node group grants (and what the integration harness
+    enforces): complete, extend, mark unhealthy — on that group only, never on "*"."""
+    document = lifecycle_policy("aws", "eu-west-1", "123456789012", "prod-general-asg")
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["autoscaling:CompleteLifecycleAction",
+                                           "autoscaling:RecordLifecycleActionHeartbeat",
+                                           "autoscaling:SetInstanceHealth"]
+    assert statement["Resource"] == ("arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:"
+                                     "autoScalingGroupName/prod-general-asg")
