@@ -386,3 +386,64 @@ def test_package_lock_held_at_first_boot(clusters: Any, timing: Any) -> None:
         f"docker.io installed at {stamps}, the lock was held {locked[0]}..{released[0]}")
     one_swarm(cluster)
     joined_hooks_done(cluster)
+
+
+# 9 (issue 11) -------------------------------------------------------------------------------
+
+
+def test_every_manager_lost_and_the_swarm_restored_from_its_backup(clusters: Any, timing: Any) -> None:
+    """The backup timer's command on the manager, then the manager dies (powered off, its
+    instance terminated): the group's replacement waits for a manager that never comes back.
+    The operator runs `swarmstack-node restore` on it: the swarm comes back with its
+    services, secrets and configs, the worker re-joins by itself, and the dead manager's and
+    the worker's old node entries are removed."""
+    cluster = clusters(overrides={**TIMERS, "converge_interval_seconds": 20})
+    bucket = f"swarmstack-{cluster.cluster}-backups-{cluster.generation}"
+    assert cluster.cloud is not None
+    cluster.cloud.aws("s3", "create_bucket", Bucket=bucket,
+                      CreateBucketConfiguration={"LocationConstraint": cluster.region})
+    cluster.provision(1, {"general": 1}, tls=cluster.tls(), drain_timeout={"manager": 30},
+                      overrides={"managers": {"backup_store": f"s3://{bucket}"}})
+    cluster.boot_new()
+    converge(cluster, timing, "cold start to converged swarm", 300, in_service=False)
+    [manager], [worker] = cluster.live("manager"), cluster.live("worker")
+    swarm = one_swarm(cluster)
+    manager.docker("secret", "create", "db-password", "/etc/hostname")
+    manager.docker("config", "create", "app-config", "/etc/os-release")
+    manager.docker("service", "create", "--detach", "--no-resolve-image", "--name", "web", "--replicas", "0",
+                   "--secret", "db-password", "--config", "app-config", "nginx:1.27")
+    started = time.monotonic()
+    manager.machine.exec("systemctl", "start", "swarmstack-backup.service", timeout=300)
+    timing("backup (engine stopped, archived, stored)", time.monotonic() - started)
+    objects = cluster.cloud.aws("s3", "list_objects_v2", Bucket=bucket).get("Contents", [])
+    assert len(objects) == 1 and objects[0]["Key"].startswith("swarm/"), f"{objects}\n{manager.diagnostics()}"
+    head = cluster.cloud.aws("s3", "head_object", Bucket=bucket, Key=objects[0]["Key"])
+    assert head.get("ServerSideEncryption") == "aws:kms", head
+    cluster.note(f"backup {objects[0]['Key']}: {objects[0]['Size']} bytes")
+    print(f"\n[realboot] backup of a 2-node swarm with a service, a secret and a config: {objects[0]['Size']} bytes",
+          flush=True)
+    assert one_swarm(cluster) == swarm, "the backup's engine restart changed the swarm\n" + cluster.diagnostics()
+
+    manager.machine.power_off()
+    cluster.note(f"{manager.name} powered off: every manager lost")
+    cluster.terminate(manager)
+    wait_for(f"{manager.name}'s instance terminated", lambda: manager.gone, 180, cluster.diagnostics)
+    cluster.wait_launched("managers", timeout=60)
+    [fresh] = cluster.boot_new("managers")
+    wait_for("the fresh manager waiting for a manager", lambda: "waiting for the join tokens and a reachable manager"
+             in fresh.bootstrap_log(), 240, lambda: fresh.diagnostics())
+    started = time.monotonic()
+    restored = fresh.machine.exec("swarmstack-node", "restore", timeout=300, check=False)
+    assert restored.returncode == 0, f"{restored.stderr[-3000:]}\n{fresh.diagnostics()}"
+    assert fresh.docker("service", "ls", "--format", "{{.Name}}").split() == ["web"]
+    assert fresh.docker("secret", "ls", "--format", "{{.Name}}").split() == ["db-password"]
+    assert fresh.docker("config", "ls", "--format", "{{.Name}}").split() == ["app-config"]
+    timing("restore on the fresh manager", time.monotonic() - started)
+
+    def back() -> bool:
+        rows = fresh.docker("node", "ls", "--format", "{{.Hostname}} {{.Status}}").split("\n")
+        return sorted(r for r in rows if r) == sorted([f"{fresh.name} Ready", f"{worker.name} Ready"])
+
+    wait_for("the worker re-joined and the dead nodes removed", back, 240,
+             lambda: fresh.docker("node", "ls", check=False) + cluster.diagnostics())
+    timing("restore to the worker re-joined and the old entries removed", time.monotonic() - started)

@@ -534,6 +534,8 @@ def backed_up(tmp_path: Path) -> Iterator[Node]:
     swarm = node.dir / "docker" / "swarm" / "raft"
     swarm.mkdir(parents=True)
     (swarm / "wal-0").write_text("raft log")
+    (swarm.parent / "docker-state.json").write_text(json.dumps(
+        {"LocalAddr": "10.0.1.5", "ListenAddr": "10.0.1.5:2377", "AdvertiseAddr": "10.0.1.5:2377", "DataPathPort": 4789}))
     yield node
 
 
@@ -553,7 +555,8 @@ def test_a_follower_backs_up_the_raft_state_with_its_engine_stopped_under_the_cl
     [key] = objects
     assert key.startswith("swarm/") and key.endswith(f"-{ME}.tar.gz")
     assert (objects[key]["sse"], objects[key]["kms"]) == ("aws:kms", KEY)
-    assert archive_of(backed_up, key) == {"swarm/raft/wal-0": "raft log"}
+    assert set(archive_of(backed_up, key)) == {"swarm/raft/wal-0", "swarm/docker-state.json"}
+    assert archive_of(backed_up, key)["swarm/raft/wal-0"] == "raft log"
     calls = backed_up.calls.splitlines()
     stop, start = calls.index("systemctl stop docker.socket docker.service"), calls.index("systemctl start docker.service")
     assert stop < start < next(i for i, c in enumerate(calls) if "s3api put-object" in c)
@@ -588,6 +591,10 @@ def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed
     result = backed_up.run("restore")
     assert result.returncode == 0, result.stderr
     assert (backed_up.dir / "docker" / "swarm" / "raft" / "wal-0").read_text() == "raft log"
+    # the lost manager's addresses become this node's, or its engine cannot start the swarm
+    assert json.loads((backed_up.dir / "docker" / "swarm" / "docker-state.json").read_text()) == {
+        "LocalAddr": "10.0.1.10", "ListenAddr": "10.0.1.10:2377", "AdvertiseAddr": "10.0.1.10:2377",
+        "DataPathPort": 4789}
     assert "docker swarm init --force-new-cluster --advertise-addr 10.0.1.10" in backed_up.calls
     assert f"restored the swarm from {newest}" in result.stderr
     assert not (backed_up.dir / "state" / "restoring").exists()
