@@ -399,8 +399,11 @@ def test_2_a_new_ca_reaches_every_manager_one_engine_restart_at_a_time(rotation:
         assert ok.returncode == 0 and ok.stdout.strip() == rotation.ids[node.name], ok.stderr
         old = refused(rotation, node.ip, old_flags)
         assert refused_in_handshake(old), (old.returncode, old.stderr)
+        # The engine drops it in the handshake; under TLS 1.3 the client learns that as a
+        # reset or as `tls: bad certificate`, while the new bundle gets in at the same moment.
         mixed = refused(rotation, node.ip, mixed_flags)
-        assert refused_in_handshake(mixed), (mixed.returncode, mixed.stderr)
+        assert refused_in_handshake(mixed) or (mixed.returncode != 0 and "connection reset by peer" in mixed.stderr), \
+            (mixed.returncode, mixed.stderr)
 
     # The runbook's last step: the local context, refreshed from the new outputs.
     stale = remote(rotation, "--context", f"swarmstack-{STACK}", "version")
