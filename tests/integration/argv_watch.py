@@ -8,13 +8,14 @@ processes the host's /proc shows too) in two ways at once:
   process that lives longer than a sweep;
 - the kernel's process events connector (netlink `NETLINK_CONNECTOR`, `PROC_EVENT_EXEC`):
   each exec is announced as it happens and its command line read at once, which catches
-  most short-lived ones too (a `curl` of a few milliseconds). Needs root; when the kernel
-  refuses, the sweep alone is used and `exec_events` stays 0.
+  short-lived ones too (an `env true` of a millisecond, on a machine under load 15).
+  Needs root; when the kernel refuses, the sweep alone is used and `exec_events` stays 0.
 
-The recorder runs in a process of its own (this file run as a script, at a raised
-priority), so that the test process's threads never delay it; `ArgvWatch` starts it and
-reads what it wrote. The secrets are known only afterwards (the tokens the swarm drew, the bearer tokens the
-fake IMDS issued), so everything is recorded and `leaks(secrets)` is asked at the end.
+The recorder runs in a process of its own (this file run as a script; the exec thread
+at a real-time priority, the sweep at the normal one), so that the test process's
+threads never delay it; `ArgvWatch` starts it and reads what it wrote. The secrets are
+known only afterwards (the tokens the swarm drew, the bearer tokens the fake IMDS
+issued), so everything is recorded and `leaks(secrets)` is asked at the end.
 `seen(*needles)` says which recorded command lines hold every needle: a test uses it to
 show that the watch did see the commands that handle the tokens (`aws ssm put-parameter
 ... tokens/manager`, the `curl` of `POST /swarm/join`), so that a clean result means
@@ -157,8 +158,6 @@ class Recorder:
 def _record_to(path: Path, interval: float) -> None:
     """The recorder process: every new command line appended to `path` (length-prefixed),
     the counts to `path`.stats; SIGTERM ends it."""
-    with contextlib.suppress(OSError):
-        os.nice(-10)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     recorder = Recorder(interval)

@@ -24,7 +24,11 @@ def harness() -> Iterator:  # type: ignore[type-arg]
     from azure_harness import AzureHarness
 
     h = AzureHarness(timer_period=2.0, overrides={"drain_wait_seconds": 30})
-    h.argv = ArgvWatch()  # every command line on the machine, from the first boot on
+    try:
+        h.argv = ArgvWatch()  # every command line on the machine, from the first boot on
+    except BaseException:
+        h.close()
+        raise
     try:
         h.provision()
         yield h

@@ -35,15 +35,23 @@ class Cluster:
     tls_dir: Path
     bundle: object
     cold_start: set[str]
+    argv: object
+    """An `ArgvWatch` recording every command line on the machine from the first boot on."""
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     require_harness()
+    from argv_watch import ArgvWatch
     from certs import make_bundle
     from harness import SUBNET, Harness
 
     harness = Harness(timer_period=2.0)
+    try:
+        argv = ArgvWatch()
+    except BaseException:
+        harness.close()
+        raise
     try:
         bundle = make_bundle([f"{SUBNET}.{i}" for i in range(10, 60)])
         harness.provision(3, {"general": 2}, tls=bundle.ssm_values())
@@ -53,8 +61,9 @@ def cluster() -> Iterator[Cluster]:
                            ("admin-key.pem", bundle.admin.key), ("stranger-cert.pem", bundle.stranger.cert),
                            ("stranger-key.pem", bundle.stranger.key)):
             (tls_dir / name).write_text(text)
-        yield Cluster(harness=harness, tls_dir=tls_dir, bundle=bundle, cold_start=set())
+        yield Cluster(harness=harness, tls_dir=tls_dir, bundle=bundle, cold_start=set(), argv=argv)
     finally:
+        argv.close()
         harness.close()
 
 
@@ -308,3 +317,26 @@ def test_6_managers_replaced_one_at_a_time_keep_quorum(cluster: Cluster) -> None
     # Every manager of the cold start is gone, the init marker's winner included.
     assert not {n.name for n in h.live("manager")} & cluster.cold_start
     assert h.cloud.parameter(f"{PREFIX}/init").split()[0] not in {n.instance_id for n in h.live()}
+
+
+def test_7_no_join_token_was_ever_on_a_command_line(cluster: Cluster) -> None:
+    """Issue 10: the join tokens go through private files, request bodies and
+    `file://` values, never through argv. Every command line of every process on the
+    machine was recorded from the first boot to here (the cold start's init, token
+    publishing and joins, the replacements' joins; `argv_watch.py`)."""
+    from argv_watch import redact
+
+    h = cluster.harness
+    watch = cluster.argv
+    tokens = [h.cloud.parameter(f"{PREFIX}/tokens/{role}") or "" for role in ("manager", "worker")]
+    assert all(t.startswith("SWMTKN-1-") for t in tokens), "the tokens were never stored"
+    # The watch saw the commands that carry the tokens, so finding nothing means something.
+    for needles in (("put-parameter", f"{PREFIX}/tokens/manager", "file://"),
+                    ("put-parameter", f"{PREFIX}/tokens/worker", "file://"),
+                    ("get-parameter", f"{PREFIX}/tokens/worker", "--with-decryption"),
+                    ("curl", "POST", "http://localhost/swarm/join")):
+        assert watch.seen(*needles), f"the watch never saw a command line with {needles}: {watch.summary()}"
+    print(f"\n[argv] {watch.summary()}", flush=True)
+    leaks = watch.leaks(tokens)
+    if leaks:  # the message, not pytest's introspection, so that it shows no whole secret
+        pytest.fail(redact(f"join tokens on command lines ({watch.summary()}): {leaks}", tokens), pytrace=False)
