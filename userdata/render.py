@@ -173,8 +173,6 @@ def render(params: NodeUserData) -> str:
     context = _context(params) | {"files": files, "units": units_of(params)}
     text = _environment().get_template("node/cloud-config.yaml.j2").render(context)
     _check_round_trip(text, files)
-    if params.cloud == "azure" and len(text.encode()) > AZURE_CUSTOM_DATA_LIMIT:
-        raise ValueError(f"custom data is {len(text.encode())} bytes; Azure takes at most {AZURE_CUSTOM_DATA_LIMIT}")
     return text
 
 
@@ -194,13 +192,19 @@ def files_of(user_data: str) -> dict[str, str]:
     return {entry["path"]: entry["content"] for entry in document.get("write_files", [])}
 
 
-def encode(user_data: str) -> str:
-    """Base64 of gzip of the user data, for a launch template (cloud-init un-gzips it).
+LIMITS = {"aws": ("EC2", EC2_USER_DATA_LIMIT), "azure": ("Azure", AZURE_CUSTOM_DATA_LIMIT)}
+"""What each cloud takes of the user data / custom data, after base64 decoding."""
+
+
+def encode(user_data: str, cloud: str = "aws") -> str:
+    """Base64 of gzip of the user data, for a launch template or a scale set's custom data
+    (cloud-init un-gzips it on either cloud).
 
     Deterministic (no timestamp in the gzip header). Raises when even compressed it
-    is over EC2's 16 KiB limit.
+    is over the cloud's limit (EC2: 16 KiB; Azure: 65535 bytes).
     """
+    name, limit = LIMITS[cloud]
     packed = gzip.compress(user_data.encode(), compresslevel=9, mtime=0)
-    if len(packed) > EC2_USER_DATA_LIMIT:
-        raise ValueError(f"user data is {len(packed)} bytes gzipped; EC2 allows {EC2_USER_DATA_LIMIT}")
+    if len(packed) > limit:
+        raise ValueError(f"user data is {len(packed)} bytes gzipped; {name} allows {limit}")
     return base64.b64encode(packed).decode()

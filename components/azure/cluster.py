@@ -8,7 +8,6 @@ Key Vault plus a table instead of SSM), the component shows it rather than hidin
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pulumi
@@ -29,7 +28,7 @@ from components.azure.swarm_store import SwarmStore, SwarmStoreArgs
 from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
-from userdata import NodeUserData, render
+from userdata import NodeUserData, encode, render
 from userdata.params import address_pool_for, pool_labels_of
 
 ZONES = ("1", "2", "3")
@@ -159,7 +158,7 @@ class Cluster(pulumi.ComponentResource):
                       docker_tls.ca_cert_pem if docker_tls and role == "manager" else "",
                       docker_tls.server_cert_pem if docker_tls and role == "manager" else "", generation,
                       backups.store if backups is not None and role == "manager" else ""]
-            return pulumi.Output.all(*values).apply(lambda v: base64.b64encode(render(NodeUserData(
+            return pulumi.Output.all(*values).apply(lambda v: encode(render(NodeUserData(
                 cluster=name, cloud="azure", role=role, pool=pool, region=location, labels=dict(labels),
                 pool_labels=pool_labels_of(cfg) if role == "manager" else {},
                 generation=v[5],
@@ -169,7 +168,7 @@ class Cluster(pulumi.ComponentResource):
                 prune_schedule=cfg.prune.schedule, prune_volumes=cfg.prune.volumes, prune_until=cfg.prune.until,
                 backup_store=v[6], backup_schedule=cfg.backup.schedule,
                 address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
-            )).encode()).decode())
+            )), "azure"))
 
         def node_pool(pool_name: str, role: str, sizes: list[str], count: int, disk: int, spot: bool,
                       labels: dict[str, str], prefix: str) -> NodePool:

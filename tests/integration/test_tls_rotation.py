@@ -334,19 +334,6 @@ def engine_restarts(rotation: Rotation, since: float) -> list[Any]:
                   key=lambda r: r.began)
 
 
-def served_nothing_new(rotation: Rotation, since: float) -> None:
-    """The node script's known gap, said as what it is (see the report of issue 10): the
-    converge run wrote the new files but never restarted the engine, which reads them only
-    when it starts. Any other failure is a plain failure."""
-    h = rotation.harness
-    written = all((n.dir / "tls" / "server-cert.pem").read_text() == rotation.generations["second"].server_cert
-                  for n in h.live("manager"))
-    if written and not engine_restarts(rotation, since):
-        pytest.xfail("node script: converge rewrote the Docker API certificates but did not restart the engine "
-                     "(configure marks a restart only when daemon.json or the drop-in change), so every manager "
-                     "still serves the old CA")
-
-
 def test_1_the_old_bundle_reaches_every_manager_before_the_rotation(rotation: Rotation) -> None:
     flags = bundle_files(rotation, "first", rotation.first.bundle())
     for node in rotation.harness.live("manager"):
@@ -374,7 +361,6 @@ def test_2_a_new_ca_reaches_every_manager_one_engine_restart_at_a_time(rotation:
     for node in h.live("manager"):
         assert (node.dir / "tls" / "ca.pem").read_text() == new.ca_cert
         assert (node.dir / "tls" / "server-cert.pem").read_text() == new.server_cert
-    served_nothing_new(rotation, started)
 
     restarts = engine_restarts(rotation, started)
     assert [(r.verb, r.ok) for r in restarts] == [("restart", True)] * 3, (restarts, codes)
@@ -439,8 +425,6 @@ def test_4_a_ca_renewed_with_the_same_key_keeps_the_old_bundles_working(rotation
         assert time.monotonic() < deadline, result.stderr[-2000:]
         time.sleep(2)
     restarts = engine_restarts(rotation, started)
-    if not restarts:
-        pytest.xfail("node script: converge rewrote the Docker API certificates but did not restart the engine")
     assert [(r.node, r.verb, r.ok) for r in restarts] == [(node.name, "restart", True)], restarts
     for name, bundle in (("renewed", renewed.bundle()), ("second", second.bundle()),
                          ("second-client-renewed-ca", {**second.bundle(), "ca.pem": renewed.ca_cert}),

@@ -4,6 +4,7 @@ model refusing what Azure Storage refuses, and the pure parts."""
 from __future__ import annotations
 
 import base64
+import gzip
 import copy
 from typing import Any
 
@@ -36,8 +37,8 @@ def _run(stack: str, mutate: Any = None) -> tuple[Graph, AzureBackend]:
 
 
 def _custom_data(graph: Graph) -> dict[str, str]:
-    return {r.inputs["tags"]["swarmstack:pool"]: base64.b64decode(
-        r.inputs["virtualMachineProfile"]["osProfile"]["customData"]).decode() for r in graph.of_type(VMSS)}
+    return {r.inputs["tags"]["swarmstack:pool"]: gzip.decompress(base64.b64decode(
+        r.inputs["virtualMachineProfile"]["osProfile"]["customData"])).decode() for r in graph.of_type(VMSS)}
 
 
 def test_the_container_is_private_versioned_and_expires_backups() -> None:

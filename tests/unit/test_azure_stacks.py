@@ -4,6 +4,7 @@ graph checked for references, address space, firewalls, scale sets, balancer, ac
 from __future__ import annotations
 
 import base64
+import gzip
 import copy
 import ipaddress
 import re
@@ -447,7 +448,7 @@ def test_logs_retention_agent_and_quorum_alert(run: tuple[Graph, dict, AzureBack
 
 
 def cloud_config(scale_set: Resource) -> dict[str, Any]:
-    data = base64.b64decode(scale_set.inputs["virtualMachineProfile"]["osProfile"]["customData"]).decode()
+    data = gzip.decompress(base64.b64decode(scale_set.inputs["virtualMachineProfile"]["osProfile"]["customData"])).decode()
     assert data.startswith("#cloud-config\n")
     return yaml.safe_load(data)
 
