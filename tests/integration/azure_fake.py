@@ -9,6 +9,7 @@
   with If-Match (412 on a stale ETag), delete, and a PartitionKey filter.
 - ARM (`/arm/subscriptions/.../providers/Microsoft.Compute/...`): the machines that
   exist, for the managers' clean-up and the stale-marker check.
+- Blob storage (`/blob/backups/...`): put, get and list of the managers' raft backups.
 
 Access is enforced as the stack's role assignments grant it: a token names the
 identity (client id) it was issued to, and each identity may do only what
@@ -40,6 +41,8 @@ EVENTS: dict[str, list[dict[str, Any]]] = {}
 APPROVED: list[str] = []
 SECRETS: dict[str, str] = {}
 TABLES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"swarm": {}, "leaving": {}}
+BLOBS: dict[str, dict[str, bytes]] = {"backups": {}}
+"""Blob storage (`/blob/<container>/<name>`): the managers' raft backups."""
 MACHINES: set[str] = set()
 """vmIds of the machines that exist (ARM's view)."""
 IDENTITIES: dict[str, str] = {}
@@ -56,6 +59,7 @@ GRANTS = {
         (r"GET", r"/kv/secrets/docker-server-key"),
         (r"GET|POST|PUT|DELETE", r"/tables/(swarm|leaving)\b.*"),
         (r"GET", r"/arm/.*"),
+        (r"GET|PUT", r"/blob/backups(/swarm/[^/]+)?"),
     ],
     "worker": [
         (r"GET", r"/kv/secrets/swarm-worker-token"),
@@ -180,6 +184,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._table(path, query)
         if path.startswith("/arm/"):
             return self._arm(path)
+        if path.startswith("/blob/"):
+            return self._blob(path, query)
         self._send(404, {"error": path})
         return 404
 
@@ -235,6 +241,45 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             rows = [v for (p, _), v in TABLES.get(table, {}).items() if wanted is None or p == wanted.group(1)]
         self._send(200, {"value": rows})
+        return 200
+
+    def _blob(self, path: str, query: dict[str, list[str]]) -> int:
+        """Put Blob (block blobs), Get Blob and List Blobs, as the Blob service answers them;
+        OAuth callers must name a service version (400 without x-ms-version, as on Azure)."""
+        if not self.headers.get("x-ms-version"):
+            self._send(400, "MissingRequiredHeader: x-ms-version")
+            return 400
+        container, _, name = path[len("/blob/"):].partition("/")
+        if container not in BLOBS:
+            self._send(404, "ContainerNotFound")
+            return 404
+        if not name:
+            if query.get("restype") != ["container"] or query.get("comp") != ["list"]:
+                self._send(400, "InvalidQueryParameterValue")
+                return 400
+            prefix = (query.get("prefix") or [""])[0]
+            with LOCK:
+                names = sorted(n for n in BLOBS[container] if n.startswith(prefix))
+            blobs = "".join(f"<Blob><Name>{n}</Name></Blob>" for n in names)
+            self._send(200, f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>{blobs}</Blobs>'
+                            "<NextMarker /></EnumerationResults>")
+            return 200
+        if self.command == "PUT":
+            if self.headers.get("x-ms-blob-type") != "BlockBlob":
+                self._send(400, "MissingRequiredHeader: x-ms-blob-type")
+                return 400
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length) if length else b""
+            with LOCK:
+                BLOBS[container][name] = data
+            self._send(201)
+            return 201
+        with LOCK:
+            data = BLOBS[container].get(name)
+        if data is None:
+            self._send(404, "BlobNotFound")
+            return 404
+        self._send(200, data)
         return 200
 
     def _arm(self, path: str) -> int:
@@ -294,6 +339,7 @@ class Handler(BaseHTTPRequestHandler):
             elif what == "state":
                 return self._send(200, {
                     "secrets": SECRETS, "approved": APPROVED, "calls": CALLS, "issued": ISSUED,
+                    "blobs": {c: {n: len(v) for n, v in blobs.items()} for c, blobs in BLOBS.items()},
                     "tables": {t: [v for v in rows.values()] for t, rows in TABLES.items()}})
             else:
                 return self._send(404, {"error": what})
