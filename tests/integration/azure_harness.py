@@ -96,6 +96,7 @@ class AzureNode(Node):
             "SWARMSTACK_DAEMON_JSON": str(self.dir / "daemon.json"),
             "SWARMSTACK_TLS_DIR": str(self.dir / "tls"),
             "SWARMSTACK_DOCKER_SOCKET": str(self.socket),
+            "SWARMSTACK_DOCKER_ROOT": str(self.dir / "data"),  # dockerd's --data-root (start_engine)
         }
 
     def schedule(self, event_type: str = "Terminate") -> str:
@@ -176,6 +177,7 @@ class AzureHarness(Harness):
         params = NodeUserData(
             cluster=cfg.name, cloud="azure", role=role, pool=pool, generation="0a1b2c3d", region=self.region,
             labels=dict(labels), pool_labels=pool_labels_of(cfg) if role == "manager" else {},
+            backup_store=f"{FAKE_URL}/blob/backups" if role == "manager" else "",
             docker_api=False, vault_name="prod-abc123",
             table_endpoint="https://prodabc123.table.core.windows.net/", identity_client_id=CLIENT_IDS[role],
             logging=False, prune=True, address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),

@@ -400,6 +400,7 @@ class Node:
             "SWARMSTACK_DAEMON_JSON": str(self.dir / "daemon.json"),
             "SWARMSTACK_TLS_DIR": str(self.dir / "tls"),
             "SWARMSTACK_DOCKER_SOCKET": str(self.socket),
+            "SWARMSTACK_DOCKER_ROOT": str(self.dir / "data"),  # dockerd's --data-root (start_engine)
         }
 
     def command(self, command: str) -> list[str]:
