@@ -118,7 +118,7 @@ class AzureRealBootCluster(RealBootCluster):
 
             return base64.b64decode(encode_gzip(render_azure(params)))
         except ImportError:
-            return base64.b64decode(self.userdata.encode(self.userdata.render(params)))
+            return base64.b64decode(self.userdata.encode(self.userdata.render(params), cloud="azure"))
 
     # --- the cloud ---
 
