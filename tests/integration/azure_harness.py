@@ -81,7 +81,9 @@ class AzureNode(Node):
 
     def env(self) -> dict[str, str]:
         return {
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            # bin/ first: an apt-mark that changes nothing (a converge run holds the engine's
+            # packages on Ubuntu; here that would be the host's).
+            "PATH": f"{self.dir / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(self.dir),
             "LANG": "C.UTF-8",
             "SWARMSTACK_IMDS_ENDPOINT": FAKE_URL,
@@ -198,6 +200,9 @@ class AzureHarness(Harness):
         node = AzureNode(name=name, role=role, pool=pool, ip=ip, instance_id=vm_id, zone=zone,
                          instance_type="Standard_D2s_v5", group=pool, dir=node_dir, harness=self, vm_id=vm_id)
         files = self.user_data(role, pool)
+        (node_dir / "bin").mkdir()
+        (node_dir / "bin" / "apt-mark").write_text("#!/bin/sh\necho \"apt-mark $*: not on a harness node\" >&2\nexit 1\n")
+        (node_dir / "bin" / "apt-mark").chmod(0o755)
         (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
         self.net.attach(node.ns, ip)
