@@ -895,7 +895,8 @@ def check_management_rule(rule: dict[str, Any]) -> str | None:
     actions = definition.get("actions") or {}
     if not any(actions.get(k) for k in ("baseBlob", "snapshot", "version")):
         return f"rule {rule_name}: actions must have baseBlob, snapshot or version"
-    for target, action in ((t, a) for t in ("baseBlob", "snapshot", "version") for a in (actions.get(t) or {}).values()):
+    kinds = ("baseBlob", "snapshot", "version")
+    for target, action in ((t, a) for t in kinds for a in (actions.get(t) or {}).values()):
         for condition, days in (action or {}).items():
             if not condition.startswith("days"):
                 continue

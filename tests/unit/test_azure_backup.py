@@ -4,8 +4,8 @@ model refusing what Azure Storage refuses, and the pure parts."""
 from __future__ import annotations
 
 import base64
-import gzip
 import copy
+import gzip
 from typing import Any
 
 import pytest
@@ -59,7 +59,7 @@ def test_the_container_is_private_versioned_and_expires_backups() -> None:
 
 
 def test_only_the_managers_may_use_the_container() -> None:
-    graph, backend = _run("prod-azure")
+    graph, _ = _run("prod-azure")
     (container,) = graph.of_type("azure-native:storage:BlobContainer")
     identities = {r.name.rsplit("-", 1)[-1]: r.outputs["principalId"]
                   for r in graph.of_type("azure-native:managedidentity:UserAssignedIdentity")}

@@ -4,8 +4,8 @@ graph checked for references, address space, firewalls, scale sets, balancer, ac
 from __future__ import annotations
 
 import base64
-import gzip
 import copy
+import gzip
 import ipaddress
 import re
 from collections.abc import Iterator

@@ -350,7 +350,7 @@ def test_s3_lifecycle_keeps_versions_and_delete_markers_rules(aws: AwsBackend) -
 def test_s3_encryption_needs_a_key_that_exists_and_kms(aws: AwsBackend) -> None:
     bucket, _ = aws.create("aws:s3/bucket:Bucket", "sealed", {"bucket": "swarmstack-sealed"})
     missing = f"arn:aws:kms:{REGION}:{aws.account}:key/00000000-0000-0000-0000-000000000000"
-    with pytest.raises(EngineError, match="AWS refuses it.*NotFound"):
+    with pytest.raises(EngineError, match=r"AWS refuses it.*NotFound"):
         aws.create("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "e", {
             "bucket": bucket, "rules": [{"applyServerSideEncryptionByDefault": {
                 "sseAlgorithm": "aws:kms", "kmsMasterKeyId": missing}, "bucketKeyEnabled": True}]})
