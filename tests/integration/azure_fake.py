@@ -42,6 +42,7 @@ APPROVED: list[str] = []
 SECRETS: dict[str, str] = {}
 TABLES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"swarm": {}, "leaving": {}}
 BLOBS: dict[str, dict[str, bytes]] = {"backups": {}}
+LIST_PAGE = 2
 """Blob storage (`/blob/<container>/<name>`): the managers' raft backups."""
 MACHINES: set[str] = set()
 """vmIds of the machines that exist (ARM's view)."""
@@ -258,11 +259,15 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(400, "InvalidQueryParameterValue")
                 return 400
             prefix = (query.get("prefix") or [""])[0]
+            start = int((query.get("marker") or ["0"])[0])
             with LOCK:
                 names = sorted(n for n in BLOBS[container] if n.startswith(prefix))
-            blobs = "".join(f"<Blob><Name>{n}</Name></Blob>" for n in names)
+            # Pages of LIST_PAGE names (Azure's are 5,000), so that a caller must follow NextMarker.
+            page, more = names[start:start + LIST_PAGE], start + LIST_PAGE < len(names)
+            blobs = "".join(f"<Blob><Name>{n}</Name></Blob>" for n in page)
+            marker = f"<NextMarker>{start + LIST_PAGE}</NextMarker>" if more else "<NextMarker />"
             self._send(200, f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>{blobs}</Blobs>'
-                            "<NextMarker /></EnumerationResults>")
+                            f"{marker}</EnumerationResults>")
             return 200
         if self.command == "PUT":
             if self.headers.get("x-ms-blob-type") != "BlockBlob":
@@ -334,6 +339,8 @@ class Handler(BaseHTTPRequestHandler):
                 entity = body["entity"]
                 TABLES.setdefault(body["table"], {})[(entity["PartitionKey"], entity["RowKey"])] = {
                     **entity, "odata.etag": f"W/\"{uuid.uuid4().hex}\""}
+            elif what == "blob":  # {"container", "name", "data"}: as if a manager had stored it
+                BLOBS.setdefault(body["container"], {})[body["name"]] = body["data"].encode()
             elif what == "secret":  # {"name", "value"}
                 SECRETS[body["name"]] = body["value"]
             elif what == "state":

@@ -59,6 +59,10 @@ def test_a_backup_restores_the_swarm_on_a_fresh_manager_and_the_worker_rejoins(h
     calls = harness.azure.state()["calls"]
     assert not [c for c in calls if c[0] == "worker" and c[2].startswith("/blob/")]
 
+    # Older backups (and more than a page of names): restore takes the newest.
+    for day in ("20240101", "20250101"):
+        harness.azure.control("blob", {"container": "backups", "name": f"swarm/{day}T000000Z-i-old.tar.gz",
+                                       "data": "not a backup"})
     manager.stop(graceful=False)  # every manager lost
     harness.gone(manager)
     fresh = harness.add_azure_node("managers")

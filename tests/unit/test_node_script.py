@@ -623,3 +623,44 @@ def test_a_worker_that_reaches_one_of_its_managers_never_rejoins(worker: Node) -
     (worker.dir / "closed").write_text("10.0.1.5\n")
     worker.run("converge", timeout=120)
     assert "swarm leave" not in worker.calls
+
+
+def test_a_node_superseded_by_a_verified_entry_of_the_same_machine_is_removed(manager: Node) -> None:
+    """A worker that re-joined a restored swarm leaves its old entry Down; the leader removes
+    it, but only on labels it verified itself: a worker claiming a manager's instance id
+    must never get that manager removed while it is briefly down (review of issue 11)."""
+    formed_swarm(manager)
+    manager.update("engine.json", state="active", manager=True, leader=True,
+                   node_ls=["old-w", "new-w", "old-m", "liar"], roles={"old-m": "manager"},
+                   node_table=["old-w down active worker i-w 10.0.2.5 - - i-w",
+                               "new-w ready active worker i-w 10.0.2.5 - - i-w",
+                               "old-m down active manager i-m 10.0.1.5 10.0.1.5:2377 unreachable i-m",
+                               "liar ready active worker i-m 10.0.2.9 - - -"])
+    manager.update("cloud.json", instances={ME: "running", "i-w": "running", "i-m": "running"})
+    result = manager.run("cleanup")
+    assert result.returncode == 0, result.stderr
+    assert "docker node rm --force old-w" in manager.calls
+    assert "old-m" not in "".join(line for line in manager.calls.splitlines()
+                                  if " rm " in line or "demote" in line)
+
+
+def test_an_archive_without_swarm_state_is_never_stored(backed_up: Node) -> None:
+    """A swarm left meanwhile (the watcher had the lock) archives an empty directory; stored,
+    it would become the newest backup, the one restore takes."""
+    (backed_up.dir / "docker" / "swarm" / "docker-state.json").unlink()
+    result = backed_up.run("backup")
+    assert result.returncode != 0 and "holds no swarm state" in result.stderr
+    assert "objects" not in backed_up.read("cloud.json")
+    calls = backed_up.calls.splitlines()
+    assert calls.index("systemctl start docker.service") > calls.index("systemctl stop docker.socket docker.service")
+
+
+def test_restore_refuses_on_a_machine_being_replaced(backed_up: Node) -> None:
+    """Restored on a manager reported unhealthy, the swarm would leave with it (the last
+    manager leaves by force when its machine is terminated)."""
+    assert backed_up.run("backup").returncode == 0
+    (backed_up.dir / "run").mkdir(exist_ok=True)
+    (backed_up.dir / "run" / "marked-unhealthy").touch()
+    result = backed_up.run("restore")
+    assert result.returncode != 0 and "restore on another manager" in result.stderr
+    assert "swarm init" not in backed_up.calls
