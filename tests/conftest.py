@@ -48,4 +48,4 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(
                     f"{arg} holds {directory.relative_to(config.rootpath)}/, whose tests must not run in xdist "
                     "workers (fixed addresses, network namespaces): run `pytest -n auto --dist loadfile tests/unit`, "
-                    "then `pytest tests/integration tests/realboot` (README.md)")
+                    "then `pytest tests/integration` and `pytest tests/realboot`, one run each (README.md)")
