@@ -53,30 +53,51 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
-    from pulumi import RunError
+class _Exit(Exception):
+    """A command ends with this exit code; what went wrong is already on stderr."""
 
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _load(stack: str, root: Path):  # type: ignore[no-untyped-def]
+    """The stack's validated settings and its raw config; a config problem ends the command."""
     from swarmstack.config.load import load_stack, read_stack_file
     from swarmstack.config.problems import ConfigError
+
+    try:
+        settings = load_stack(stack, root)
+        _, config = read_stack_file(stack, root)
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
+        raise _Exit(EXIT_CONFIG) from None
+    return settings, config
+
+
+def _graph(stack: str, config, root: Path):  # type: ignore[no-untyped-def]
+    """The stack's resource graph from the offline engine; an engine or program refusal ends the command."""
+    from pulumi import RunError
+
     from swarmstack.engine.mocks import EngineError
     from swarmstack.engine.run import run_stack
+
+    try:
+        return run_stack(stack, config, root)
+    except EngineError as err:
+        print(f"engine: {err}", file=sys.stderr)
+        raise _Exit(EXIT_ENGINE) from None
+    except RunError as err:  # the program's own refusal: already one line per problem
+        print(str(err), file=sys.stderr)
+        raise _Exit(EXIT_CONFIG) from None
+
+
+def _plan(args: argparse.Namespace) -> int:
     from swarmstack.plan import render_json, render_text
 
     root = project_root()
-    try:
-        settings = load_stack(args.stack, root)
-        _, config = read_stack_file(args.stack, root)
-    except ConfigError as err:
-        print(str(err), file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        graph = run_stack(args.stack, config, root)
-    except EngineError as err:
-        print(f"engine: {err}", file=sys.stderr)
-        return EXIT_ENGINE
-    except RunError as err:  # the program's own refusal: already one line per problem
-        print(str(err), file=sys.stderr)
-        return EXIT_CONFIG
+    settings, config = _load(args.stack, root)
+    graph = _graph(args.stack, config, root)
     try:
         findings = [] if args.no_policy else _findings(graph, args.policy_config, args.preview)
     except (OSError, ValueError) as err:  # PolicyConfigError is a ValueError
@@ -110,35 +131,17 @@ def _cost_line(graph, region: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from pulumi import RunError
-
-    from swarmstack.config.load import load_stack, read_stack_file
-    from swarmstack.config.problems import ConfigError
     from swarmstack.cost import estimate, render_text
-    from swarmstack.engine.mocks import EngineError
-    from swarmstack.engine.run import run_stack
     from swarmstack.prices import PriceError, load_prices
 
     root = project_root()
-    try:
-        settings = load_stack(args.stack, root)
-        _, config = read_stack_file(args.stack, root)
-    except ConfigError as err:
-        print(str(err), file=sys.stderr)
-        return EXIT_CONFIG
+    settings, config = _load(args.stack, root)
     try:
         prices = load_prices(settings.cluster.cloud, Path(args.prices) if args.prices else None)
     except PriceError as err:
         print(str(err), file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        graph = run_stack(args.stack, config, root)
-    except EngineError as err:
-        print(f"engine: {err}", file=sys.stderr)
-        return EXIT_ENGINE
-    except RunError as err:
-        print(str(err), file=sys.stderr)
-        return EXIT_CONFIG
+    graph = _graph(args.stack, config, root)
     try:
         result = estimate(graph, settings.region, prices)
     except PriceError as err:
@@ -201,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                          help="where the TLS files go (default: $DOCKER_CONFIG or ~/.docker, under swarmstack/<stack>)")
     context.set_defaults(run=_context)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except _Exit as done:
+        return done.code
 
 
 if __name__ == "__main__":
