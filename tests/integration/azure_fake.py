@@ -1,37 +1,47 @@
-"""A small fake of the Azure services an Azure node talks to, one process for many nodes.
+"""A small fake of the Azure services an Azure node talks to that have no official
+emulator, one process for many nodes; storage itself is Azurite's (`azurite.py`).
 
-- IMDS (`/metadata/...`): instance metadata, managed identity tokens (each with a random
-  part, all recorded: `state()["issued"]`) and Scheduled Events, answered by the address
-  the request comes from, as the real service does.
-  Requests without `Metadata: true` get 400, as on Azure.
+- IMDS (`/metadata/...`): instance metadata, managed identity tokens and Scheduled
+  Events, answered by the address the request comes from, as the real service does.
+  Requests without `Metadata: true` get 400, as on Azure. Tokens are JWTs as Azure AD
+  issues them (`azurite.aad_token`: the tenant's issuer, the resource as audience, an
+  expiry, a unique id), all recorded: `state()["issued"]`.
 - Key Vault (`/kv/secrets/<name>`): GET and PUT of secret values.
-- Table storage (`/tables/<table>...`): insert (409 when the row exists), get, replace
-  with If-Match (412 on a stale ETag), delete, and a PartitionKey filter.
 - ARM (`/arm/subscriptions/.../providers/Microsoft.Compute/...`): the machines that
   exist, for the managers' clean-up and the stale-marker check.
-- Blob storage (`/blob/backups/...`): put, get and list of the managers' raft backups.
+- The storage gate (`--gate HOST:PORT=UPSTREAM`, HTTPS with `--tls CERT KEY CA`): Azure's
+  role-based access in front of Azurite, which has none. A request the caller's identity
+  is granted is forwarded to Azurite unchanged (Azurite checks the token's issuer,
+  audience and lifetime and does the storage); any other is refused with 403, as Azure's
+  front end refuses it (`AuthorizationPermissionMismatch`).
 
 Access is enforced as the stack's role assignments grant it: a token names the
-identity (client id) it was issued to, and each identity may do only what
+identity (client id, `appid`) it was issued to, and each identity may do only what
 `components/azure/swarm_store.py` grants its role (workers: read the worker token,
 read the swarm table, write the leaving table; managers: read and write both tokens,
-read the server key, write both tables; both: Reader of the resource group for
-managers only). Anything else is 403, so a script that oversteps fails here.
+read the server key, write both tables, write the backup container; both: Reader of the
+resource group for managers only). Key Vault and ARM take only tokens of their own
+audience that have not expired. Anything else is 403, so a script that oversteps fails here.
 
 A control API under `/_control/` lets the test set nodes, events and machines.
-Run as `python azure_fake.py <host> <port>`.
+Run as `python azure_fake.py <host> <port> [--gate HOST:PORT=URL]... [--tls CERT KEY CA]`.
 """
 
 from __future__ import annotations
 
+import argparse
+import http.client
 import json
 import re
-import sys
+import ssl
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from azurite import aad_token, claims_of
 
 LOCK = threading.Lock()
 NODES: dict[str, dict[str, Any]] = {}
@@ -40,35 +50,34 @@ EVENTS: dict[str, list[dict[str, Any]]] = {}
 """Scheduled events by address; approved ids are recorded in APPROVED."""
 APPROVED: list[str] = []
 SECRETS: dict[str, str] = {}
-TABLES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"swarm": {}, "leaving": {}}
-BLOBS: dict[str, dict[str, bytes]] = {"backups": {}}
-LIST_PAGE = 2
-"""Blob storage (`/blob/<container>/<name>`): the managers' raft backups."""
 MACHINES: set[str] = set()
 """vmIds of the machines that exist (ARM's view)."""
 IDENTITIES: dict[str, str] = {}
 """client id -> role (`manager` or `worker`)."""
 CALLS: list[tuple[str, str, str, int]] = []
-"""(role, method, path, status) of every data-plane call, for the test to inspect."""
+"""(role, method, path, status) of every data-plane call, for the test to inspect; storage
+paths are Azurite's (`/<account>/<table>...`, `/<account>/<container>/<blob>`)."""
 ISSUED: list[str] = []
 """Every access token the IMDS issued (each carries a random part)."""
 
-# What each role may do: (method regex, path regex).
+# What each role may do: (service, method regex, path regex). Storage paths name the
+# account first; the gate's upstream says which service (table or blob) a request is for.
 GRANTS = {
     "manager": [
-        (r"GET|PUT", r"/kv/secrets/swarm-(manager|worker)-token"),
-        (r"GET", r"/kv/secrets/docker-server-key"),
-        (r"GET|POST|PUT|DELETE", r"/tables/(swarm|leaving)\b.*"),
-        (r"GET", r"/arm/.*"),
-        (r"GET|PUT", r"/blob/backups(/swarm/[^/]+)?"),
+        ("kv", r"GET|PUT", r"/kv/secrets/swarm-(manager|worker)-token"),
+        ("kv", r"GET", r"/kv/secrets/docker-server-key"),
+        ("table", r"GET|POST|PUT|DELETE", r"/\w+/(swarm|leaving)\b.*"),
+        ("arm", r"GET", r"/arm/.*"),
+        ("blob", r"GET|PUT", r"/\w+/backups(/swarm/[^/]+)?"),
     ],
     "worker": [
-        (r"GET", r"/kv/secrets/swarm-worker-token"),
-        (r"GET", r"/tables/swarm\b.*"),
-        (r"GET|POST|PUT|DELETE", r"/tables/leaving\b.*"),
+        ("kv", r"GET", r"/kv/secrets/swarm-worker-token"),
+        ("table", r"GET", r"/\w+/swarm\b.*"),
+        ("table", r"GET|POST|PUT|DELETE", r"/\w+/leaving\b.*"),
     ],
 }
-ENTITY = re.compile(r"^/tables/(\w+)\(PartitionKey='([^']*)',RowKey='([^']*)'\)$")
+AUDIENCES = {"kv": "https://vault.azure.net", "arm": "https://management.azure.com"}
+"""Key Vault and ARM take tokens of their own audience only (storage's is Azurite's check)."""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -95,14 +104,23 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         return json.loads(raw) if raw else None
 
-    def _role(self) -> str | None:
+    def _role(self, service: str) -> str | None:
+        """The role of the identity the bearer token was issued to; None when the token is
+        not one the fake IMDS could have issued, has expired, or (Key Vault, ARM) is for
+        another audience."""
         auth = self.headers.get("Authorization", "")
-        match = re.fullmatch(r"Bearer tok\.([0-9a-f-]+)\.(.+)", auth)
-        return IDENTITIES.get(match.group(1)) if match else None
+        if not auth.startswith("Bearer "):
+            return None
+        claims = claims_of(auth[len("Bearer "):])
+        if not claims or float(claims.get("exp", 0)) < time.time():
+            return None
+        if service in AUDIENCES and claims.get("aud") != AUDIENCES[service]:
+            return None
+        return IDENTITIES.get(str(claims.get("appid", "")))
 
-    def _allowed(self, role: str | None, path: str) -> bool:
-        return role is not None and any(re.fullmatch(m, self.command) and re.fullmatch(p, path)
-                                        for m, p in GRANTS.get(role, []))
+    def _allowed(self, service: str, role: str | None, path: str) -> bool:
+        return role is not None and any(s == service and re.fullmatch(m, self.command) and re.fullmatch(p, path)
+                                        for s, m, p in GRANTS.get(role, []))
 
     def _route(self) -> None:
         url = urlparse(self.path)
@@ -112,8 +130,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._control(path[len("/_control/"):])
         if path.startswith("/metadata/"):
             return self._imds(path[len("/metadata/"):], query)
-        role = self._role()
-        if not self._allowed(role, path):
+        service = path.lstrip("/").split("/", 1)[0]
+        role = self._role(service)
+        if not self._allowed(service, role, path):
             with LOCK:
                 CALLS.append((role or "-", self.command, path, 403))
             return self._send(403, {"error": {"code": "Forbidden", "message": f"{role} may not {self.command} {path}"}})
@@ -143,12 +162,12 @@ class Handler(BaseHTTPRequestHandler):
             if client != node["client_id"]:
                 return self._send(400, {"error": "invalid_request",
                                         "error_description": "identity not assigned to this machine"})
-            # A value no one could guess, recorded: a test looks for every issued token on
-            # every command line (issue 10).
-            token = f"tok.{client}.{uuid.uuid4().hex}.{resource}"
+            # A value no one could guess (a unique id, a random signature), recorded: a test
+            # looks for every issued token on every command line (issue 10).
+            token, expires = aad_token(client, resource)
             with LOCK:
                 ISSUED.append(token)
-            return self._send(200, {"access_token": token, "expires_on": "4102444800",
+            return self._send(200, {"access_token": token, "expires_on": str(expires), "expires_in": "3600",
                                     "resource": resource, "token_type": "Bearer"})
         if path == "scheduledevents":
             if self.command == "POST":
@@ -163,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"DocumentIncarnation": len(APPROVED) + 1, "Events": events})
         return self._send(404, {"error": path})
 
-    # --- Key Vault, tables, ARM ---
+    # --- Key Vault, ARM ---
 
     def _data(self, path: str, query: dict[str, list[str]]) -> int:
         if path.startswith("/kv/secrets/"):
@@ -181,111 +200,10 @@ class Handler(BaseHTTPRequestHandler):
                 return 404
             self._send(200, {"value": value})
             return 200
-        if path.startswith("/tables/"):
-            return self._table(path, query)
         if path.startswith("/arm/"):
             return self._arm(path)
-        if path.startswith("/blob/"):
-            return self._blob(path, query)
         self._send(404, {"error": path})
         return 404
-
-    def _table(self, path: str, query: dict[str, list[str]]) -> int:
-        match = ENTITY.match(path)
-        if match:
-            table, partition, row = match.groups()
-            with LOCK:
-                rows = TABLES.setdefault(table, {})
-                current = rows.get((partition, row))
-                if self.command == "GET":
-                    if current is None:
-                        self._send(404, {"odata.error": {"code": "ResourceNotFound"}})
-                        return 404
-                    self._send(200, current)
-                    return 200
-                if self.command == "DELETE":
-                    if current is None:
-                        self._send(404, {"odata.error": {"code": "ResourceNotFound"}})
-                        return 404
-                    del rows[(partition, row)]
-                    self._send(204)
-                    return 204
-                # PUT: replace, guarded by If-Match
-                match_tag = self.headers.get("If-Match")
-                if current is None:
-                    self._send(404, {"odata.error": {"code": "ResourceNotFound"}})
-                    return 404
-                if match_tag not in ("*", current["odata.etag"]):
-                    self._send(412, {"odata.error": {"code": "UpdateConditionNotSatisfied"}})
-                    return 412
-                entity = {**(self._body() or {}), "odata.etag": f"W/\"{uuid.uuid4().hex}\""}
-                rows[(partition, row)] = entity
-                self._send(204, None, {"ETag": entity["odata.etag"]})
-                return 204
-        table_match = re.fullmatch(r"/tables/(\w+)(\(\))?", path)
-        if not table_match:
-            self._send(400, {"error": path})
-            return 400
-        table = table_match.group(1)
-        if self.command == "POST":
-            entity = self._body() or {}
-            key = (entity.get("PartitionKey", ""), entity.get("RowKey", ""))
-            with LOCK:
-                rows = TABLES.setdefault(table, {})
-                if key in rows:
-                    self._send(409, {"odata.error": {"code": "EntityAlreadyExists"}})
-                    return 409
-                rows[key] = {**entity, "odata.etag": f"W/\"{uuid.uuid4().hex}\""}
-            self._send(204)
-            return 204
-        wanted = re.search(r"PartitionKey eq '([^']*)'", (query.get("$filter") or [""])[0])
-        with LOCK:
-            rows = [v for (p, _), v in TABLES.get(table, {}).items() if wanted is None or p == wanted.group(1)]
-        self._send(200, {"value": rows})
-        return 200
-
-    def _blob(self, path: str, query: dict[str, list[str]]) -> int:
-        """Put Blob (block blobs), Get Blob and List Blobs, as the Blob service answers them;
-        OAuth callers must name a service version (400 without x-ms-version, as on Azure)."""
-        if not self.headers.get("x-ms-version"):
-            self._send(400, "MissingRequiredHeader: x-ms-version")
-            return 400
-        container, _, name = path[len("/blob/"):].partition("/")
-        if container not in BLOBS:
-            self._send(404, "ContainerNotFound")
-            return 404
-        if not name:
-            if query.get("restype") != ["container"] or query.get("comp") != ["list"]:
-                self._send(400, "InvalidQueryParameterValue")
-                return 400
-            prefix = (query.get("prefix") or [""])[0]
-            start = int((query.get("marker") or ["0"])[0])
-            with LOCK:
-                names = sorted(n for n in BLOBS[container] if n.startswith(prefix))
-            # Pages of LIST_PAGE names (Azure's are 5,000), so that a caller must follow NextMarker.
-            page, more = names[start:start + LIST_PAGE], start + LIST_PAGE < len(names)
-            blobs = "".join(f"<Blob><Name>{n}</Name></Blob>" for n in page)
-            marker = f"<NextMarker>{start + LIST_PAGE}</NextMarker>" if more else "<NextMarker />"
-            self._send(200, f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>{blobs}</Blobs>'
-                            f"{marker}</EnumerationResults>")
-            return 200
-        if self.command == "PUT":
-            if self.headers.get("x-ms-blob-type") != "BlockBlob":
-                self._send(400, "MissingRequiredHeader: x-ms-blob-type")
-                return 400
-            length = int(self.headers.get("Content-Length") or 0)
-            data = self.rfile.read(length) if length else b""
-            with LOCK:
-                BLOBS[container][name] = data
-            self._send(201)
-            return 201
-        with LOCK:
-            data = BLOBS[container].get(name)
-        if data is None:
-            self._send(404, "BlobNotFound")
-            return 404
-        self._send(200, data)
-        return 200
 
     def _arm(self, path: str) -> int:
         """One Uniform scale set per pool (`<cluster>-<pool>`, tagged with its pool), its
@@ -335,28 +253,112 @@ class Handler(BaseHTTPRequestHandler):
                 MACHINES.discard(body["vmId"])
             elif what == "event":  # {"ip", "event"}
                 EVENTS.setdefault(body["ip"], []).append(body["event"])
-            elif what == "row":  # {"table", "entity"}: as if a node had written it
-                entity = body["entity"]
-                TABLES.setdefault(body["table"], {})[(entity["PartitionKey"], entity["RowKey"])] = {
-                    **entity, "odata.etag": f"W/\"{uuid.uuid4().hex}\""}
-            elif what == "blob":  # {"container", "name", "data"}: as if a manager had stored it
-                BLOBS.setdefault(body["container"], {})[body["name"]] = body["data"].encode()
             elif what == "secret":  # {"name", "value"}
                 SECRETS[body["name"]] = body["value"]
             elif what == "state":
-                return self._send(200, {
-                    "secrets": SECRETS, "approved": APPROVED, "calls": CALLS, "issued": ISSUED,
-                    "blobs": {c: {n: len(v) for n, v in blobs.items()} for c, blobs in BLOBS.items()},
-                    "tables": {t: [v for v in rows.values()] for t, rows in TABLES.items()}})
+                return self._send(200, {"secrets": SECRETS, "approved": APPROVED, "calls": CALLS, "issued": ISSUED})
             else:
                 return self._send(404, {"error": what})
         self._send(200, {})
 
 
+class Gate(Handler):
+    """Azure's role-based access in front of Azurite: the caller's identity must be
+    granted the request (GRANTS, this gate's service); a granted request goes to Azurite
+    unchanged (its Authorization header included: Azurite checks the token) and its
+    answer comes back unchanged. Every request is recorded in CALLS."""
+
+    service = "table"
+    upstream = urlparse("https://127.0.0.1:10002")
+    context: ssl.SSLContext | None = None
+
+    def _route(self) -> None:
+        path = unquote(urlparse(self.path).path)
+        role = self._role(self.service)
+        if not self._allowed(self.service, role, path):
+            with LOCK:
+                CALLS.append((role or "-", self.command, path, 403))
+            # Azure storage's refusal of a token without the role (its data actions), in the
+            # service's own error shape (Table: OData JSON; Blob: XML).
+            message = ("This request is not authorized to perform this operation using this permission."
+                       f"\nRequestId:{uuid.uuid4()}")
+            if self.service == "table":
+                body = json.dumps({"odata.error": {"code": "AuthorizationPermissionMismatch",
+                                                   "message": {"lang": "en-US", "value": message}}})
+                kind = "application/json;odata=minimalmetadata"
+            else:
+                body = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'
+                        f"<Message>{message}</Message></Error>")
+                kind = "application/xml"
+            self.send_response(403)
+            self.send_header("Content-Type", kind)
+            self.send_header("x-ms-error-code", "AuthorizationPermissionMismatch")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else None
+        connection = http.client.HTTPSConnection(self.upstream.hostname or "", self.upstream.port, timeout=60,
+                                                 context=self.context)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+            connection.request(self.command, self.path, body=data, headers=headers)
+            answer = connection.getresponse()
+            body_out = answer.read()
+            status = answer.status
+            out = [(k, v) for k, v in answer.getheaders()
+                   if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length")]
+        except OSError as err:
+            status, out, body_out = 502, [("Content-Type", "text/plain")], f"upstream: {err}".encode()
+        finally:
+            connection.close()
+        self.send_response(status)
+        for key, value in out:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body_out)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body_out)
+        with LOCK:
+            CALLS.append((role or "-", self.command, path, status))
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_MERGE = do_PATCH = _route
+
+
+def serve(server: ThreadingHTTPServer) -> None:
+    server.daemon_threads = True
+    server.serve_forever()
+
+
 def main() -> None:
-    host, port = sys.argv[1], int(sys.argv[2])
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer((host, port), Handler).serve_forever()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--gate", action="append", default=[],
+                        help="SERVICE@HOST:PORT=UPSTREAM_URL: a storage gate (table or blob) in front of Azurite")
+    parser.add_argument("--tls", nargs=3, metavar=("CERT", "KEY", "CA"), help="the gates' certificate and the CA")
+    args = parser.parse_args()
+    threads = []
+    for gate in args.gate:
+        listen, upstream = gate.split("=", 1)
+        service, _, listen = listen.partition("@")
+        assert service in ("table", "blob"), gate
+        host, port = listen.rsplit(":", 1)
+        assert args.tls, "a storage gate serves HTTPS only (--tls)"
+        cert, key, ca = args.tls
+        upstream_url = urlparse(upstream)
+        kind = type("Gate", (Gate,), {
+            "service": service, "upstream": upstream_url,
+            "context": ssl.create_default_context(cafile=ca)})
+        server = ThreadingHTTPServer((host, int(port)), kind)
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(cert, key)
+        server.socket = server_context.wrap_socket(server.socket, server_side=True)
+        threads.append(threading.Thread(target=serve, args=(server,), daemon=True))
+    for thread in threads:
+        thread.start()
+    serve(ThreadingHTTPServer((args.host, args.port), Handler))
 
 
 if __name__ == "__main__":

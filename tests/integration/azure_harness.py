@@ -1,11 +1,15 @@
-"""The integration harness (`harness.py`) pointed at a fake Azure instead of moto.
+"""The integration harness (`harness.py`) pointed at Azure instead of moto.
 
 Everything that is not AWS is reused as it is: the namespaces and bridge, dockerd
-per node, the timers, the swarm views, the image and the teardown. What differs:
-the cloud is `azure_fake.py` (IMDS, Key Vault, Table storage, ARM, with the stack's
-role assignments enforced per identity), and each node runs the `swarmstack-node`
-script rendered from `userdata/templates/azure` for the `prod-azure` stack,
-unmodified; only endpoints and the node's own paths come from `SWARMSTACK_*`.
+per node, the timers, the swarm views, the image and the teardown. What differs: the
+cloud is Azurite (`azurite.py`: Microsoft's emulator, the real Table and Blob storage,
+HTTPS with a certificate of the harness's CA, OAuth tokens checked) behind the storage
+gate of `azure_fake.py` (the stack's role assignments, enforced per identity), and
+`azure_fake.py` for what has no emulator (IMDS, Scheduled Events, Key Vault, ARM).
+Each node runs the `swarmstack-node` script rendered from `userdata/templates/azure`
+for the `prod-azure` stack, unmodified; only endpoints (the storage account's
+path-style URLs where Azure has `https://<account>.table.core.windows.net/`), the CA
+curl trusts (`CURL_CA_BUNDLE`) and the node's own paths come from the environment.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azurite import ACCOUNT, Azurite, Storage
+from certs import ca, issue
 from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _enter_netns
 
 from userdata import NodeUserData, files_of, render
@@ -32,20 +38,59 @@ HERE = Path(__file__).resolve().parent
 STACK = "prod-azure"
 FAKE_PORT = 8081
 FAKE_URL = f"http://{CLOUD_IP}:{FAKE_PORT}"
+TABLE_GATE_PORT = 20002
+BLOB_GATE_PORT = 20000
+TABLE_ENDPOINT = f"https://{CLOUD_IP}:{TABLE_GATE_PORT}/{ACCOUNT}/"
+"""The nodes' table endpoint: the gate in front of Azurite (Azure: `https://<account>.table.core.windows.net/`)."""
+BACKUP_STORE = f"https://{CLOUD_IP}:{BLOB_GATE_PORT}/{ACCOUNT}/backups"
+"""The managers' backup container (Azure: `https://<account>.blob.core.windows.net/backups`)."""
+TABLES = ("swarm", "leaving")
+CONTAINERS = ("backups",)
 ZONES = ("1", "2", "3")
 CLIENT_IDS = {"manager": str(uuid.uuid5(uuid.NAMESPACE_URL, "managers")),
               "worker": str(uuid.uuid5(uuid.NAMESPACE_URL, "workers"))}
 
 
+def storage_tls(tmp: Path, addresses: list[str]) -> tuple[Path, Path, Path]:
+    """A CA for this run and a server certificate for the storage endpoints' addresses
+    (Azurite's and its gate's): (ca.pem, cert.pem, key.pem) in `tmp`."""
+    ca_pair, ca_key = ca("swarmstack test storage CA")
+    server = issue(ca_pair, ca_key, "storage", server=True, addresses=addresses)
+    paths = tmp / "storage-ca.pem", tmp / "storage-cert.pem", tmp / "storage-key.pem"
+    for path, text in zip(paths, (ca_pair.cert, server.cert, server.key), strict=True):
+        path.write_text(text)
+    paths[2].chmod(0o600)
+    return paths
+
+
 class FakeAzure:
-    """`azure_fake.py` in the cloud namespace, and a thread there to talk to it."""
+    """Azurite and `azure_fake.py` (with the storage gates) in the cloud namespace, and a
+    thread there to talk to them."""
 
     def __init__(self, net: Network, procs: Procs, tmp: Path) -> None:
         enter = ["nsenter", f"--net={net.path(net.cloud)}"]
         python = sys.executable  # the interpreter running the tests, wherever its venv is
-        procs.start([*enter, python, str(HERE / "azure_fake.py"), CLOUD_IP, str(FAKE_PORT)], tmp / "azure.log")
+        self.ca_file, cert, key = storage_tls(tmp, [CLOUD_IP, "127.0.0.1"])
+        # Azurite on the cloud namespace's loopback: nodes reach storage through the gate only.
+        self.azurite = Azurite(lambda args, log, env: procs.start(args, log, env=env), enter, "127.0.0.1",
+                               cert, key, tmp)
+        procs.start([*enter, python, str(HERE / "azure_fake.py"), CLOUD_IP, str(FAKE_PORT),
+                     "--gate", f"table@{CLOUD_IP}:{TABLE_GATE_PORT}={self.azurite.table_url}",
+                     "--gate", f"blob@{CLOUD_IP}:{BLOB_GATE_PORT}={self.azurite.blob_url}",
+                     "--tls", str(cert), str(key), str(self.ca_file)], tmp / "azure.log")
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, initializer=_enter_netns, initargs=(net.path(net.cloud),))
+        self.storage = Storage(self.azurite.table_url, self.azurite.blob_url, self.ca_file,
+                               lambda fn: self.pool.submit(fn).result())
+        try:
+            self.storage.wait_up()
+        except RuntimeError:
+            raise RuntimeError(f"Azurite did not start: {self.azurite.log.read_text()[-2000:]}") from None
+        # What the Pulumi program creates: the tables and the backup container.
+        for table in TABLES:
+            self.storage.create_table(table)
+        for container in CONTAINERS:
+            self.storage.create_container(container)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -67,7 +112,12 @@ class FakeAzure:
         return self.pool.submit(run).result()
 
     def state(self) -> dict[str, Any]:
-        return self.control("state")  # type: ignore[no-any-return]
+        """The fake's record (secrets, approved events, calls, issued tokens) and what
+        Azurite holds: every table's entities, every container's blobs (name -> size)."""
+        state: dict[str, Any] = self.control("state")
+        state["tables"] = {table: self.storage.rows(table) for table in TABLES}
+        state["blobs"] = {container: self.storage.blobs(container) for container in CONTAINERS}
+        return state
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -88,7 +138,8 @@ class AzureNode(Node):
             "LANG": "C.UTF-8",
             "SWARMSTACK_IMDS_ENDPOINT": FAKE_URL,
             "SWARMSTACK_VAULT_ENDPOINT": f"{FAKE_URL}/kv",
-            "SWARMSTACK_TABLE_ENDPOINT": f"{FAKE_URL}/tables/",
+            "SWARMSTACK_TABLE_ENDPOINT": TABLE_ENDPOINT,
+            "CURL_CA_BUNDLE": str(harness_ca(self)),  # storage's certificate is of the harness's CA
             "SWARMSTACK_ARM_ENDPOINT": f"{FAKE_URL}/arm",
             "SWARMSTACK_STATE_DIR": str(self.dir / "state"),
             "SWARMSTACK_RUN_DIR": str(self.dir / "run"),
@@ -111,6 +162,12 @@ class AzureNode(Node):
             "Resources": [self.name], "EventStatus": "Scheduled", "NotBefore": "Mon, 01 Jan 2035 00:00:00 GMT",
             "Description": "test", "EventSource": "Platform", "DurationInSeconds": -1}})
         return event_id
+
+
+def harness_ca(node: Node) -> Path:
+    harness = node.harness
+    assert isinstance(harness, AzureHarness)
+    return harness.azure.ca_file
 
 
 class AzureHarness(Harness):
@@ -179,7 +236,7 @@ class AzureHarness(Harness):
         params = NodeUserData(
             cluster=cfg.name, cloud="azure", role=role, pool=pool, generation="0a1b2c3d", region=self.region,
             labels=dict(labels), pool_labels=pool_labels_of(cfg) if role == "manager" else {},
-            backup_store=f"{FAKE_URL}/blob/backups" if role == "manager" else "",
+            backup_store=BACKUP_STORE if role == "manager" else "",
             docker_api=False, vault_name="prod-abc123",
             table_endpoint="https://prodabc123.table.core.windows.net/", identity_client_id=CLIENT_IDS[role],
             logging=False, prune=True, address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),

@@ -31,3 +31,17 @@ def require_harness() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and the integration harness cannot run: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require_azure_harness() -> None:
+    """As `require_harness`, and Azurite (the Azure tests' Table and Blob storage) must be
+    installed: skip without it, fail under CI=true."""
+    require_harness()
+    from azurite import missing
+
+    reason = missing()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and the Azure harness cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)

@@ -1,5 +1,5 @@
-"""Raft backups on Azure's adapter (issue 11), on real engines against the fake Azure's
-Blob storage: the backup command of the managers' timer stores the swarm, and after the
+"""Raft backups on Azure's adapter (issue 11), on real engines against Azurite's Blob
+storage (behind the storage gate of `azure_fake.py`): the backup command of the managers' timer stores the swarm, and after the
 only manager is lost, `restore` on a fresh one brings back its services, secrets and
 configs; the worker that knew only the lost manager joins again by itself. systemd's part
 (stopping and starting the engine) is played by tests/integration/fake_systemd.py.
@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import require_harness
+from conftest import require_azure_harness
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def harness() -> Iterator[Any]:
-    require_harness()
+    require_azure_harness()
     from azure_harness import AzureHarness
 
     h = AzureHarness(timer_period=2.0, overrides={"converge_interval_seconds": 5})
@@ -40,6 +40,7 @@ def wait_for(what: str, check: Any, timeout: float) -> Any:
 
 
 def test_a_backup_restores_the_swarm_on_a_fresh_manager_and_the_worker_rejoins(harness: Any) -> None:
+    from azurite import ACCOUNT
     from fake_systemd import FakeSystemd
 
     manager, worker = harness.add_azure_node("managers"), harness.add_azure_node("general")
@@ -57,12 +58,13 @@ def test_a_backup_restores_the_swarm_on_a_fresh_manager_and_the_worker_rejoins(h
     assert len(blobs) == 1 and next(iter(blobs)).startswith("swarm/"), blobs
     assert "backed up the swarm" in backed.stderr
     calls = harness.azure.state()["calls"]
-    assert not [c for c in calls if c[0] == "worker" and c[2].startswith("/blob/")]
+    assert any(c[0] == "manager" and c[1] == "PUT" and c[2].startswith(f"/{ACCOUNT}/backups/swarm/")
+               and c[3] == 201 for c in calls), calls[-10:]
+    assert not [c for c in calls if c[0] == "worker" and c[2].startswith(f"/{ACCOUNT}/backups")]
 
-    # Older backups (and more than a page of names): restore takes the newest.
+    # Older backups: restore takes the newest.
     for day in ("20240101", "20250101"):
-        harness.azure.control("blob", {"container": "backups", "name": f"swarm/{day}T000000Z-i-old.tar.gz",
-                                       "data": "not a backup"})
+        harness.azure.storage.put_blob("backups", f"swarm/{day}T000000Z-i-old.tar.gz", b"not a backup")
     manager.stop(graceful=False)  # every manager lost
     harness.gone(manager)
     fresh = harness.add_azure_node("managers")

@@ -1,8 +1,9 @@
 """The Azure bootstrap with real Docker engines: one swarm from racing managers, safe
 re-runs, drain and replacement on Scheduled Events, per-identity access to the store.
 
-The cloud is `azure_fake.py` (IMDS, Key Vault, Table storage, ARM) enforcing the
-stack's role assignments; the scripts are the rendered `prod-azure` ones.
+Table storage is Azurite's (Microsoft's emulator, HTTPS, OAuth tokens checked) behind
+the storage gate of `azure_fake.py`, which enforces the stack's role assignments as it
+does for its own IMDS, Key Vault and ARM; the scripts are the rendered `prod-azure` ones.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import require_harness
+from conftest import require_azure_harness
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def harness() -> Iterator:  # type: ignore[type-arg]
-    require_harness()
+    require_azure_harness()
     from argv_watch import ArgvWatch
     from azure_harness import AzureHarness
 
@@ -84,12 +85,55 @@ def test_the_leader_labels_each_node_from_arms_view_of_its_machine(harness) -> N
 
 
 def test_every_call_stayed_within_the_identitys_grants(harness) -> None:  # type: ignore[no-untyped-def]
+    from azurite import ACCOUNT
+
     calls = harness.azure.state()["calls"]
     assert [c for c in calls if c[3] == 403] == []
     worker_paths = {path for role, _, path, _ in calls if role == "worker"}
     assert "/kv/secrets/swarm-manager-token" not in worker_paths
-    assert not any(role == "worker" and method != "GET" and path.startswith("/tables/swarm")
+    assert not any(role == "worker" and method != "GET" and path.startswith(f"/{ACCOUNT}/swarm")
                    for role, method, path, _ in calls)
+    # The gate saw the storage calls (every node reads the swarm table; workers sign up in leaving).
+    assert any(role == "worker" and path.startswith(f"/{ACCOUNT}/swarm(") for role, _, path, _ in calls), calls[-20:]
+    assert any(role == "manager" and method == "POST" and path == f"/{ACCOUNT}/swarm"
+               for role, method, path, _ in calls), calls[-20:]
+
+
+def test_the_storage_gate_refuses_what_a_role_is_not_granted(harness) -> None:  # type: ignore[no-untyped-def]
+    """The gate in front of Azurite is Azure's RBAC here: a worker's token may read the
+    swarm table but not write it (403, as Azure answers), and a request it lets through
+    is still judged by Azurite (a token for Key Vault's audience is refused)."""
+    import json as json_module
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from azure_harness import CLIENT_IDS, TABLE_ENDPOINT
+    from azurite import aad_token
+
+    def call(token: str, method: str, url: str, body: bytes | None = None) -> int:
+        def run() -> int:
+            request = urllib.request.Request(url, data=body, method=method, headers={
+                "Authorization": f"Bearer {token}", "x-ms-version": "2020-12-06", "DataServiceVersion": "3.0",
+                "Accept": "application/json;odata=minimalmetadata", "Content-Type": "application/json"})
+            context = ssl.create_default_context(cafile=str(harness.azure.ca_file))
+            try:
+                with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as err:
+                return int(err.code)
+
+        return harness.azure.pool.submit(run).result()  # type: ignore[no-any-return]
+
+    worker, _ = aad_token(CLIENT_IDS["worker"], "https://storage.azure.com/")
+    row = json_module.dumps({"PartitionKey": "swarm", "RowKey": "intruder", "owner": "w"}).encode()
+    assert call(worker, "GET", f"{TABLE_ENDPOINT}swarm(PartitionKey='swarm',RowKey='init')") == 200
+    assert call(worker, "POST", f"{TABLE_ENDPOINT}swarm", row) == 403
+    vault_audience, _ = aad_token(CLIENT_IDS["manager"], "https://vault.azure.net")
+    assert call(vault_audience, "GET", f"{TABLE_ENDPOINT}swarm(PartitionKey='swarm',RowKey='init')") == 403
+    expired, _ = aad_token(CLIENT_IDS["manager"], "https://storage.azure.com/", lifetime=-60)
+    assert call(expired, "GET", f"{TABLE_ENDPOINT}swarm(PartitionKey='swarm',RowKey='init')") in (401, 403)
+    assert not [r for r in harness.azure.state()["tables"]["swarm"] if r["RowKey"] == "intruder"]
 
 
 def test_bootstrap_again_changes_nothing(harness) -> None:  # type: ignore[no-untyped-def]
@@ -182,13 +226,14 @@ def test_no_join_token_or_bearer_token_was_ever_on_a_command_line(harness) -> No
     joins of the cold start, the replacement and the Spot worker; `argv_watch.py`)."""
     from argv_watch import redact
     from azure_harness import CLIENT_IDS
+    from azurite import claims_of
 
     watch = harness.argv
     state = harness.azure.state()
     tokens = [state["secrets"][f"swarm-{role}-token"] for role in ("manager", "worker")]
     assert all(t.startswith("SWMTKN-1-") for t in tokens)
     issued = state["issued"]
-    assert {t.split(".")[1] for t in issued} == set(CLIENT_IDS.values()), "both identities got tokens"
+    assert {claims_of(t)["appid"] for t in issued} == set(CLIENT_IDS.values()), "both identities got tokens"
     secrets = tokens + issued
     # The watch saw the commands that carry them, so finding nothing means something.
     for needles in (("curl", "-X PUT", "-H @", "/kv/secrets/swarm-manager-token"),
@@ -204,7 +249,7 @@ def test_no_join_token_or_bearer_token_was_ever_on_a_command_line(harness) -> No
 
 @pytest.fixture()
 def fresh() -> Iterator:  # type: ignore[type-arg]
-    require_harness()
+    require_azure_harness()
     from azure_harness import AzureHarness
 
     h = AzureHarness(timer_period=2.0, overrides={"stale_marker_seconds": 5})
@@ -217,9 +262,9 @@ def fresh() -> Iterator:  # type: ignore[type-arg]
 
 def test_a_stale_marker_of_a_gone_machine_is_taken_over_by_exactly_one_manager(fresh) -> None:  # type: ignore[no-untyped-def]
     # A manager won the election, then its machine vanished before it stored the tokens.
-    fresh.azure.control("row", {"table": "swarm", "entity": {
+    fresh.azure.storage.insert("swarm", {
         "PartitionKey": "swarm", "RowKey": "init", "owner": "00000000-dead-0000-0000-000000000000",
-        "address": "10.199.0.250", "at": str(int(time.time()) - 3600)}})
+        "address": "10.199.0.250", "at": str(int(time.time()) - 3600)})
     managers = [fresh.add_azure_node("managers") for _ in range(3)]
     results = fresh.boot_all(managers)
     failed = {name: r.stderr[-2000:] for name, r in results.items() if r.returncode != 0}
