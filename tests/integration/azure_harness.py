@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azurite import ACCOUNT, Azurite, Storage
-from certs import ca, issue
+from azurite import ACCOUNT, Azurite, Storage, storage_tls
 from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _enter_netns
 
 from userdata import NodeUserData, files_of, render
@@ -49,18 +48,6 @@ CONTAINERS = ("backups",)
 ZONES = ("1", "2", "3")
 CLIENT_IDS = {"manager": str(uuid.uuid5(uuid.NAMESPACE_URL, "managers")),
               "worker": str(uuid.uuid5(uuid.NAMESPACE_URL, "workers"))}
-
-
-def storage_tls(tmp: Path, addresses: list[str]) -> tuple[Path, Path, Path]:
-    """A CA for this run and a server certificate for the storage endpoints' addresses
-    (Azurite's and its gate's): (ca.pem, cert.pem, key.pem) in `tmp`."""
-    ca_pair, ca_key = ca("swarmstack test storage CA")
-    server = issue(ca_pair, ca_key, "storage", server=True, addresses=addresses)
-    paths = tmp / "storage-ca.pem", tmp / "storage-cert.pem", tmp / "storage-key.pem"
-    for path, text in zip(paths, (ca_pair.cert, server.cert, server.key), strict=True):
-        path.write_text(text)
-    paths[2].chmod(0o600)
-    return paths
 
 
 class FakeAzure:

@@ -123,6 +123,20 @@ def claims_of(token: str) -> dict[str, Any]:
         return {}
 
 
+def storage_tls(tmp: Path, addresses: list[str]) -> tuple[Path, Path, Path]:
+    """A CA for this run and a server certificate for the storage endpoints' addresses
+    (Azurite's, its gate's, a proxy's): (ca.pem, cert.pem, key.pem) in `tmp`."""
+    from certs import ca, issue
+
+    ca_pair, ca_key = ca("swarmstack test storage CA")
+    server = issue(ca_pair, ca_key, "storage", server=True, addresses=addresses)
+    paths = tmp / "storage-ca.pem", tmp / "storage-cert.pem", tmp / "storage-key.pem"
+    for path, text in zip(paths, (ca_pair.cert, server.cert, server.key), strict=True):
+        path.write_text(text)
+    paths[2].chmod(0o600)
+    return paths
+
+
 class Azurite:
     """One Azurite process (Blob, Queue, Table) on `host`, started through `start`
     (the harness's `Procs`, so stopped by PID with its other processes)."""

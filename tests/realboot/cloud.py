@@ -10,9 +10,13 @@ fakes answer each node as itself.
 AWS (`AwsCloud`): moto with lifecycle hooks (`tests/integration/motoplus.py`) on
 10.198.0.2:5000, the fault proxy in front of it on 10.198.0.2:4566 (the nodes'
 `aws_endpoint_url`), and the IMDS (`imds_live.py`) on 169.254.169.254:80.
-Azure (`AzureCloud`): the fake Azure (`tests/integration/azure_fake.py`) on port 80 of
-every cloud address (IMDS at 169.254.169.254 answers by source address) and the fault
-proxy in front of its data plane on 10.198.0.2:4566.
+Azure (`AzureCloud`): the fake Azure (`tests/integration/azure_fake.py`: IMDS, Key Vault,
+ARM) on port 80 of every cloud address (IMDS at 169.254.169.254 answers by source
+address) and the fault proxy in front of its data plane on 10.198.0.2:4566; Table (and
+Blob) storage is Azurite (`tests/integration/azurite.py`) on the cloud namespace's
+loopback, behind the fake's storage gate (the stack's role assignments) and a second,
+HTTPS fault proxy on 10.198.0.2:4567 that the nodes use as their table endpoint; its
+certificate is of a CA made per cluster, which the nodes trust (their system store).
 
 Every service runs with `sys.executable`; the test process reaches them from a thread
 that has joined the cloud namespace. Everything is stopped by PID.
@@ -45,6 +49,8 @@ PROXY_PORT = 4566
 MOTO_URL = f"http://{CLOUD_IP}:{MOTO_PORT}"
 PROXY_URL = f"http://{CLOUD_IP}:{PROXY_PORT}"
 AZURE_URL = f"http://{CLOUD_IP}:80"
+STORAGE_PROXY_PORT = 4567
+TABLE_GATE = "127.0.0.1:20002"
 T = TypeVar("T")
 
 
@@ -265,15 +271,40 @@ class AwsCloud(CloudBase):
 
 class AzureCloud(CloudBase):
     """The fake Azure on port 80 of the cloud namespace (IMDS at 169.254.169.254), with the
-    fault proxy in front of its data plane (Key Vault, Table storage, ARM)."""
+    fault proxy in front of its data plane (Key Vault, ARM); Azurite's Table storage
+    behind the fake's storage gate and an HTTPS fault proxy (the same rules and log)."""
+
+    TABLES = ("swarm", "leaving")
 
     def __init__(self, net: Network, procs: Procs, tmp: Path) -> None:
+        from azurite import ACCOUNT, Azurite, Storage, storage_tls
+
         super().__init__(net, procs, tmp)
-        self.start("azure", INTEGRATION / "azure_fake.py", "0.0.0.0", "80")
+        self.ca_file, cert, key = storage_tls(tmp, [CLOUD_IP, "127.0.0.1"])
+        self.azurite = Azurite(lambda args, log, env: procs.start(args, log, env=env), self.enter, "127.0.0.1",
+                               cert, key, tmp)
+        self.start("azure", INTEGRATION / "azure_fake.py", "0.0.0.0", "80",
+                   "--gate", f"table@{TABLE_GATE}={self.azurite.table_url}",
+                   "--tls", str(cert), str(key), str(self.ca_file))
         self.start("proxy", HERE / "faultproxy.py", CLOUD_IP, str(PROXY_PORT), AZURE_URL, str(self.faults.path),
                    str(self.faults.log), "azure")
+        self.start("storage-proxy", HERE / "faultproxy.py", CLOUD_IP, str(STORAGE_PROXY_PORT), f"https://{TABLE_GATE}",
+                   str(self.faults.path), str(self.faults.log), "azure", "tables", str(cert), str(key),
+                   str(self.ca_file))
+        self.table_endpoint = f"https://{CLOUD_IP}:{STORAGE_PROXY_PORT}/{ACCOUNT}/"
         self.wait_up([f"{AZURE_URL}/_control/state", f"http://{METADATA_IP}/metadata/instance",
                       f"{PROXY_URL}/_control/state"])
+        self.storage = Storage(self.azurite.table_url, self.azurite.blob_url, self.ca_file, self.call)
+        try:
+            self.storage.wait_up()
+        except RuntimeError:
+            raise RuntimeError(f"Azurite did not start: {self.azurite.log.read_text()[-2000:]}") from None
+        for table in self.TABLES:  # what the Pulumi program creates
+            self.storage.create_table(table)
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        """Every entity of the swarm's tables, as Azurite holds them."""
+        return {table: self.storage.rows(table) for table in self.TABLES}
 
     def control(self, what: str, body: dict[str, Any] | None = None) -> Any:
         def run() -> Any:

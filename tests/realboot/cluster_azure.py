@@ -1,10 +1,13 @@
 """`AzureRealBootCluster`: an Azure swarmstack cluster whose nodes really boot.
 
-The cloud is the fake Azure (`tests/integration/azure_fake.py`: IMDS, Key Vault, Table
-storage, ARM, with the stack's role assignments enforced per identity) on port 80 of
-the cloud namespace, so that the IMDS answers at the real 169.254.169.254 (with the
-`Metadata: true` header) by the node's own address; the data plane is reached
-through the fault proxy (`faultproxy.py`, Azure error shapes). A scale set's machine
+The cloud is the fake Azure (`tests/integration/azure_fake.py`: IMDS, Key Vault, ARM,
+with the stack's role assignments enforced per identity) on port 80 of the cloud
+namespace, so that the IMDS answers at the real 169.254.169.254 (with the
+`Metadata: true` header) by the node's own address, and Azurite for Table storage
+(`tests/integration/azurite.py`, HTTPS, OAuth tokens checked) behind the fake's storage
+gate; the data plane is reached through the fault proxy (`faultproxy.py`, Azure error
+shapes; HTTPS in front of storage). Each machine's disk trusts the cluster's storage CA
+(`/usr/local/share/ca-certificates`), as Azure's images trust the public roots. A scale set's machine
 is a booted node whose NoCloud seed holds exactly the custom data the program
 renders for it (gzip), with only the endpoints overridden.
 """
@@ -90,7 +93,7 @@ class AzureRealBootCluster(RealBootCluster):
             "cluster": cfg.name, "cloud": "azure", "role": role, "pool": pool, "region": self.region,
             "generation": self.generation, "labels": labels, "docker_api": False, "vault_name": VAULT,
             "pool_labels": {p.name: dict(p.labels) for p in cfg.workers if p.labels} if role == "manager" else {},
-            "table_endpoint": f"{PROXY_URL}/tables/", "identity_client_id": CLIENT_IDS[role], "logging": False,
+            "table_endpoint": self.azure.table_endpoint, "identity_client_id": CLIENT_IDS[role], "logging": False,
             "vnet_cidr": cfg.network.new.cidr if cfg.network.new else None, "log_groups": None,
             "vault_endpoint": f"{PROXY_URL}/kv", "arm_endpoint": f"{PROXY_URL}/arm",
             **self.overrides, **overrides}
@@ -162,6 +165,9 @@ class AzureRealBootCluster(RealBootCluster):
             "vmId": vm_id, "name": name, "zone": zone, "vmSize": "Standard_D2s_v5",
             "subscriptionId": "00000000-0000-0000-0000-000000000000",
             "resourceGroupName": f"swarmstack-{self.cluster}", "vmScaleSetName": f"{self.cluster}-{pool}"}})
+        # The storage endpoint's certificate is of the cluster's CA: the disk trusts it.
+        machine.write("/usr/local/share/ca-certificates/swarmstack-test-storage.crt", self.azure.ca_file.read_text())
+        machine.chroot("update-ca-certificates")
         machine.seed(vm_id, self.custom_data(spec.role, pool, **{k: v for k, v in spec.overrides.items()
                                                                  if k != "count"}), hostname=name)
         with self.lock:
@@ -177,7 +183,7 @@ class AzureRealBootCluster(RealBootCluster):
                 if found.get(f"swarm-{role}-token", "pending") != "pending"}
 
     def state(self) -> dict[str, str]:
-        return {k: json.dumps(v) for k, v in self.azure.control("state")["tables"].items()}
+        return {k: json.dumps(v) for k, v in self.azure.tables().items()}
 
     def lifecycle(self) -> list[dict[str, Any]]:
         return []

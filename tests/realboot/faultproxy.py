@@ -16,7 +16,11 @@ proxy by rewriting it (atomically). Service and operation: on AWS the service is
 credential scope of the SigV4 `Authorization` header (`ssm`, `ec2`, `autoscaling`,
 `logs`) and the operation the `X-Amz-Target` suffix (JSON protocols) or the `Action=`
 form field (query protocols); on Azure the service is the first path segment (`kv`,
-`tables`, `arm`) and the operation the HTTP method.
+`tables`, `arm`; a proxy in front of one storage service is told its name, as Azurite's
+paths start with the account) and the operation the HTTP method.
+
+Served over HTTPS when given a certificate and key (Azurite's storage takes OAuth
+tokens over HTTPS only), and forwarding to an `https://` upstream with the given CA.
 
 Error shapes, as the clouds send them:
 - AWS JSON protocol (SSM, Logs): HTTP 400 `{"__type": "ThrottlingException"}`,
@@ -30,7 +34,8 @@ Error shapes, as the clouds send them:
 Every request is appended to the log (JSON lines: time, source, service, operation,
 status, fault) for the test to inspect.
 
-Run as `python faultproxy.py <host> <port> <upstream URL> <rules.json> <log.jsonl> aws|azure`.
+Run as `python faultproxy.py <host> <port> <upstream URL> <rules.json> <log.jsonl> aws|azure
+[<service> <cert.pem> <key.pem> <ca.pem>]`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -138,12 +144,16 @@ class Proxy(BaseHTTPRequestHandler):
     rules: Rules
     log_path = ""
     flavor = "aws"
+    service = ""
+    upstream_context: ssl.SSLContext | None = None
     log_lock = threading.Lock()
 
     def log_message(self, format: str, *args: object) -> None:
         return
 
     def _identify(self, body: bytes) -> tuple[str, str]:
+        if self.flavor == "azure" and self.service:
+            return self.service, self.command
         if self.flavor == "azure":
             segment = self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
             return segment, self.command
@@ -199,7 +209,12 @@ class Proxy(BaseHTTPRequestHandler):
                      latency=delay or None)
 
     def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=120)
+        connection: http.client.HTTPConnection
+        if self.upstream.scheme == "https":
+            connection = http.client.HTTPSConnection(self.upstream.hostname or "", self.upstream.port, timeout=120,
+                                                     context=self.upstream_context)
+        else:
+            connection = http.client.HTTPConnection(self.upstream.hostname or "", self.upstream.port, timeout=120)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             headers["Host"] = self.headers.get("Host", self.upstream.netloc)
@@ -225,12 +240,20 @@ class Proxy(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
 
-def main(host: str, port: str, upstream: str, rules: str, log: str, flavor: str = "aws") -> None:
+def main(host: str, port: str, upstream: str, rules: str, log: str, flavor: str = "aws", service: str = "",
+         cert: str = "", key: str = "", ca: str = "") -> None:
     Proxy.upstream = urlparse(upstream)
     Proxy.rules = Rules(rules)
     Proxy.log_path = log
     Proxy.flavor = flavor
+    Proxy.service = service
+    if ca:
+        Proxy.upstream_context = ssl.create_default_context(cafile=ca)
     server = ThreadingHTTPServer((host, int(port)), Proxy)
+    if cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     server.serve_forever()
 

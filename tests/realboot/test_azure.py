@@ -1,5 +1,6 @@
 """Azure on booted nodes: the fake Azure's IMDS at 169.254.169.254, its data plane
-behind the fault proxy, custom data rendered for the `prod-azure` stack. The same
+(Key Vault, ARM, and Azurite's Table storage over HTTPS) behind the fault proxy, custom
+data rendered for the `prod-azure` stack. The same
 cluster then shows two properties of issue 10: no join or bearer token was on any
 command line while it formed, and its containers cannot reach the metadata service
 while the nodes themselves can."""
@@ -10,14 +11,26 @@ import time
 from typing import Any
 
 import pytest
+from conftest import fail_or_skip
 from test_scenarios import converge, one_swarm, tokens_match_swarm, wait_for
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def azurite_installed() -> None:
+    """Azure's Table storage here is Azurite: skip without it (fail under CI=true)."""
+    from azurite import missing
+
+    reason = missing()
+    if reason is not None:
+        fail_or_skip(reason)
+
+
 def test_azure_nodes_boot_before_role_assignments_apply(clusters: Any, timing: Any) -> None:
     """Scenario 1 on Azure: for the first minute every Key Vault, Table and ARM call is
-    refused (403: the role assignments are not applied yet, as RBAC takes minutes), and
+    refused (403: the role assignments are not applied yet, as RBAC takes minutes; Table
+    storage's calls by the HTTPS proxy in front of Azurite), and
     writes to Key Vault for two (its role assignment applies last): the manager can win
     the election and init, then fail to store the tokens. It must still store them; the
     worker joins. Then, on the same cluster, issue 10: no secret was on a command line
@@ -34,6 +47,9 @@ def test_azure_nodes_boot_before_role_assignments_apply(clusters: Any, timing: A
         cluster.boot_new()
         wait_for("a refused call", lambda: [c for c in cluster.faults.calls() if c["fault"] == "denied"], 90,
                  cluster.diagnostics)
+        wait_for("a refused Table storage call", lambda: [c for c in cluster.faults.calls()
+                                                         if c["fault"] == "denied" and c["service"] == "tables"],
+                 90, cluster.diagnostics)
         converge(cluster, timing, "boot to converged swarm (403 for a minute)", 420, since=started, in_service=False)
         one_swarm(cluster)
         tokens = tokens_match_swarm(cluster)
