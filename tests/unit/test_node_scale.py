@@ -1,0 +1,133 @@
+"""Issue 16: a thousand nodes within the stores' rate limits. The rendered node script, run
+for real against the stand-ins of tests/unit/nodefakes (see test_node_script.py): a waiting
+worker reads once per poll, 30-60 s apart, its first read anywhere in the first minute;
+throttling is retried as throttling (longer backoff, more tries, never an answer, the CLI's
+own retries off); the leader looks up all down nodes in one call. The rates these give for
+N nodes are measured by benchmarks/scale.py and stated in docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import test_azure_userdata
+from test_node_script import ME, STORE, Node, formed_swarm, make_node, manager, worker  # noqa: F401
+
+from userdata import render
+from userdata.render import NODE_SCRIPT, files_of
+
+
+def store_reads(node: Node) -> list[str]:
+    return [line for line in node.calls.splitlines() if " ssm get-parameter" in line]
+
+
+def test_a_waiting_worker_polls_every_30_to_60_seconds_after_a_first_read_spread_over_a_minute(worker: Node) -> None:
+    """1000 workers polling every 1-10 s are 100+ reads a second; SSM answers 40."""
+    result = worker.run("bootstrap", "6")  # no swarm yet: it waits, then gives up for systemd
+    assert result.returncode != 0
+    sleeps = worker.sleeps
+    assert len(sleeps) >= 2, result.stderr
+    assert 0 <= sleeps[0] < 60
+    assert all(30 <= s <= 60 for s in sleeps[1:]), sleeps
+    assert len(store_reads(worker)) == len(sleeps)  # one read per poll
+
+
+def test_a_worker_whose_managers_do_not_answer_yet_reads_token_and_list_in_one_call(worker: Node) -> None:
+    formed_swarm(worker)
+    (worker.dir / "closed").write_text("10.0.1.20\n")
+    result = worker.run("bootstrap", "4")
+    assert result.returncode != 0
+    reads = store_reads(worker)
+    assert reads and all(" ssm get-parameters " in r and f"{STORE}/tokens/worker" in r
+                         and f"{STORE}/managers" in r for r in reads), reads
+    assert len(reads) == len(worker.sleeps)
+
+
+def test_a_throttled_waiting_read_is_not_an_answer_and_is_not_retried_in_a_burst(worker: Node) -> None:
+    """Throttled, a read is an error (never "no token yet"), tried once by us and once by
+    the CLI (AWS_MAX_ATTEMPTS=1), then the worker waits its 30-60 s: retries in a burst
+    would keep a throttled store throttled."""
+    formed_swarm(worker)
+    worker.write("faults.json", {"ssm get-parameters": "ThrottlingException"})
+    result = worker.run("bootstrap", "4")
+    assert result.returncode != 0
+    assert "could not be read (error or throttling)" in result.stderr
+    assert worker.read("engine.json").get("joined") is None
+    assert len(store_reads(worker)) == len(worker.sleeps)
+    assert all(30 <= s <= 60 for s in worker.sleeps[1:])
+    assert set((worker.dir / "aws-env.log").read_text().split()) == {"1"}
+    # The store answers again: the same worker joins.
+    worker.write("faults.json", {})
+    (worker.dir / "sleeps.log").unlink()
+    assert worker.run("bootstrap", "10").returncode == 0
+    assert worker.read("engine.json")["joined"]["JoinToken"].endswith("-worker")
+
+
+def test_a_throttled_election_backs_off_longer_and_still_wins(manager: Node) -> None:
+    """TooManyUpdates (or ThrottlingException) on the marker's create is throttling: retried
+    with a longer backoff and more tries, never taken for "the marker exists"."""
+    manager.write("faults.json", {f"ssm put-parameter {STORE}/init": {"code": "TooManyUpdates", "times": 4}})
+    result = manager.run("bootstrap", "30")
+    assert result.returncode == 0, result.stderr
+    assert manager.read("engine.json")["inits"] == 1
+    backoffs = manager.sleeps[:4]
+    assert len(backoffs) == 4 and all(s >= 4 for s in backoffs), manager.sleeps
+
+
+def test_the_leader_looks_up_every_down_node_in_one_call(manager: Node) -> None:
+    """Clean-up must cost calls by what changed, not one per node: three down nodes, one
+    EC2 call; the two whose machines are gone are removed, the stopped one stays."""
+    formed_swarm(manager)
+    manager.update("engine.json", state="active", manager=True, leader=True,
+                   node_table=["up ready active worker i-up 10.0.2.4 - - i-up",
+                               "a down active worker i-a 10.0.2.5 - - i-a",
+                               "b down active worker i-b 10.0.2.6 - - i-b",
+                               "c down active worker i-c 10.0.2.7 - - i-c"])
+    manager.update("cloud.json", instances={ME: "running", "i-up": "running", "i-a": "terminated",
+                                            "i-c": "stopped"})
+    result = manager.run("cleanup")
+    assert result.returncode == 0, result.stderr
+    lookups = [line for line in manager.calls.splitlines() if " ec2 describe-instances" in line]
+    assert len(lookups) == 1 and "i-a,i-b,i-c" in lookups[0], lookups
+    assert "docker node rm --force a" in manager.calls and "docker node rm --force b" in manager.calls
+    assert "docker node rm --force c" not in manager.calls
+
+
+def test_no_node_down_costs_no_lookup(manager: Node) -> None:
+    formed_swarm(manager)
+    manager.update("engine.json", state="active", manager=True, leader=True,
+                   node_table=[f"n{i} ready active worker i-{i} 10.0.2.{i} - - i-{i}" for i in range(50)])
+    assert manager.run("cleanup").returncode == 0
+    assert "ec2 describe-instances" not in manager.calls
+
+
+
+def test_azure_waits_what_retry_after_asks_when_throttled(tmp_path: Path) -> None:
+    """Key Vault, Table storage and ARM answer 429 (503) with Retry-After: the node waits that
+    long (at most 60 s), then the call succeeds; it is never an answer."""
+    script = files_of(render(test_azure_userdata.worker()))[NODE_SCRIPT].replace('\nmain "$@"', "\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # curl: 429 with Retry-After: 7 on the first call, 200 after (headers to -D FILE, body to -o FILE).
+    (bin_dir / "curl").write_text(
+        '#!/bin/bash\nn=$(cat "$FAKE_DIR/n" 2>/dev/null || echo 0); echo $((n + 1)) >"$FAKE_DIR/n"\n'
+        'while (($#)); do case $1 in -D) hdr=$2; shift ;; -o) out=$2; shift ;; esac; shift; done\n'
+        'if ((n == 0)); then printf "HTTP/1.1 429 Too Many Requests\\r\\nRetry-After: 7\\r\\n\\r\\n" >"$hdr"; '
+        'echo "{}" >"$out"; printf 429; else printf "HTTP/1.1 200 OK\\r\\n\\r\\n" >"$hdr"; '
+        'echo \'{"value": "SWMTKN-1-x"}\' >"$out"; printf 200; fi\n')
+    (bin_dir / "sleep").write_text('#!/bin/sh\necho "$1" >>"$FAKE_DIR/sleeps.log"\n')
+    for tool in ("curl", "sleep"):
+        (bin_dir / tool).chmod(0o755)
+    (tmp_path / "node.sh").write_text(script)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    driver = ('source "$FAKE_DIR/node.sh"; auth_header() { : >"$RUN_DIR/h"; echo "$RUN_DIR/h"; }; '
+              'set +e; http 404 https://vault.azure.net GET https://v.vault.azure.net/secrets/x; echo "rc=$?"')
+    result = subprocess.run(["bash", "-c", driver], capture_output=True, text=True, timeout=30,
+                            env={"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_DIR": str(tmp_path),
+                                 "SWARMSTACK_RUN_DIR": str(run_dir),
+                                 "SWARMSTACK_LOG_FILE": str(tmp_path / "log"),
+                                 "SWARMSTACK_STATE_DIR": str(tmp_path / "state")})
+    assert "rc=0" in result.stdout and "SWMTKN-1-x" in result.stdout, result.stderr
+    assert (tmp_path / "sleeps.log").read_text().split() == ["7"]
