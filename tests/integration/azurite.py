@@ -26,6 +26,7 @@ creates the tables and the backup container, and reads what the nodes wrote.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import os
 import shutil
@@ -182,18 +183,19 @@ class Storage:
 
     def _request(self, method: str, url: str, body: bytes | None = None,
                  headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        return self.call(lambda: self._send(method, url, body, headers))  # type: ignore[no-any-return]
+
+    def _send(self, method: str, url: str, body: bytes | None = None,
+              headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One request from the calling thread (which must be in the cloud namespace)."""
         token, _ = aad_token("swarmstack-harness", "https://storage.azure.com/")
-
-        def run() -> tuple[int, dict[str, str], bytes]:
-            request = urllib.request.Request(url, data=body, method=method,
-                                             headers={"Authorization": f"Bearer {token}", **(headers or {})})
-            try:
-                with urllib.request.urlopen(request, timeout=20, context=self.context) as answer:
-                    return answer.status, dict(answer.headers.items()), answer.read()
-            except urllib.error.HTTPError as err:
-                return err.code, dict(err.headers.items()), err.read()
-
-        return self.call(run)  # type: ignore[no-any-return]
+        request = urllib.request.Request(url, data=body, method=method,
+                                         headers={"Authorization": f"Bearer {token}", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as answer:
+                return answer.status, dict(answer.headers.items()), answer.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers.items()), err.read()
 
     def _table(self, method: str, path: str, body: Any = None,
                extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -250,6 +252,22 @@ class Storage:
                                           {"x-ms-version": BLOB_VERSION, "x-ms-blob-type": "BlockBlob"})
         if status != 201:
             raise RuntimeError(f"putting blob {name}: {status} {answer[:300]!r}")
+
+    def put_blobs(self, container: str, names: list[str], data: bytes, workers: int = 8) -> None:
+        """Many blobs at once (`workers` requests in flight): threads started by the thread
+        in the cloud namespace are in it too."""
+        def put(name: str) -> int:
+            status, _, _ = self._send("PUT", f"{self.blob_url}/{container}/{urllib.parse.quote(name)}", data,
+                                      {"x-ms-version": BLOB_VERSION, "x-ms-blob-type": "BlockBlob"})
+            return status
+
+        def run() -> list[int]:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+                return list(pool.map(put, names))
+
+        failed = [(n, status) for n, status in zip(names, self.call(run), strict=True) if status != 201]
+        if failed:
+            raise RuntimeError(f"putting {len(failed)} blobs failed, first: {failed[0]}")
 
     def blobs(self, container: str) -> dict[str, int]:
         """Name -> size of every blob in `container`, over every page (NextMarker)."""

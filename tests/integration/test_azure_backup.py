@@ -62,9 +62,11 @@ def test_a_backup_restores_the_swarm_on_a_fresh_manager_and_the_worker_rejoins(h
                and c[3] == 201 for c in calls), calls[-10:]
     assert not [c for c in calls if c[0] == "worker" and c[2].startswith(f"/{ACCOUNT}/backups")]
 
-    # Older backups: restore takes the newest.
-    for day in ("20240101", "20250101"):
-        harness.azure.storage.put_blob("backups", f"swarm/{day}T000000Z-i-old.tar.gz", b"not a backup")
+    # Older backups, more than a page of them (Azure and Azurite list 5,000 names a page, in
+    # name order, so the newest is on the second page): restore takes the newest.
+    older = [f"swarm/2024{i // 1000 + 1:02d}{i % 28 + 1:02d}T{i % 24:02d}0000Z-i-old{i:04d}.tar.gz"
+             for i in range(5000)]
+    harness.azure.storage.put_blobs("backups", older, b"not a backup")
     manager.stop(graceful=False)  # every manager lost
     harness.gone(manager)
     fresh = harness.add_azure_node("managers")
