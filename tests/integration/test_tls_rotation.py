@@ -431,3 +431,64 @@ def test_4_a_ca_renewed_with_the_same_key_keeps_the_old_bundles_working(rotation
                          ("renewed-client-second-ca", {**renewed.bundle(), "ca.pem": second.ca_cert})):
         result = api(rotation, node.ip, bundle_files(rotation, name, bundle))
         assert result.returncode == 0, (name, result.stderr)
+
+
+def converge_together(rotation: Rotation) -> dict[str, list[int]]:
+    """`swarmstack-node converge` on every manager at the same moment, as timers that fire
+    together would (RandomizedDelaySec spreads them over 30 s, and an engine restart with its
+    election takes longer than the gap between two of them); each node runs again on failure."""
+    codes: dict[str, list[int]] = {}
+    errors: list[str] = []
+
+    def run(node: Any) -> None:
+        systemd = rotation.systemd[node.name]
+        deadline = time.monotonic() + 300
+        codes[node.name] = []
+        while True:
+            result = systemd.run("converge", timeout=300)
+            codes[node.name].append(result.returncode)
+            if result.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                errors.append(f"{node.name}: converge kept failing:\n{result.stderr[-2000:]}")
+                return
+            time.sleep(2)
+
+    threads = [threading.Thread(target=run, args=(node,)) for node in rotation.harness.live("manager")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=400)
+    assert not errors, errors
+    return codes
+
+
+def test_5_managers_whose_timers_fire_together_restart_their_engines_one_at_a_time(rotation: Rotation) -> None:
+    """Every manager sees every other one reachable at the same moment: without a lease held
+    across the cluster, all three restart at once and the swarm loses its quorum."""
+    h = rotation.harness
+    renewed = rotation.generations["renewed"]
+    new = reissued(renewed, rotation.addresses, new_ca_key=True, common="swarmstack prod CA")
+    rotation.generations["third"] = new
+    started = time.monotonic()
+    watch = LeaderWatch(h)
+    try:
+        store(rotation, new)
+        codes = converge_together(rotation)
+    finally:
+        watch.stop()
+    restarts = engine_restarts(rotation, started)
+    assert [(r.verb, r.ok) for r in restarts] == [("restart", True)] * 3, (restarts, codes)
+    for before, after in itertools.pairwise(restarts):
+        assert after.began >= before.ended, f"two engines restarted at once: {before} {after}"
+    gap = watch.longest_gap()
+    assert gap <= MAX_LEADERLESS, f"no leader for {gap:.1f}s"
+    rows = h.wait_converged(managers=3, workers=0, timeout=60)
+    assert sorted(r["id"] for r in rows) == sorted(rotation.ids.values()), "a manager left or rejoined"
+    flags = bundle_files(rotation, "third", new.bundle())
+    for node in h.live("manager"):
+        ok = api(rotation, node.ip, flags)
+        assert ok.returncode == 0 and ok.stdout.strip() == rotation.ids[node.name], ok.stderr
+    # The lease is given back: nothing is left in the swarm's configs.
+    assert h.live("manager")[0].docker("config", "ls", "-q").strip() == ""
+    print(f"together: converge runs {codes}, restarts {[(r.node, round(r.ended - r.began, 1)) for r in restarts]}")

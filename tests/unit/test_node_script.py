@@ -575,8 +575,49 @@ def test_only_the_first_reachable_follower_takes_the_backup(backed_up: Node) -> 
 def test_no_backup_stops_an_engine_while_another_manager_is_unreachable(backed_up: Node) -> None:
     backed_up.update("engine.json", node_ls=["true Reachable", "false Leader", "false Unreachable"])
     result = backed_up.run("backup")
-    assert result.returncode != 0 and "cost the quorum" in result.stderr
+    assert result.returncode != 0 and "another manager is unreachable" in result.stderr
     assert "systemctl stop docker" not in backed_up.calls
+
+
+LEASE = "swarmstack-engine-lease"
+
+
+def test_a_backup_holds_the_engine_lease_while_its_engine_is_stopped_and_gives_it_back(backed_up: Node) -> None:
+    result = backed_up.run("backup")
+    assert result.returncode == 0, result.stderr
+    calls = backed_up.calls.splitlines()
+    take = next(i for i, c in enumerate(calls) if c.startswith(f"docker config create --label swarmstack.holder=self-node {LEASE}"))
+    stop = calls.index("systemctl stop docker.socket docker.service")
+    give = next(i for i, c in enumerate(calls) if c.startswith("docker config rm "))
+    assert take < stop < give
+    assert backed_up.read("engine.json")["configs"] == {}
+
+
+def test_no_engine_stops_while_another_manager_holds_the_engine_lease(backed_up: Node) -> None:
+    """Two managers that both see every other one reachable (a certificate renewal reaches
+    all at once, a backup meanwhile): the lease lets one stop its engine, never two."""
+    import time
+
+    backed_up.update("engine.json", configs={LEASE: {"id": "cfg-other", "created": int(time.time()) - 60,
+                                                     "labels": {"swarmstack.holder": "a-node"}}})
+    result = backed_up.run("backup")
+    assert result.returncode != 0 and "holds the engine lease" in result.stderr, result.stderr
+    assert "systemctl stop docker" not in backed_up.calls
+    assert backed_up.read("engine.json")["configs"][LEASE]["id"] == "cfg-other"
+
+
+@pytest.mark.parametrize("holder, age", [("a-node", 3600), ("gone-node", 60)])
+def test_a_lease_whose_holder_died_is_taken_over_by_its_id(backed_up: Node, holder: str, age: int) -> None:
+    """Held for longer than any restart takes, or by a node the swarm no longer has."""
+    import time
+
+    backed_up.update("engine.json", gone_nodes=["gone-node"], configs={
+        LEASE: {"id": "cfg-stale", "created": int(time.time()) - age, "labels": {"swarmstack.holder": holder}}})
+    result = backed_up.run("backup")
+    assert result.returncode == 0, result.stderr
+    assert "docker config rm cfg-stale" in backed_up.calls
+    assert "systemctl stop docker.socket docker.service" in backed_up.calls
+    assert backed_up.read("engine.json")["configs"] == {}
 
 
 def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed_up: Node) -> None:
