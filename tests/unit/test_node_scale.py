@@ -11,11 +11,22 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import test_azure_userdata
-from test_node_script import ME, STORE, Node, formed_swarm, make_node, manager, worker  # noqa: F401
+from test_node_script import ME, STORE, Node, formed_swarm, make_node
 
 from userdata import render
 from userdata.render import NODE_SCRIPT, files_of
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Node:
+    return make_node(tmp_path, "manager")
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Node:
+    return make_node(tmp_path, "worker")
 
 
 def store_reads(node: Node) -> list[str]:
