@@ -107,10 +107,6 @@ class NodeUserData:
     """Azure: `https://<account>.table.core.windows.net/`, the init marker's table service."""
     identity_client_id: str = ""
     """Azure: client id of the role's user-assigned identity."""
-    ca_cert_pem: str = ""
-    """Azure: the Docker API CA certificate (public), managers with the API only."""
-    server_cert_pem: str = ""
-    """Azure: the managers' Docker API server certificate (public); the key comes from Key Vault."""
     vault_endpoint: str = ""
     """Azure: Key Vault endpoint; empty means `https://<vault>.vault.azure.net`."""
     arm_endpoint: str = "https://management.azure.com"
@@ -251,9 +247,6 @@ def _problems(p: NodeUserData) -> list[str]:
 
 def _azure_problems(p: NodeUserData) -> list[str]:
     out = []
-    if p.docker_api and not (p.ca_cert_pem.startswith("-----BEGIN CERTIFICATE-----")
-                             and p.server_cert_pem.startswith("-----BEGIN CERTIFICATE-----")):
-        out.append("docker_api needs the CA and server certificates (PEM)")
     if not _VAULT.match(p.vault_name):
         out.append(f"vault_name {p.vault_name!r} is not a Key Vault name")
     if not _URL.match(p.table_endpoint):

@@ -76,7 +76,6 @@ _environment = functools.cache(environment)
 ENGINE_PACKAGES = {"amazonlinux": ("docker",), "ubuntu": ("docker.io",)}
 AZURE_CUSTOM_DATA_LIMIT = 65535
 """Azure takes at most 64 KiB of custom data before base64."""
-TLS_DIR = "/etc/docker/tls"
 
 
 def _context(params: NodeUserData) -> dict[str, Any]:
@@ -123,15 +122,11 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
         if params.logging:
             files.append(NodeFile(f"{UNIT_DIR}/swarmstack-docker-events.service", "0644",
                                   "azure/swarmstack-docker-events.service.j2"))
-        if params.docker_api:
-            files += [NodeFile(f"{TLS_DIR}/ca.pem", "0644", "azure/pem.j2"),
-                      NodeFile(f"{TLS_DIR}/server-cert.pem", "0644", "azure/pem.j2")]
     env = _environment()
     context = _context(params)
     rendered = []
     for file in files:
-        extra = {"pem": params.ca_cert_pem if file.path.endswith("/ca.pem") else params.server_cert_pem}
-        text = env.get_template(file.template).render({**context, **extra})
+        text = env.get_template(file.template).render(context)
         if file.path == NODE_SCRIPT:
             text = without_comments(text)
         rendered.append(dataclasses.replace(file, content=text.rstrip("\n") + "\n"))
@@ -140,14 +135,14 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
 
 def without_comments(script: str) -> str:
     """The node script as it ships: its header and shellcheck directives kept, every other
-    full-line comment dropped (they explain the template, `templates/node/`; EC2 takes only
-    16 KiB of gzipped user data). Pure."""
+    full-line comment and every blank line dropped (they explain the template,
+    `templates/node/`; EC2 takes only 16 KiB of gzipped user data). Pure."""
     lines = script.splitlines()
     header = 0
     while header < len(lines) and lines[header].startswith("#"):
         header += 1
-    kept = lines[:header] + [line for line in lines[header:]
-                             if not line.lstrip().startswith("#") or "shellcheck " in line]
+    kept = lines[:header] + [line for line in lines[header:] if line.strip()
+                             and (not line.lstrip().startswith("#") or "shellcheck " in line)]
     return "\n".join(kept) + "\n"
 
 

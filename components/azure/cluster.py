@@ -21,10 +21,11 @@ from components.azure.firewall import Firewall, FirewallArgs
 from components.azure.identity import Identities, IdentityArgs
 from components.azure.load_balancer import LoadBalancer, LoadBalancerArgs, lb_rules
 from components.azure.logs import Logs, LogsArgs
+from components.azure.monitoring import Monitoring, MonitoringArgs
 from components.azure.names import computer_name_prefix
 from components.azure.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.azure.node_pool import DEFAULT_IMAGE, NodePool, NodePoolArgs
-from components.azure.swarm_store import SwarmStore, SwarmStoreArgs
+from components.azure.swarm_store import StoredTls, SwarmStore, SwarmStoreArgs
 from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
@@ -118,12 +119,19 @@ class Cluster(pulumi.ComponentResource):
                 ca_cert_pem=cfg.docker_api.ca_cert_pem if cfg.docker_api.ca == "provided" else None,
                 ca_key_pem=ca_key), opts=child)
 
+        monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
+            cluster=name, resource_group=rg, emails=tuple(cfg.alarms.email), https=tuple(cfg.alarms.https),
+            tags=tags), opts=child)
+
         store = SwarmStore(f"{name}-store", SwarmStoreArgs(
             cluster=name, suffix=suffix.result, resource_group=rg, location=location, tenant_id=client.tenant_id,
             subscription_id=client.subscription_id, production=cfg.production,
             manager_principal=identities.principal_ids["managers"],
             worker_principal=identities.principal_ids["workers"], deployer_principal=client.object_id,
-            server_key_pem=docker_tls.server_key_pem if docker_tls else None, tags=tags), opts=child)
+            docker_api=StoredTls(ca_cert_pem=docker_tls.ca_cert_pem, server_cert_pem=docker_tls.server_cert_pem,
+                                 server_key_pem=docker_tls.server_key_pem, expiries=docker_tls.expiries)
+            if docker_tls else None,
+            action_group_ids=monitoring.action_group_ids, tags=tags), opts=child)
 
         backups = BackupContainer(f"{name}-backups", BackupContainerArgs(
             resource_group=rg, account_name=store.storage_account, blob_endpoint=store.blob_endpoint,
@@ -136,7 +144,8 @@ class Cluster(pulumi.ComponentResource):
         if cfg.logging.enabled:
             logs = Logs(f"{name}-logs", LogsArgs(
                 resource_group=rg, location=location, retention_days=cfg.logging.retention_days,
-                manager_count=cfg.managers.count, manager_computer_prefix=manager_prefix, tags=tags), opts=child)
+                manager_count=cfg.managers.count, manager_computer_prefix=manager_prefix,
+                action_group_ids=monitoring.action_group_ids, tags=tags), opts=child)
 
         if cfg.access.ssh_public_key is not None:
             ssh_key: pulumi.Input[str] = cfg.access.ssh_public_key
@@ -154,19 +163,17 @@ class Cluster(pulumi.ComponentResource):
 
         def custom_data(role: str, pool: str, labels: dict[str, str]) -> pulumi.Output[str]:
             role_key = "managers" if role == "manager" else "workers"
-            values = [store.vault_name, store.table_endpoint, identities.client_ids[role_key],
-                      docker_tls.ca_cert_pem if docker_tls and role == "manager" else "",
-                      docker_tls.server_cert_pem if docker_tls and role == "manager" else "", generation,
+            values = [store.vault_name, store.table_endpoint, identities.client_ids[role_key], generation,
                       backups.store if backups is not None and role == "manager" else ""]
             return pulumi.Output.all(*values).apply(lambda v: encode(render(NodeUserData(
                 cluster=name, cloud="azure", role=role, pool=pool, region=location, labels=dict(labels),
                 pool_labels=pool_labels_of(cfg) if role == "manager" else {},
-                generation=v[5],
+                generation=v[3],
                 docker_api=bool(docker_tls) and role == "manager", vault_name=v[0], table_endpoint=v[1],
-                identity_client_id=v[2], ca_cert_pem=v[3], server_cert_pem=v[4],
+                identity_client_id=v[2],
                 logging=cfg.logging.enabled, prune=cfg.prune.enabled,
                 prune_schedule=cfg.prune.schedule, prune_volumes=cfg.prune.volumes, prune_until=cfg.prune.until,
-                backup_store=v[6], backup_schedule=cfg.backup.schedule,
+                backup_store=v[4], backup_schedule=cfg.backup.schedule,
                 address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
             )), "azure"))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
-from components.common.cert_expiry import RENEW_HOURS
+from components.common.cert_expiry import RENEW_HOURS, pem_expiry
 
 VALIDITY_HOURS = 24 * 365
 
@@ -38,6 +38,8 @@ class DockerTls(pulumi.ComponentResource):
     server_key_pem: pulumi.Output[str]
     client_bundle: pulumi.Output[dict[str, str]]
     """`{"ca.pem", "cert.pem", "key.pem"}`, as `docker --tlsverify` reads them; secret."""
+    expiries: dict[str, pulumi.Input[str]]
+    """`server` and `ca`: when each certificate ends (RFC 3339), for the expiry alerts."""
 
     def __init__(self, name: str, args: DockerTlsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:azure:DockerTls", name, None, opts)
@@ -47,6 +49,7 @@ class DockerTls(pulumi.ComponentResource):
                 raise pulumi.RunError("dockerApi.ca is provided, but swarmstack:dockerApiCaKey is not set")
             ca_cert: pulumi.Input[str] = args.ca_cert_pem
             ca_key: pulumi.Input[str] = pulumi.Output.secret(args.ca_key_pem)
+            ca_end: pulumi.Input[str] = pem_expiry(args.ca_cert_pem)
         else:
             ca_private = tls.PrivateKey(f"{name}-ca", algorithm="ECDSA", ecdsa_curve="P384", opts=child)
             ca = tls.SelfSignedCert(
@@ -54,7 +57,7 @@ class DockerTls(pulumi.ComponentResource):
                 validity_period_hours=VALIDITY_HOURS * 5, allowed_uses=["cert_signing", "crl_signing"],
                 subject=tls.SelfSignedCertSubjectArgs(common_name=f"{args.cluster} docker api ca",
                                                       organization="swarmstack"), opts=child)
-            ca_cert, ca_key = ca.cert_pem, ca_private.private_key_pem
+            ca_cert, ca_key, ca_end = ca.cert_pem, ca_private.private_key_pem, ca.validity_end_time
         server_key = tls.PrivateKey(f"{name}-server", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         server = self._signed(name, "server", server_key, ca_cert, ca_key, ["server_auth"],
                               [*args.dns_names, "localhost"], [*args.ip_addresses, "127.0.0.1"])
@@ -63,6 +66,7 @@ class DockerTls(pulumi.ComponentResource):
         self.ca_cert_pem = pulumi.Output.from_input(ca_cert)
         self.server_cert_pem = server.cert_pem
         self.server_key_pem = pulumi.Output.secret(server_key.private_key_pem)
+        self.expiries = {"server": server.validity_end_time, "ca": ca_end}
         self.client_bundle = pulumi.Output.secret(pulumi.Output.all(ca_cert, client.cert_pem,
                                                                     client_key.private_key_pem).apply(
             lambda parts: {"ca.pem": parts[0], "cert.pem": parts[1], "key.pem": parts[2]}))

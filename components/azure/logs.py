@@ -46,6 +46,8 @@ class LogsArgs:
     """How many managers the swarm should have (the alert fires below its quorum)."""
     manager_computer_prefix: str
     """Host name prefix of the managers, as in the Heartbeat table."""
+    action_group_ids: list[pulumi.Input[str]]
+    """Who hears the quorum alert (components/azure/monitoring.py); empty for nobody."""
     tags: dict[str, str]
     """Tags for every resource."""
 
@@ -88,6 +90,8 @@ class Logs(pulumi.ComponentResource):
                 metric_measure_column="managers", operator="LessThan", threshold=quorum(args.manager_count),
                 failing_periods=azure.monitor.ConditionFailingPeriodsArgs(
                     number_of_evaluation_periods=1, min_failing_periods_to_alert=1))]),
+            actions=azure.monitor.ActionsArgs(action_groups=list(args.action_group_ids))
+            if args.action_group_ids else None,
             tags=args.tags, opts=child)
         self.workspace_id = workspace.id
         self.workspace_customer_id = workspace.customer_id

@@ -8,9 +8,17 @@
   writes its swarm node id (workers cannot drain themselves); the leader drains it.
   Both roles may write it, and nothing else of the store.
 - A Key Vault (RBAC, soft delete, purge protection in production) holds the join
-  tokens and the Docker API's server key. Access is granted per secret: workers may
-  read the worker token and nothing else; managers may write both tokens and read
-  the server key. The token secrets start as placeholders the first manager replaces.
+  tokens and the Docker API's CA certificate, server certificate and server key (the
+  managers read them on every converge run, so renewed certificates reach running
+  managers). Access is granted per secret: workers may read the worker token and
+  nothing else; managers may write both tokens and read the Docker API's three. The
+  token secrets start as placeholders the first manager replaces.
+- The certificates' secrets carry their certificate's end as `exp`. Key Vault publishes
+  `Microsoft.KeyVault.SecretNearExpiry` 30 days before it (the window in which `pulumi
+  up` re-issues a leaf), and an Event Grid subscription per certificate turns it into
+  an Azure Monitor alert for the cluster's action group. Key Vault publishes only for
+  secret versions written after the subscription exists, so the secrets wait for it.
+  An expired secret still reads (Key Vault does not enforce `exp` on a secret's get).
 - The deploying principal is Key Vault Secrets Officer on the vault. ARM creates
   secrets (`vaults/secrets` PUT is a control-plane call) but refuses to delete them
   (`DisallowedResourceOperation`), so the provider deletes them through the vault's
@@ -30,6 +38,7 @@ import pulumi_azure_native as azure
 
 from components.azure.identity import role_definition
 from components.azure.names import key_vault_name, storage_account_name
+from components.common.cert_expiry import expiry_epoch, warning_message
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
@@ -39,11 +48,26 @@ TABLE_READER = "76199698-9eea-4c19-bc75-cec21354c6b6"
 MANAGER_TOKEN = "swarm-manager-token"
 WORKER_TOKEN = "swarm-worker-token"
 SERVER_KEY = "docker-server-key"
+CA_CERT = "docker-ca-cert"
+SERVER_CERT = "docker-server-cert"
+NEAR_EXPIRY = "Microsoft.KeyVault.SecretNearExpiry"
 TABLE = "swarm"
 LEAVING_TABLE = "leaving"
 """Workers that Azure is about to delete sign up here; the leader drains them."""
 PLACEHOLDER = "pending"
 """The value a token secret has until the first manager writes the real token."""
+
+
+@dataclass(frozen=True)
+class StoredTls:
+    """What the managers read to serve the Docker API."""
+
+    ca_cert_pem: pulumi.Input[str]
+    server_cert_pem: pulumi.Input[str]
+    server_key_pem: pulumi.Input[str]
+    """A secret."""
+    expiries: dict[str, pulumi.Input[str]]
+    """`ca` and `server`: when each certificate ends (RFC 3339)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +95,10 @@ class SwarmStoreArgs:
     deployer_principal: pulumi.Input[str] | None
     """Object id of whoever runs `pulumi up`/`destroy` (`get_client_config`): may manage
     the vault's secrets through the data plane, which deleting them needs."""
-    server_key_pem: pulumi.Input[str] | None
-    """The Docker API server's private key (a secret), or None without the API."""
+    docker_api: StoredTls | None
+    """The Docker API's certificates and server key, or None without the API."""
+    action_group_ids: list[pulumi.Input[str]]
+    """Who hears that a certificate nears its end (components/azure/monitoring.py)."""
     tags: dict[str, str]
     """Tags for every resource."""
 
@@ -131,20 +157,32 @@ class SwarmStore(pulumi.ComponentResource):
                     value=pulumi.Output.secret(PLACEHOLDER), content_type="text/plain"),
                 # The first manager writes the real token; the program must not put the placeholder back.
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["properties"], depends_on=officer))
-        if args.server_key_pem is not None:
+        if args.docker_api is not None:
+            tls_args = args.docker_api
             secrets[SERVER_KEY] = azure.keyvault.Secret(
                 f"{name}-{SERVER_KEY}", resource_group_name=args.resource_group, vault_name=vault.name,
                 secret_name=SERVER_KEY, properties=azure.keyvault.SecretPropertiesArgs(
-                    value=pulumi.Output.secret(args.server_key_pem), content_type="application/x-pem-file"),
+                    value=pulumi.Output.secret(tls_args.server_key_pem), content_type="application/x-pem-file"),
                 opts=after_officer)
+            watched = self._expiry_alerts(name, args, vault)
+            for secret, cert, pem in ((CA_CERT, "ca", tls_args.ca_cert_pem),
+                                      (SERVER_CERT, "server", tls_args.server_cert_pem)):
+                secrets[secret] = azure.keyvault.Secret(
+                    f"{name}-{secret}", resource_group_name=args.resource_group, vault_name=vault.name,
+                    secret_name=secret, properties=azure.keyvault.SecretPropertiesArgs(
+                        value=pem, content_type="application/x-pem-file",
+                        attributes=azure.keyvault.SecretAttributesArgs(
+                            expires=pulumi.Output.from_input(tls_args.expiries[cert]).apply(expiry_epoch))),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[*officer, *watched]))
 
         grants = [
             ("managers", MANAGER_TOKEN, SECRETS_OFFICER, args.manager_principal),
             ("managers", WORKER_TOKEN, SECRETS_OFFICER, args.manager_principal),
             ("workers", WORKER_TOKEN, SECRETS_USER, args.worker_principal),
         ]
-        if SERVER_KEY in secrets:
-            grants.append(("managers", SERVER_KEY, SECRETS_USER, args.manager_principal))
+        for secret in (SERVER_KEY, CA_CERT, SERVER_CERT):
+            if secret in secrets:
+                grants.append(("managers", secret, SECRETS_USER, args.manager_principal))
         for role, secret, definition, principal in grants:
             azure.authorization.RoleAssignment(
                 f"{name}-{role}-{secret}", principal_id=principal, principal_type="ServicePrincipal",
@@ -169,3 +207,30 @@ class SwarmStore(pulumi.ComponentResource):
         self.table_endpoint = account.primary_endpoints.table
         self.blob_endpoint = account.primary_endpoints.blob
         self.register_outputs({"vaultName": self.vault_name, "storageAccount": self.storage_account})
+
+    def _expiry_alerts(self, name: str, args: SwarmStoreArgs,
+                       vault: azure.keyvault.Vault) -> list[pulumi.Resource]:
+        """The vault's events, and an alert per certificate 30 days before its end."""
+        child = pulumi.ResourceOptions(parent=self)
+        tls_args = args.docker_api
+        assert tls_args is not None
+        topic = azure.eventgrid.SystemTopic(
+            f"{name}-vault-events", resource_group_name=args.resource_group, location=args.location,
+            system_topic_name=f"{name}-vault-events", source=vault.id, topic_type="Microsoft.KeyVault.vaults",
+            tags=args.tags, opts=child)
+        made: list[pulumi.Resource] = [topic]
+        for secret, cert in ((CA_CERT, "ca"), (SERVER_CERT, "server")):
+            message = pulumi.Output.from_input(tls_args.expiries[cert]).apply(
+                lambda end, cert=cert: warning_message(args.cluster, cert, end))
+            made.append(azure.eventgrid.SystemTopicEventSubscription(
+                f"{name}-{secret}-expiry", resource_group_name=args.resource_group, system_topic_name=topic.name,
+                event_subscription_name=f"{secret}-near-expiry",
+                # Azure Monitor alerts take CloudEvents 1.0 only.
+                event_delivery_schema="CloudEventSchemaV1_0",
+                filter=azure.eventgrid.EventSubscriptionFilterArgs(
+                    included_event_types=[NEAR_EXPIRY], subject_begins_with=secret, subject_ends_with=secret),
+                destination=azure.eventgrid.MonitorAlertEventSubscriptionDestinationArgs(
+                    endpoint_type="MonitorAlert", severity="Sev2", description=message,
+                    action_groups=list(args.action_group_ids) or None),
+                opts=child))
+        return made

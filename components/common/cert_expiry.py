@@ -28,6 +28,11 @@ def warning_at(validity_end: str, days: int = WARN_DAYS) -> str:
     return f"at({(_utc(validity_end) - datetime.timedelta(days=days)).strftime('%Y-%m-%dT%H:%M:%S')})"
 
 
+def expiry_epoch(validity_end: str) -> int:
+    """A certificate's end (RFC 3339) in seconds since the epoch: Key Vault's `exp` attribute."""
+    return int(_utc(validity_end).timestamp())
+
+
 def pem_expiry(pem: str) -> str:
     """A PEM certificate's end as RFC 3339 in UTC (for a CA the user provides)."""
     from cryptography import x509
@@ -41,6 +46,7 @@ def warning_message(cluster: str, certificate: str, validity_end: str) -> str:
             f"(in {WARN_DAYS} days).")
     if certificate == "ca":
         return (f"{head} pulumi up does not renew a CA: rotate it (a new CA, then new server and client "
-                "certificates; every admin needs the new clientTls bundle), see docs/aws.md, Certificate expiry.")
+                "certificates; every admin needs the new clientTls bundle), see docs/operations.md, Rotating the "
+                "Docker API certificates.")
     return (f"{head} Run pulumi up on the stack now: it re-issues certificates in their last {WARN_DAYS} days "
-            "(see docs/aws.md, Certificate expiry).")
+            "(see docs/operations.md, Rotating the Docker API certificates).")

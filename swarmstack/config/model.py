@@ -151,10 +151,11 @@ class Logging(Model):
 
 
 class Alarms(Model):
-    """Where the alarms go: subscriptions to the alarm topic (AWS)."""
+    """Where the alarms go: subscriptions to the alarm topic (AWS), receivers of the action
+    group (Azure)."""
 
     email: list[str] = Field(default_factory=list)
-    """Email addresses; each confirms its subscription from the mail AWS sends."""
+    """Email addresses; on AWS each confirms its subscription from the mail AWS sends."""
     https: list[str] = Field(default_factory=list)
     """HTTPS endpoints (a chat or paging webhook) that confirm the subscription."""
 

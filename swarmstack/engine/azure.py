@@ -773,6 +773,12 @@ def _secret(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Output
         raise EngineError(f"{where}: properties.value is required")
     if len(str(props["value"]).encode()) > 25 * 1024:
         raise EngineError(f"{where}: a secret value is at most 25 KiB")
+    attributes = props.get("attributes") or {}
+    for key in ("expires", "notBefore"):
+        if key in attributes and attributes[key] is not None:
+            when = as_int(attributes[key], where, f"properties.attributes.{key}")
+            if when <= 0:
+                raise EngineError(f"{where}: properties.attributes.{key} is seconds since 1970 (UTC), got {when}")
     rid = f"{vault.id}/secrets/{secret_name}"
     uri = f"{vault.outputs['properties']['vaultUri']}secrets/{secret_name}"
     out = {"name": secret_name, "type": "Microsoft.KeyVault/vaults/secrets",
@@ -1030,6 +1036,110 @@ def _scheduled_query(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[st
     rid = az.arm_id(group, "Microsoft.Insights", "scheduledQueryRules", rule)
     out = {**common(az, "ScheduledQueryRule", name, i, "Microsoft.Insights/scheduledQueryRules", rule)}
     az.add(Stored("scheduledQueryRules", rule, rid, {**i, **out}))
+    return rid, out
+
+
+ACTION_GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,259}")
+EVENT_GRID_NAME = re.compile(r"[A-Za-z0-9-]{3,64}")
+KEY_VAULT_EVENTS = {
+    # https://learn.microsoft.com/azure/event-grid/event-schema-key-vault
+    f"Microsoft.KeyVault.{kind}{event}" for kind in ("Certificate", "Key", "Secret")
+    for event in ("NewVersionCreated", "NearExpiry", "Expired")} | {"Microsoft.KeyVault.VaultAccessPolicyChanged"}
+SYSTEM_TOPIC_TYPES = {"Microsoft.KeyVault.vaults": "vaults"}
+"""The topic types the model knows, and the kind of resource each takes as its source."""
+
+
+@handles("azure-native:monitor:ActionGroup")
+def _action_group(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    where = az.where("ActionGroup", name)
+    group = az.group(i, where)
+    group_name = name_of(i, "actionGroupName", name)
+    if not ACTION_GROUP_NAME.fullmatch(group_name):
+        raise EngineError(f"{where}: action group name {group_name!r} must be 1-260 letters, digits, _ . and -")
+    location = str(i.get("location") or "")
+    if location != "Global" and location not in LOCATIONS:
+        raise EngineError(f"{where}: location {location!r} must be Global or an Azure region")
+    short = str(i.get("groupShortName") or "")
+    if not 1 <= len(short) <= 12:
+        raise EngineError(f"{where}: groupShortName {short!r} must be 1-12 characters")
+    receivers = [*(i.get("emailReceivers") or []), *(i.get("webhookReceivers") or [])]
+    names = [str(r.get("name") or "") for r in receivers]
+    if len(set(names)) != len(names) or "" in names:
+        raise EngineError(f"{where}: every receiver needs a name, unique in the group: {names}")
+    for receiver in i.get("emailReceivers") or []:
+        if "@" not in str(receiver.get("emailAddress") or ""):
+            raise EngineError(f"{where}: email receiver {receiver.get('name')!r} has no email address")
+    for receiver in i.get("webhookReceivers") or []:
+        if not str(receiver.get("serviceUri") or "").startswith("https://"):
+            raise EngineError(f"{where}: webhook receiver {receiver.get('name')!r} needs an https:// serviceUri")
+    rid = az.arm_id(group, "Microsoft.Insights", "actionGroups", group_name)
+    out = {"name": group_name, "type": "Microsoft.Insights/actionGroups", "location": location,
+           "azureApiVersion": "2023-01-01"}
+    az.add(Stored("actionGroups", group_name, rid, {**i, **out}))
+    return rid, out
+
+
+@handles("azure-native:eventgrid:SystemTopic")
+def _system_topic(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    where = az.where("SystemTopic", name)
+    group = az.group(i, where)
+    topic = name_of(i, "systemTopicName", name)
+    if not EVENT_GRID_NAME.fullmatch(topic):
+        raise EngineError(f"{where}: system topic name {topic!r} must be 3-64 letters, digits and dashes")
+    topic_type = str(i.get("topicType") or "")
+    if topic_type not in SYSTEM_TOPIC_TYPES:
+        raise EngineError(f"{where}: topicType {topic_type!r} is not one the model knows: "
+                          f"{', '.join(sorted(SYSTEM_TOPIC_TYPES))}")
+    source = az.resolve(str(i.get("source") or ""), f"{where}: source", (SYSTEM_TOPIC_TYPES[topic_type],))
+    location = az.location_of(i, where)
+    if location != source.outputs.get("location"):
+        raise EngineError(f"{where}: location {location!r} must be the source's ({source.outputs.get('location')!r}): "
+                          "a regional resource's system topic lives in its region")
+    for stored in az.index.values():
+        if stored.kind == "systemTopics" and stored.outputs.get("source") == source.id:
+            raise EngineError(f"{where}: source {source.name!r} has a system topic already ('{stored.name}'); "
+                              "Azure allows one per source")
+    rid = az.arm_id(group, "Microsoft.EventGrid", "systemTopics", topic)
+    out = {**common(az, "SystemTopic", name, i, "Microsoft.EventGrid/systemTopics", topic),
+           "metricResourceId": uid(rid)}
+    az.add(Stored("systemTopics", topic, rid, {**i, **out}, facts={"topicType": topic_type}))
+    return rid, out
+
+
+@handles("azure-native:eventgrid:SystemTopicEventSubscription")
+def _system_topic_subscription(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    where = az.where("SystemTopicEventSubscription", name)
+    group = az.group(i, where)
+    topic = az.resolve(az.arm_id(group, "Microsoft.EventGrid", "systemTopics", str(i.get("systemTopicName") or "")),
+                       f"{where}: systemTopicName", ("systemTopics",))
+    subscription = name_of(i, "eventSubscriptionName", name)
+    if not EVENT_GRID_NAME.fullmatch(subscription):
+        raise EngineError(f"{where}: event subscription name {subscription!r} must be 3-64 letters, digits and dashes")
+    kinds = (i.get("filter") or {}).get("includedEventTypes") or []
+    if topic.facts["topicType"] == "Microsoft.KeyVault.vaults":
+        unknown = sorted(set(kinds) - KEY_VAULT_EVENTS)
+        if unknown:
+            raise EngineError(f"{where}: {', '.join(unknown)}: not Key Vault events")
+    destination = i.get("destination") or {}
+    if destination.get("endpointType") == "MonitorAlert":
+        if topic.facts["topicType"] != "Microsoft.KeyVault.vaults":
+            raise EngineError(f"{where}: an Azure Monitor alert destination takes Key Vault events only")
+        if i.get("eventDeliverySchema") != "CloudEventSchemaV1_0":
+            raise EngineError(f"{where}: an Azure Monitor alert destination needs eventDeliverySchema "
+                              f"CloudEventSchemaV1_0, got {i.get('eventDeliverySchema')!r}")
+        if destination.get("severity") not in ("Sev0", "Sev1", "Sev2", "Sev3", "Sev4"):
+            raise EngineError(f"{where}: destination.severity must be Sev0 to Sev4")
+        if len(str(destination.get("description") or "")) > 1024:
+            raise EngineError(f"{where}: destination.description is at most 1024 characters")
+        for group_id in destination.get("actionGroups") or []:
+            az.resolve(str(group_id), f"{where}: destination.actionGroups", ("actionGroups",))
+    elif destination.get("endpointType") is None:
+        raise EngineError(f"{where}: destination.endpointType is required")
+    az.check_references(i, where)
+    rid = f"{topic.id}/eventSubscriptions/{subscription}"
+    out = {"name": subscription, "type": "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+           "provisioningState": "Succeeded", "azureApiVersion": "2025-02-15"}
+    az.add(Stored("eventSubscriptions", subscription, rid, {**i, **out}, parent=topic))
     return rid, out
 
 

@@ -65,7 +65,7 @@ ISSUED: list[str] = []
 GRANTS = {
     "manager": [
         ("kv", r"GET|PUT", r"/kv/secrets/swarm-(manager|worker)-token"),
-        ("kv", r"GET", r"/kv/secrets/docker-server-key"),
+        ("kv", r"GET", r"/kv/secrets/docker-(ca-cert|server-cert|server-key)"),
         ("table", r"GET|POST|PUT|DELETE", r"/\w+/(swarm|leaving)\b.*"),
         ("arm", r"GET", r"/arm/.*"),
         ("blob", r"GET|PUT", r"/\w+/backups(/swarm/[^/]+)?"),

@@ -213,9 +213,17 @@ class AzureHarness(Harness):
 
     def provision(self, managers: int = 0, workers: dict[str, int] | None = None,
                   tls: dict[str, str] | None = None) -> None:
-        """What the Pulumi program leaves behind for the nodes: the placeholder tokens."""
+        """What the Pulumi program leaves behind for the nodes: the placeholder tokens, and
+        the Docker API's certificates and key when `tls` gives them (`ca-cert`,
+        `server-cert`, `server-key`, as the AWS harness takes them)."""
         for secret in ("swarm-manager-token", "swarm-worker-token"):
             self.azure.control("secret", {"name": secret, "value": "pending"})
+        self.store_tls(tls or {})
+
+    def store_tls(self, tls: dict[str, str]) -> None:
+        """What `pulumi up` writes to Key Vault for the Docker API (components/azure/swarm_store.py)."""
+        for name, value in tls.items():
+            self.azure.control("secret", {"name": f"docker-{name}", "value": value})
 
     def user_data(self, role: str, pool: str) -> dict[str, str]:
         cfg = self.stack.cluster
@@ -224,10 +232,10 @@ class AzureHarness(Harness):
             cluster=cfg.name, cloud="azure", role=role, pool=pool, generation="0a1b2c3d", region=self.region,
             labels=dict(labels), pool_labels=pool_labels_of(cfg) if role == "manager" else {},
             backup_store=BACKUP_STORE if role == "manager" else "",
-            docker_api=False, vault_name="prod-abc123",
+            docker_api=bool(self.overrides.get("docker_api")) and role == "manager", vault_name="prod-abc123",
             table_endpoint="https://prodabc123.table.core.windows.net/", identity_client_id=CLIENT_IDS[role],
             logging=False, prune=True, address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
-            **self.overrides)
+            **{k: v for k, v in self.overrides.items() if k != "docker_api"})
         return files_of(render(params))
 
     def add_azure_node(self, pool: str) -> AzureNode:

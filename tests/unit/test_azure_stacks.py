@@ -15,7 +15,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from components.azure.swarm_store import MANAGER_TOKEN, SERVER_KEY, WORKER_TOKEN
+from components.azure.swarm_store import CA_CERT, MANAGER_TOKEN, NEAR_EXPIRY, SERVER_CERT, SERVER_KEY, WORKER_TOKEN
 from swarmstack.config.cron import parse_cron, to_systemd
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.azure import DEPLOYER_OBJECT_ID, AzureBackend
@@ -381,7 +381,7 @@ def test_workers_read_only_the_worker_token(run: tuple[Graph, dict, AzureBackend
                            if who == "managers" and s.startswith(vault.id))
     expected = [(SECRETS_OFFICER, MANAGER_TOKEN), (SECRETS_OFFICER, WORKER_TOKEN)]
     if SERVER_KEY in secret_ids:
-        expected.append((SECRETS_USER, SERVER_KEY))
+        expected += [(SECRETS_USER, SERVER_KEY), (SECRETS_USER, CA_CERT), (SECRETS_USER, SERVER_CERT)]
     assert manager_vault == sorted(expected)
     assert all(s.startswith(graph.one("azure-native:resources:ResourceGroup",
                                       f"{graph_name(graph)}-rg").id) for _, _, s in grants(graph))
@@ -428,6 +428,112 @@ def test_the_docker_api_pki_holds_together(run: tuple[Graph, dict, AzureBackend]
     key_secret = next(s for s in graph.of_type(SECRET) if s.outputs["name"] == SERVER_KEY)
     server_key = next(r for r in graph.of_type("tls:index/privateKey:PrivateKey") if r.name.endswith("server"))
     assert key_secret.inputs["properties"]["value"] == server_key.outputs["privateKeyPem"]
+
+
+def test_running_managers_read_the_docker_api_certificates_from_key_vault(run: tuple[Graph, dict, AzureBackend]) -> None:
+    """A renewed certificate reaches a running manager on its next converge run: all three
+    files come from Key Vault, none from the custom data (applied only when a machine is
+    made). Only the managers' identity reads them."""
+    graph, cluster, _ = run
+    secrets = {s.outputs["name"]: s for s in graph.of_type(SECRET)}
+    tls_secrets = (CA_CERT, SERVER_CERT, SERVER_KEY)
+    if not cluster.get("dockerApi", {}).get("enabled"):
+        assert not set(tls_secrets) & set(secrets)
+        return
+    bundle = graph.outputs["clientTls"]
+    assert secrets[CA_CERT].inputs["properties"]["value"] == bundle["ca.pem"]
+    server = next(r for r in graph.of_type("tls:index/locallySignedCert:LocallySignedCert") if r.name.endswith("server"))
+    assert secrets[SERVER_CERT].inputs["properties"]["value"] == server.outputs["certPem"]
+    managers = next(r for r in graph.of_type("azure-native:managedidentity:UserAssignedIdentity")
+                    if r.name.endswith("managers")).outputs["principalId"]
+    for name in tls_secrets:
+        readers = [g.inputs["principalId"] for g in graph.of_type(ROLE_ASSIGNMENT)
+                   if g.inputs["scope"] == secrets[name].id]
+        assert readers == [managers], name
+    for scale_set in graph.of_type(VMSS):
+        data = gzip.decompress(base64.b64decode(
+            scale_set.inputs["virtualMachineProfile"]["osProfile"]["customData"])).decode()
+        assert "BEGIN CERTIFICATE" not in data
+        assert not [f["path"] for f in yaml.safe_load(data)["write_files"] if f["path"].startswith("/etc/docker/tls")]
+
+
+def test_a_certificate_warns_thirty_days_before_its_end(run: tuple[Graph, dict, AzureBackend]) -> None:
+    """Key Vault's SecretNearExpiry (30 days before a secret's `exp`) becomes an Azure Monitor
+    alert; the certificates' secrets carry their end and are written after the subscriptions
+    (Key Vault publishes only for versions written after a subscription exists)."""
+    graph, cluster, _ = run
+    topics = graph.of_type("azure-native:eventgrid:SystemTopic")
+    subscriptions = graph.of_type("azure-native:eventgrid:SystemTopicEventSubscription")
+    if not cluster.get("dockerApi", {}).get("enabled"):
+        assert not topics and not subscriptions
+        return
+
+    vault = graph.of_type("azure-native:keyvault:Vault")[0]
+    [topic] = topics
+    assert (topic.inputs["source"], topic.inputs["topicType"]) == (vault.id, "Microsoft.KeyVault.vaults")
+    secrets = {s.outputs["name"]: s for s in graph.of_type(SECRET)}
+    certs = {CA_CERT: graph.outputs["clientTls"]["ca.pem"],
+             SERVER_CERT: secrets[SERVER_CERT].inputs["properties"]["value"]}
+    assert sorted((s.inputs["filter"]["subjectBeginsWith"], s.inputs["filter"]["subjectEndsWith"])
+                  for s in subscriptions) == sorted((name, name) for name in certs)
+    for subscription in subscriptions:
+        name = subscription.inputs["filter"]["subjectBeginsWith"]
+        assert subscription.inputs["filter"]["includedEventTypes"] == [NEAR_EXPIRY]
+        assert subscription.inputs["eventDeliverySchema"] == "CloudEventSchemaV1_0"
+        destination = subscription.inputs["destination"]
+        assert destination["endpointType"] == "MonitorAlert" and destination["severity"] == "Sev2"
+        end = x509.load_pem_x509_certificate(certs[name].encode()).not_valid_after_utc
+        assert secrets[name].inputs["properties"]["attributes"]["expires"] == int(end.timestamp())
+        assert end.strftime("%Y-%m-%d") in destination["description"]
+        assert ("rotate it" in destination["description"]) == (name == CA_CERT)
+        assert subscription.urn in secrets[name].dependencies
+
+
+def test_alarms_reach_an_action_group_on_azure() -> None:
+    """`alarms` on Azure: an action group the quorum alert and the expiry alerts name."""
+    stack, config, backend = family("no-workers")
+    config["swarmstack:cluster"]["alarms"] = {"email": ["ops@example.com"], "https": ["https://hooks.example.com/a"]}
+    graph = run_stack(stack, config, backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
+                                               "random": RandomBackend()})
+    [group] = graph.of_type("azure-native:monitor:ActionGroup")
+    assert group.inputs["location"] == "Global" and len(group.inputs["groupShortName"]) <= 12
+    assert [r["emailAddress"] for r in group.inputs["emailReceivers"]] == ["ops@example.com"]
+    assert [r["serviceUri"] for r in group.inputs["webhookReceivers"]] == ["https://hooks.example.com/a"]
+    [quorum] = graph.of_type("azure-native:monitor:ScheduledQueryRule")
+    assert quorum.inputs["actions"]["actionGroups"] == [group.id]
+    for subscription in graph.of_type("azure-native:eventgrid:SystemTopicEventSubscription"):
+        assert subscription.inputs["destination"]["actionGroups"] == [group.id]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(eventDeliverySchema="EventGridSchema"), "needs eventDeliverySchema CloudEventSchemaV1_0"),
+    (lambda c: c["filter"].update(includedEventTypes=["Microsoft.Storage.BlobCreated"]), "not Key Vault events"),
+    (lambda c: c["destination"].update(severity="High"), "severity must be Sev0 to Sev4"),
+])
+def test_the_model_refuses_what_event_grid_refuses(change: Any, message: str) -> None:
+    from swarmstack.engine.mocks import EngineError
+
+    backend = AzureBackend("westeurope")
+    group = backend.rg_id("rg")
+    backend.create("azure-native:resources:ResourceGroup", "rg", {"resourceGroupName": "rg", "location": "westeurope"})
+    vault, _ = backend.create("azure-native:keyvault:Vault", "v", {
+        "resourceGroupName": "rg", "vaultName": "kv-events-1", "properties": {
+            "tenantId": backend.tenant_id, "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": True}})
+    with pytest.raises(EngineError, match="must be the source's"):
+        backend.create("azure-native:eventgrid:SystemTopic", "t0", {
+            "resourceGroupName": "rg", "systemTopicName": "elsewhere", "location": "northeurope", "source": vault,
+            "topicType": "Microsoft.KeyVault.vaults"})
+    backend.create("azure-native:eventgrid:SystemTopic", "t", {
+        "resourceGroupName": "rg", "systemTopicName": "events", "location": "westeurope", "source": vault,
+        "topicType": "Microsoft.KeyVault.vaults"})
+    subscription = {"resourceGroupName": "rg", "systemTopicName": "events", "eventSubscriptionName": "near-expiry",
+                    "eventDeliverySchema": "CloudEventSchemaV1_0",
+                    "filter": {"includedEventTypes": [NEAR_EXPIRY]},
+                    "destination": {"endpointType": "MonitorAlert", "severity": "Sev2"}}
+    change(subscription)
+    with pytest.raises(EngineError, match=message):
+        backend.create("azure-native:eventgrid:SystemTopicEventSubscription", "s", subscription)
+    assert group
 
 
 # ---------------------------------------------------------------- logs and user data

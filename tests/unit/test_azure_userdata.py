@@ -15,7 +15,6 @@ from swarmstack.config.cron import parse_cron, to_systemd
 from userdata import NodeUserData, render
 from userdata.render import node_files
 
-CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 BASE = dict(cluster="prod", cloud="azure", generation="0a1b2c3d", region="westeurope", vault_name="prod-abc123",
             logging=True, prune=True,
             table_endpoint="https://prodabc123.table.core.windows.net/",
@@ -24,7 +23,7 @@ BASE = dict(cluster="prod", cloud="azure", generation="0a1b2c3d", region="westeu
 
 def manager(**changes: object) -> NodeUserData:
     return NodeUserData(**{**BASE, "role": "manager", "pool": "managers", "labels": {}, "docker_api": True,
-                                "ca_cert_pem": CERT, "server_cert_pem": CERT, **changes})  # type: ignore[arg-type]
+                                **changes})  # type: ignore[arg-type]
 
 
 def worker(**changes: object) -> NodeUserData:
@@ -53,8 +52,9 @@ def test_managers_get_the_api_and_clean_up_workers_neither() -> None:
     m, w = files(manager()), files(worker())
     # The API's drop-in is written at boot from the distribution's own docker.service.
     assert not any("docker.service.d" in path for path in m)
-    assert "/etc/docker/tls/ca.pem" in m and "/etc/docker/tls/server-cert.pem" in m
-    assert "/etc/docker/tls/server-key.pem" not in m  # the key comes from Key Vault at boot
+    # The certificates and key come from Key Vault on every converge run (renewals reach
+    # running managers), never from the custom data.
+    assert not any(path.startswith("/etc/docker/tls") for path in m)
     assert "/etc/systemd/system/swarmstack-cleanup.timer" in m
     assert not any("tls" in path or "cleanup" in path for path in w)
     # TLS settings join daemon.json at boot, once the server key is in place.

@@ -628,9 +628,12 @@ def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed
     backed_up.update("cloud.json", objects=objects)
     # every manager lost: a fresh manager, never in a swarm, its disk empty
     (backed_up.dir / "docker" / "swarm" / "raft" / "wal-0").write_text("a fresh node's")
-    backed_up.update("engine.json", state="inactive", manager=False, leader=False)
+    # raft as the backup saw it: the taker held the engine lease while its engine was stopped
+    backed_up.update("engine.json", state="inactive", manager=False, leader=False, configs={
+        LEASE: {"id": "cfg-backup", "created": 0, "labels": {"swarmstack.holder": "self-node"}}})
     result = backed_up.run("restore")
     assert result.returncode == 0, result.stderr
+    assert backed_up.read("engine.json")["configs"] == {}, "the old cluster's lease blocks every engine restart"
     assert (backed_up.dir / "docker" / "swarm" / "raft" / "wal-0").read_text() == "raft log"
     # the lost manager's addresses become this node's, or its engine cannot start the swarm
     assert json.loads((backed_up.dir / "docker" / "swarm" / "docker-state.json").read_text()) == {
