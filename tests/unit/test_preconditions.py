@@ -32,7 +32,7 @@ def test_prod_azure_needs_what_its_config_shows() -> None:
         "az provider register --namespace Microsoft.Compute)",
         "the deployer holding Owner or User Access Administrator (Microsoft.Authorization/roleAssignments/write) "
         "on the subscription: the stack assigns roles to the nodes' identities; Contributor cannot",
-        "these resource providers registered: Microsoft.Authorization, Microsoft.Compute, Microsoft.Insights, "
+        "these resource providers registered: Microsoft.Authorization, Microsoft.Compute, Microsoft.EventGrid, Microsoft.Insights, "
         "Microsoft.KeyVault, Microsoft.ManagedIdentity, Microsoft.Network, Microsoft.OperationalInsights, "
         "Microsoft.Storage (az provider register --namespace <name>)",
         f"vCPU quota in {settings.region}: 18 regular vCPUs in all (DSv5 18), and 8 Spot vCPUs (Total Regional "
