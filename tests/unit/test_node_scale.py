@@ -1,6 +1,7 @@
 """Issue 16: a thousand nodes within the stores' rate limits. The rendered node script, run
 for real against the stand-ins of tests/unit/nodefakes (see test_node_script.py): a waiting
-worker reads once per poll, 30-60 s apart, its first read anywhere in the first minute;
+worker reads once per poll, 55-65 s apart (a period of about a minute, so that reads that
+start spread over the first minute stay spread), its first read anywhere in the first minute;
 throttling is retried as throttling (longer backoff, more tries, never an answer, the CLI's
 own retries off); the leader looks up all down nodes in one call. The rates these give for
 N nodes are measured by benchmarks/scale.py and stated in docs/scale.md.
@@ -33,14 +34,14 @@ def store_reads(node: Node) -> list[str]:
     return [line for line in node.calls.splitlines() if " ssm get-parameter" in line]
 
 
-def test_a_waiting_worker_polls_every_30_to_60_seconds_after_a_first_read_spread_over_a_minute(worker: Node) -> None:
+def test_a_waiting_worker_polls_every_55_to_65_seconds_after_a_first_read_spread_over_a_minute(worker: Node) -> None:
     """1000 workers polling every 1-10 s are 100+ reads a second; SSM answers 40."""
     result = worker.run("bootstrap", "6")  # no swarm yet: it waits, then gives up for systemd
     assert result.returncode != 0
     sleeps = worker.sleeps
     assert len(sleeps) >= 2, result.stderr
     assert 0 <= sleeps[0] < 60
-    assert all(30 <= s <= 60 for s in sleeps[1:]), sleeps
+    assert all(55 <= s <= 65 for s in sleeps[1:]), sleeps
     assert len(store_reads(worker)) == len(sleeps)  # one read per poll
 
 
@@ -57,7 +58,7 @@ def test_a_worker_whose_managers_do_not_answer_yet_reads_token_and_list_in_one_c
 
 def test_a_throttled_waiting_read_is_not_an_answer_and_is_not_retried_in_a_burst(worker: Node) -> None:
     """Throttled, a read is an error (never "no token yet"), tried once by us and once by
-    the CLI (AWS_MAX_ATTEMPTS=1), then the worker waits its 30-60 s: retries in a burst
+    the CLI (AWS_MAX_ATTEMPTS=1), then the worker waits its 55-65 s: retries in a burst
     would keep a throttled store throttled."""
     formed_swarm(worker)
     worker.write("faults.json", {"ssm get-parameters": "ThrottlingException"})
@@ -66,7 +67,7 @@ def test_a_throttled_waiting_read_is_not_an_answer_and_is_not_retried_in_a_burst
     assert "could not be read (error or throttling)" in result.stderr
     assert worker.read("engine.json").get("joined") is None
     assert len(store_reads(worker)) == len(worker.sleeps)
-    assert all(30 <= s <= 60 for s in worker.sleeps[1:])
+    assert all(55 <= s <= 65 for s in worker.sleeps[1:])
     assert set((worker.dir / "aws-env.log").read_text().split()) == {"1"}
     # The store answers again: the same worker joins.
     worker.write("faults.json", {})
