@@ -13,9 +13,9 @@ from collections import Counter
 
 from swarmstack.config.model import ClusterConfig
 
-AZURE_PROVIDERS = ("Microsoft.Authorization", "Microsoft.Compute", "Microsoft.EventGrid", "Microsoft.Insights",
-                   "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Network", "Microsoft.OperationalInsights",
-                   "Microsoft.Storage")
+AZURE_PROVIDERS = ("Microsoft.Authorization", "Microsoft.Compute", "Microsoft.EventGrid",
+                   "Microsoft.Insights", "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Network",
+                   "Microsoft.OperationalInsights", "Microsoft.Storage")
 """Resource providers of the resources the Azure stack creates (`components/azure/`)."""
 _SIZE = re.compile(r"^Standard_(?P<family>[A-Z]+)(?P<cpus>\d+)(?:-(?P<constrained>\d+))?(?P<features>[a-z]*)"
                    r"(?:_v(?P<version>\d+))?$")
