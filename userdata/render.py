@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import gzip
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,21 +129,46 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
     for file in files:
         text = env.get_template(file.template).render(context)
         if file.path == NODE_SCRIPT:
-            text = without_comments(text)
+            text = compact(text)
         rendered.append(dataclasses.replace(file, content=text.rstrip("\n") + "\n"))
     return rendered
 
 
-def without_comments(script: str) -> str:
-    """The node script as it ships: its header and shellcheck directives kept, every other
-    full-line comment and every blank line dropped (they explain the template,
-    `templates/node/`; EC2 takes only 16 KiB of gzipped user data). Pure."""
+_HEREDOC = re.compile(r"(?<!<)<<-?(['\"]?)([A-Z_][A-Z0-9_]*)\1")
+"""A heredoc as the templates write one: `<<'PY'`, `<<EOF` (no space, an upper-case word; a
+shift such as `1 << n` is none)."""
+
+
+def compact(script: str) -> str:
+    """The node script as it ships (EC2 takes only 16 KiB of gzipped user data): its header
+    and shellcheck directives kept; every other full-line comment, every blank line and
+    every line's indentation dropped (they explain and lay out the template,
+    `templates/node/`). Heredoc bodies and multi-line `python3 -c '...'` programs are kept
+    exactly: their indentation is Python's. Pure."""
     lines = script.splitlines()
     header = 0
     while header < len(lines) and lines[header].startswith("#"):
         header += 1
-    kept = lines[:header] + [line for line in lines[header:] if line.strip()
-                             and (not line.lstrip().startswith("#") or "shellcheck " in line)]
+    kept = lines[:header]
+    until: str | None = None
+    for line in lines[header:]:
+        if until is not None:
+            # A heredoc ends at its word; a single-quoted program at its first quote (the
+            # shell's single quotes hold no quote).
+            ends = line.strip() == until if until != "'" else "'" in line
+            kept.append(line.strip() if ends and until != "'" else line)
+            if ends:
+                until = None
+            continue
+        text = line.strip()
+        if not text or (text.startswith("#") and "shellcheck " not in text):
+            continue
+        kept.append(text)
+        heredoc = _HEREDOC.search(text)
+        if heredoc:
+            until = heredoc.group(2)
+        elif text.endswith("python3 -c '"):
+            until = "'"
     return "\n".join(kept) + "\n"
 
 

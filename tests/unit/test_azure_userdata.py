@@ -131,3 +131,14 @@ def test_the_script_parses_and_refuses_unknown_commands(tmp_path: Path) -> None:
                                  "SWARMSTACK_RUN_DIR": str(tmp_path / "run"),
                                  "SWARMSTACK_LOG_FILE": str(tmp_path / "log")})
     assert result.returncode == 2 and "usage: swarmstack-node" in result.stderr
+
+
+def test_the_compacted_azure_script_keeps_its_python_intact() -> None:
+    from test_userdata import python_programs
+
+    for params in (manager(), worker()):
+        script = files(params)["/usr/local/sbin/swarmstack-node"]
+        programs = python_programs(script)
+        assert len(programs) >= 4
+        for program in programs:
+            compile(program, "<node script>", "exec")

@@ -315,6 +315,39 @@ def api_manager(tmp: Path, vendor: str) -> Node:
     return node
 
 
+def tls_set(server_key_of: str = "server") -> dict[str, str]:
+    """A CA, a server certificate it signed and a key: the three TLS parameters. With
+    `server_key_of="other"` the key is not the certificate's (a deploy half done)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def pem_key(key: Any) -> str:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, server_key, other = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "managers")]))
+              .issuer_name(ca_name).public_key(server_key.public_key()).serial_number(2).not_valid_before(now)
+              .not_valid_after(now + datetime.timedelta(days=1)).sign(ca_key, hashes.SHA256()))
+    return {"ca-cert": ca.public_bytes(serialization.Encoding.PEM).decode(),
+            "server-cert": server.public_bytes(serialization.Encoding.PEM).decode(),
+            "server-key": pem_key(server_key if server_key_of == "server" else other)}
+
+
+def store_tls(node: Node, values: dict[str, str]) -> None:
+    node.update("cloud.json", parameters={f"/swarmstack/prod/tls/{name}": {"Value": value, "Type": "String"}
+                                          for name, value in values.items()})
+
+
 @pytest.mark.parametrize(("vendor", "command_line"), [
     ("amazonlinux", "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $OPTIONS "
                     "$DOCKER_STORAGE_OPTIONS $DOCKER_ADD_RUNTIMES"),
@@ -324,15 +357,15 @@ def test_the_api_extends_the_distributions_own_command_line(tmp_path: Path, vend
     """Issue 9, item 2: the drop-in hard-coded /usr/bin/dockerd (Debian's is in /usr/sbin)
     and dropped the distribution's options (Amazon Linux's $OPTIONS)."""
     node = api_manager(tmp_path, vendor)
-    node.update("cloud.json", parameters={f"/swarmstack/prod/tls/{name}": {"Value": f"PEM {name}", "Type": "String"}
-                                          for name in ("ca-cert", "server-cert", "server-key")})
+    values = tls_set()
+    store_tls(node, values)
     result = node.run("configure")
     assert result.returncode == 0, result.stderr
     dropin = (tmp_path / "dropin.conf").read_text().splitlines()
     assert dropin[-2:] == ["ExecStart=", f"ExecStart={command_line} -H tcp://0.0.0.0:2376"]
     daemon = node.read("daemon.json")
     assert daemon["tlsverify"] is True and "hosts" not in daemon
-    assert (tmp_path / "tls" / "server-key.pem").read_text() == "PEM server-key\n"
+    assert (tmp_path / "tls" / "server-key.pem").read_text().strip() == values["server-key"].strip()
     assert oct((tmp_path / "tls" / "server-key.pem").stat().st_mode & 0o777) == "0o600"
 
 
@@ -343,13 +376,33 @@ def test_without_certificates_the_engine_starts_without_the_api_and_keeps_the_la
     first = node.run("configure")
     assert first.returncode != 0 and "not in the store yet" in first.stderr
     assert not (tmp_path / "dropin.conf").exists() and "tlsverify" not in node.read("daemon.json")
-    node.update("cloud.json", parameters={f"/swarmstack/prod/tls/{name}": {"Value": f"PEM {name}", "Type": "String"}
-                                          for name in ("ca-cert", "server-cert", "server-key")})
+    good = tls_set()
+    store_tls(node, good)
     assert node.run("configure").returncode == 0 and node.read("daemon.json")["tlsverify"] is True
     node.write("faults.json", {"ssm get-parameters": "InternalServerError"})
     kept = node.run("configure")
     assert kept.returncode == 0 and "keeping the last good files" in kept.stderr
     assert node.read("daemon.json")["tlsverify"] is True and (tmp_path / "dropin.conf").exists()
+
+
+def test_a_certificate_key_and_ca_that_do_not_fit_together_are_never_installed(tmp_path: Path) -> None:
+    """The three are separate secrets that a deploy rewrites one by one: a run in between
+    reads a new key beside the old certificate, and dockerd would refuse to start with it.
+    The last good set stays; with none, the API waits."""
+    node = api_manager(tmp_path, "debian")
+    store_tls(node, tls_set(server_key_of="other"))
+    first = node.run("configure")
+    assert first.returncode != 0 and "do not fit together" in first.stderr
+    assert not (tmp_path / "tls" / "server-key.pem").exists() and "tlsverify" not in node.read("daemon.json")
+    good = tls_set()
+    store_tls(node, good)
+    assert node.run("configure").returncode == 0 and node.read("daemon.json")["tlsverify"] is True
+    half = {**tls_set(server_key_of="other"), "ca-cert": good["ca-cert"]}
+    store_tls(node, half)
+    kept = node.run("configure")
+    assert kept.returncode == 0 and "do not fit together" in kept.stderr
+    for name, file in (("ca-cert", "ca.pem"), ("server-cert", "server-cert.pem"), ("server-key", "server-key.pem")):
+        assert (tmp_path / "tls" / file).read_text().strip() == good[name].strip(), file
 
 
 # --- from the review of the first version -------------------------------------------------------
@@ -596,29 +649,44 @@ def test_a_backup_holds_the_engine_lease_while_its_engine_is_stopped_and_gives_i
 
 def test_no_engine_stops_while_another_manager_holds_the_engine_lease(backed_up: Node) -> None:
     """Two managers that both see every other one reachable (a certificate renewal reaches
-    all at once, a backup meanwhile): the lease lets one stop its engine, never two."""
+    all at once, a backup meanwhile): the lease lets one stop its engine, never two. A
+    holder the swarm cannot be asked about (an election) is no stale holder."""
     import time
 
-    backed_up.update("engine.json", configs={LEASE: {"id": "cfg-other", "created": int(time.time()) - 60,
-                                                     "labels": {"swarmstack.holder": "a-node"}}})
-    result = backed_up.run("backup")
-    assert result.returncode != 0 and "holds the engine lease" in result.stderr, result.stderr
-    assert "systemctl stop docker" not in backed_up.calls
-    assert backed_up.read("engine.json")["configs"][LEASE]["id"] == "cfg-other"
+    for engine in ({}, {"unanswered_nodes": ["a-node"]}):
+        backed_up.update("engine.json", roles={"a-node": "manager"}, **engine, configs={
+            LEASE: {"id": "cfg-other", "created": int(time.time()) - 60, "labels": {"swarmstack.holder": "a-node"}}})
+        result = backed_up.run("backup")
+        assert result.returncode != 0 and "holds the engine lease" in result.stderr, result.stderr
+        assert "systemctl stop docker" not in backed_up.calls
+        assert backed_up.read("engine.json")["configs"][LEASE]["id"] == "cfg-other"
 
 
-@pytest.mark.parametrize("holder, age", [("a-node", 3600), ("gone-node", 60)])
-def test_a_lease_whose_holder_died_is_taken_over_by_its_id(backed_up: Node, holder: str, age: int) -> None:
-    """Held for longer than any restart takes, or by a node the swarm no longer has."""
+@pytest.mark.parametrize("holder, seen_for", [("a-node", 3600), ("gone-node", 0), ("demoted-node", 0)])
+def test_a_lease_whose_holder_died_is_taken_over_by_its_id(backed_up: Node, holder: str, seen_for: int) -> None:
+    """Seen by this node (its own clock) for longer than any restart takes, or held by a node
+    that is positively no manager of this swarm."""
     import time
 
-    backed_up.update("engine.json", gone_nodes=["gone-node"], configs={
-        LEASE: {"id": "cfg-stale", "created": int(time.time()) - age, "labels": {"swarmstack.holder": holder}}})
+    backed_up.update("engine.json", gone_nodes=["gone-node"], roles={"a-node": "manager", "demoted-node": "worker"},
+                     configs={LEASE: {"id": "cfg-stale", "created": int(time.time()), "labels": {"swarmstack.holder": holder}}})
+    if seen_for:
+        (backed_up.dir / "state").mkdir(exist_ok=True)
+        (backed_up.dir / "state" / "lease-seen").write_text(f"cfg-stale {int(time.time()) - seen_for}\n")
     result = backed_up.run("backup")
     assert result.returncode == 0, result.stderr
     assert "docker config rm cfg-stale" in backed_up.calls
     assert "systemctl stop docker.socket docker.service" in backed_up.calls
     assert backed_up.read("engine.json")["configs"] == {}
+
+
+def test_a_lease_first_seen_now_is_not_stale_whatever_the_leaders_clock_says(backed_up: Node) -> None:
+    """CreatedAt is the leader's clock; a node whose clock runs ahead must not take it over."""
+    backed_up.update("engine.json", roles={"a-node": "manager"}, configs={
+        LEASE: {"id": "cfg-other", "created": 0, "labels": {"swarmstack.holder": "a-node"}}})
+    result = backed_up.run("backup")
+    assert result.returncode != 0 and "holds the engine lease" in result.stderr, result.stderr
+    assert (backed_up.dir / "state" / "lease-seen").read_text().split()[0] == "cfg-other"
 
 
 def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed_up: Node) -> None:

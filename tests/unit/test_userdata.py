@@ -232,6 +232,27 @@ def test_cloud_config_passes_the_cloud_init_schema(stack: str, role: str, pool: 
     assert "Valid schema" in result.stdout or "Valid cloud-config" in result.stdout
 
 
+def python_programs(script: str) -> list[str]:
+    """The Python the node script runs: `<<'PY'` heredoc bodies and `python3 -c '...'` programs."""
+    programs = re.findall(r"<<'PY'[^\n]*\n(.*?)\nPY\n", script, re.S)
+    programs += re.findall(r"python3 -c '\n([^']*)'", script)
+    return programs
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+def test_the_compacted_script_keeps_its_python_intact(stack: str, role: str, pool: str) -> None:
+    """The shipped script loses its indentation (EC2's 16 KiB), but not inside the Python it
+    runs: every program still compiles, and none lost its indented lines."""
+    script = files_of(render(params(stack, role, pool)))[NODE_SCRIPT]
+    programs = python_programs(script)
+    assert len(programs) >= 4
+    for program in programs:
+        compile(program, "<node script>", "exec")
+    assert any(line.startswith("    ") for program in programs for line in program.splitlines())
+    assert not [line for line in script.splitlines() if line.startswith("  ") and "PY" not in line
+                and not any(line in program for program in programs)]
+
+
 @pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
 def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_path: Path) -> None:
     shellcheck = tool("shellcheck")
