@@ -157,7 +157,8 @@ class Alarms(Model):
     email: list[str] = Field(default_factory=list)
     """Email addresses; on AWS each confirms its subscription from the mail AWS sends."""
     https: list[str] = Field(default_factory=list)
-    """HTTPS endpoints (a chat or paging webhook) that confirm the subscription."""
+    """HTTPS endpoints (a chat or paging webhook): on AWS SNS subscriptions the endpoint
+    confirms, sent SNS's JSON; on Azure action group webhooks, sent the common alert schema."""
 
 
 class Prune(Model):

@@ -168,8 +168,8 @@ def test_the_scheduler_role_may_publish_to_the_encrypted_topic_and_nothing_else(
 
 
 def test_azure_leaf_certificates_are_re_issued_in_their_last_thirty_days() -> None:
-    """Azure has no action group for the warning yet (docs/azure.md); the renewal window is
-    the same as on AWS, so a routine `pulumi up` in the last 30 days renews the leaves."""
+    """The renewal window is the same as on AWS, so the `pulumi up` the near-expiry alert asks
+    for renews the leaves (test_azure_stacks.py checks the alert itself)."""
     config = read_stack_file("prod-azure", ROOT)[1]
     assert config["swarmstack:cluster"]["dockerApi"]["enabled"] is True
     with ExitStack() as exits:
