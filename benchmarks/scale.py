@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/scale.py [--nodes N ...] [--managers 3] [--managers-after 120]
 
 Every node is a real `bash` running the real node script, rendered for `prod-aws` (a manager or
-a worker of the `general` pool): `swarmstack-node bootstrap` as systemd runs it (`main
-bootstrap`, again 15 s after a failed run), so its wait loop, backoff and jitter, election
-(`init` marker, read-back), token reads, throttling handling (`aws_call`), join
-(`join_swarm`, POST /swarm/join), `joined`/`node_ready` and the leader's `member_duties`
-(publishing the tokens, the manager list) are the script's own code, unchanged.
+a worker of the `general` pool), unchanged: its `bootstrap` command (`main bootstrap`:
+identity, the wait loop with its backoff and jitter, election with the `init` marker and
+read-back, token reads, throttling handling in `aws_call`, `join_swarm` with POST
+/swarm/join, `joined`/`node_ready`, the leader's `member_duties` publishing the tokens and
+the manager list), run again 15 s after a failed run as systemd runs converge again. Not
+run: install/configure/start_engine (no engine here) and the timers after the join.
 
 What is stood in (bash functions defined after the script, so they shadow commands; each
 sends one line to this process and waits for its answer):
@@ -27,7 +28,8 @@ sends one line to this process and waits for its answer):
 
 The clock is virtual and conservative: it moves to the next wake-up only when every node
 is blocked in a stand-in, so figures do not depend on this machine's speed (only the order
-of calls arriving in the same virtual instant does). Workers all start at t=0 (lockstep,
+of calls arriving in the same virtual instant does; wake-ups within 0.1 s are delivered
+together, at the latest of their times). Workers all start at t=0 (lockstep,
 the worst case for bursts); the managers start `--managers-after` seconds later (their
 engine install), so workers first wait with no swarm. Printed per N: store calls per
 second (peak over 1-second bins, every call counted, throttled ones too; mean over the
