@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 
 from swarmstack.config.load import load_stack  # noqa: E402
 from userdata import params_for, render  # noqa: E402
+from userdata.params import worker_poll_for  # noqa: E402
 from userdata.render import NODE_SCRIPT, files_of  # noqa: E402
 
 GET_TPS = 40.0  # SSM GetParameter + GetParameters, standard throughput, per account and region
@@ -378,11 +379,13 @@ class Sim:
         return time.monotonic() - started
 
 
-def render_scripts(work: Path) -> Path:
+def render_scripts(work: Path, workers: int) -> Path:
+    """The prod-aws scripts as a cluster of `workers` workers gets them: its waiting workers'
+    poll period is the one the program renders for that size (`worker_poll_for`)."""
     settings = load_stack("prod-aws")
     for role, pool in (("manager", "managers"), ("worker", "general")):
         params = replace(params_for(settings.cluster, settings.region, role, pool, "0a1b2c3d", KEY),
-                         docker_api=False, log_groups=None)
+                         docker_api=False, log_groups=None, worker_poll_seconds=worker_poll_for(workers))
         script = files_of(render(params))[NODE_SCRIPT]
         assert script.rstrip().endswith('main "$@"'), "the script no longer ends with main"
         (work / f"{role}.sh").write_text(script.rstrip()[: -len('main "$@"')] + STANDINS)
@@ -462,7 +465,7 @@ def main() -> int:
         shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
         with tempfile.TemporaryDirectory(prefix=f"scale{n}-", dir=shm) as tmp:
             work = Path(tmp)
-            script = render_scripts(work)
+            script = render_scripts(work, n - args.managers)
             sim = Sim(n, args.managers, args.managers_after, args.put_tps, work)
             real = sim.run(script, args.limit)
             stats = report(n, sim, real)

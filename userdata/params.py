@@ -131,6 +131,8 @@ class NodeUserData:
     """Period of the termination watcher timer."""
     cleanup_interval_seconds: int = 60
     """Period of the managers' clean-up timer."""
+    worker_poll_seconds: int = 60
+    """How often a waiting worker reads the store (`worker_poll_for` the cluster's size)."""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -156,7 +158,7 @@ class NodeUserData:
 
 TIMERS = ("stale_marker_seconds", "drain_wait_seconds", "converge_deadline_seconds", "join_wait_seconds",
           "retry_seconds",
-          "converge_interval_seconds", "watch_interval_seconds", "cleanup_interval_seconds")
+          "converge_interval_seconds", "watch_interval_seconds", "cleanup_interval_seconds", "worker_poll_seconds")
 
 
 def _problems(p: NodeUserData) -> list[str]:
@@ -283,6 +285,18 @@ def pool_labels_of(cluster: ClusterConfig) -> dict[str, dict[str, str]]:
     return {pool.name: dict(pool.labels) for pool in cluster.workers if pool.labels}
 
 
+WAITING_READS_PER_SECOND = 16
+"""The share of the store's read rate (SSM: 40 per second per account and region) that waiting
+workers may take together (docs/scale.md)."""
+
+
+def worker_poll_for(workers: int) -> int:
+    """Seconds between a waiting worker's reads of the store: all of them together read about
+    WAITING_READS_PER_SECOND times a second at most, and no worker waits over a minute
+    (5 s for a small cluster, 60 s from about 1000 workers). Pure."""
+    return max(5, min(60, -(-workers // WAITING_READS_PER_SECOND)))
+
+
 def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str,
                key_arn: str, backup_store: str = "") -> NodeUserData:
     """The user data parameters of one AWS node of `cluster` (a validated stack config).
@@ -324,4 +338,5 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, genera
         backup_store=backup_store,
         backup_schedule=cluster.backup.schedule,
         key_arn=key_arn,
+        worker_poll_seconds=worker_poll_for(sum(p.count for p in cluster.workers)),
     )

@@ -30,7 +30,7 @@ from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
 from userdata import NodeUserData, encode, render
-from userdata.params import address_pool_for, pool_labels_of
+from userdata.params import address_pool_for, pool_labels_of, worker_poll_for
 
 ZONES = ("1", "2", "3")
 
@@ -174,6 +174,7 @@ class Cluster(pulumi.ComponentResource):
                 logging=cfg.logging.enabled, prune=cfg.prune.enabled,
                 prune_schedule=cfg.prune.schedule, prune_volumes=cfg.prune.volumes, prune_until=cfg.prune.until,
                 backup_store=v[4], backup_schedule=cfg.backup.schedule,
+                worker_poll_seconds=worker_poll_for(sum(p.count for p in cfg.workers)),
                 address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
             )), "azure"))
 
