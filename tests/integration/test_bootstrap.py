@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import require_harness
@@ -308,12 +309,15 @@ def test_6_managers_replaced_one_at_a_time_keep_quorum(cluster: Cluster) -> None
         watch.close()
     assert watch.samples > 10
     assert watch.longest < 15, f"no leader for {watch.longest:.1f}s during the replacements"
-    # The watch timer ships each engine's events to the events log group, once a minute.
-    streams = wait_for("engine events in CloudWatch Logs", lambda: [s for s in h.cloud.aws(
-        "logs", "describe_log_streams", logGroupName=f"{LOGS}/events")["logStreams"]], 90)
-    events = h.cloud.aws("logs", "get_log_events", logGroupName=f"{LOGS}/events",
-                         logStreamName=streams[0]["logStreamName"])["events"]
-    assert events and {"Type", "Action", "time"} <= set(json.loads(events[0]["message"]))
+    # The watch timer ships each engine's events to the events log group, once a minute; a
+    # node's stream is made at boot, so a replacement's may still be empty.
+    def shipped() -> list[dict[str, Any]]:
+        streams = h.cloud.aws("logs", "describe_log_streams", logGroupName=f"{LOGS}/events")["logStreams"]
+        return [e for s in streams for e in h.cloud.aws("logs", "get_log_events", logGroupName=f"{LOGS}/events",
+                                                        logStreamName=s["logStreamName"])["events"]]
+
+    events = wait_for("engine events in CloudWatch Logs", shipped, 90)
+    assert {"Type", "Action", "time"} <= set(json.loads(events[0]["message"]))
     # Every manager of the cold start is gone, the init marker's winner included.
     assert not {n.name for n in h.live("manager")} & cluster.cold_start
     assert h.cloud.parameter(f"{PREFIX}/init").split()[0] not in {n.instance_id for n in h.live()}
