@@ -367,7 +367,12 @@ class Sim:
                 node = self.nodes[i]
                 if node.done:
                     continue
-                os.write(node.resp, (reply if reply is not None else f"0{SEP}{t:.3f}{SEP}\n").encode())
+                try:
+                    os.write(node.resp, (reply if reply is not None else f"0{SEP}{t:.3f}{SEP}\n").encode())
+                except BrokenPipeError:  # its bash died (a fork refused on a loaded machine): not joined
+                    node.done = True
+                    self.other["(node processes that died)"] += 1
+                    continue
                 running.add(i)
         for node in self.nodes:
             if node.proc and node.proc.poll() is None:
