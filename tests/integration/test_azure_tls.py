@@ -26,11 +26,11 @@ from test_tls_rotation import (
     Generation,
     api,
     bundle_files,
+    converge_until_ok,
+    first_generation,
     refused,
     refused_in_handshake,
     reissued,
-    resign,
-    self_signed_ca,
 )
 
 pytestmark = pytest.mark.integration
@@ -44,14 +44,6 @@ class AzureTls:
     systemd: dict[str, Any] = field(default_factory=dict)
 
 
-def _key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-
-
 def stored(generation: Generation) -> dict[str, str]:
     return {"ca-cert": generation.ca_cert, "server-cert": generation.server_cert, "server-key": generation.server_key}
 
@@ -60,22 +52,12 @@ def stored(generation: Generation) -> dict[str, str]:
 def cluster() -> Iterator[AzureTls]:
     require_azure_harness()
     from azure_harness import AzureHarness
-    from cryptography.hazmat.primitives.asymmetric import ec
     from fake_systemd import FakeSystemd
     from harness import SUBNET
 
     harness = AzureHarness(timer_period=2.0, overrides={"docker_api": True})
     try:
-        addresses = [f"{SUBNET}.{i}" for i in range(10, 20)]
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_cert = self_signed_ca(ca_key, "swarmstack prod CA")
-        server_key, client_key = _key(), _key()
-        first = Generation(ca_cert=ca_cert, ca_key=ca_key,
-                           server_cert=resign(ca_cert, ca_key, server_key, "swarmstack managers", server=True,
-                                              addresses=addresses),
-                           server_key=server_key,
-                           client_cert=resign(ca_cert, ca_key, client_key, "admin", server=False),
-                           client_key=client_key)
+        first = first_generation([f"{SUBNET}.{i}" for i in range(10, 20)])
         harness.provision(tls=stored(first))
         manager, worker = harness.add_azure_node("managers"), harness.add_azure_node("general")
         results = harness.boot_all([manager, worker])
@@ -113,10 +95,7 @@ def test_2_a_rotated_ca_reaches_the_running_manager_on_its_next_converge_run(clu
                    common="swarmstack prod CA")
     started = time.monotonic()
     cluster.harness.store_tls({"ca-cert": new.ca_cert, "server-cert": new.server_cert})
-    deadline = time.monotonic() + 180
-    while (result := systemd.run("converge", timeout=300)).returncode != 0:
-        assert time.monotonic() < deadline, result.stderr[-2000:]
-        time.sleep(2)
+    converge_until_ok(systemd, 180)
     assert (node.dir / "tls" / "ca.pem").read_text().strip() == new.ca_cert.strip()
     restarts = [r for r in systemd.restarts if r.began >= started and r.acted]
     assert [(r.verb, r.ok) for r in restarts] == [("restart", True)], restarts

@@ -143,6 +143,31 @@ def reissued(before: Generation, addresses: list[str], *, new_ca_key: bool, comm
         client_key=before.client_key)
 
 
+def new_key() -> str:
+    """A leaf's private key (PEM), as pulumi-tls's PrivateKey makes it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def first_generation(addresses: list[str]) -> Generation:
+    """What the stack's first `pulumi up` makes: a CA, the managers' certificate for
+    `addresses`, an admin's client certificate."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = self_signed_ca(ca_key, "swarmstack prod CA")
+    server_key, client_key = new_key(), new_key()
+    return Generation(ca_cert=ca_cert, ca_key=ca_key,
+                      server_cert=resign(ca_cert, ca_key, server_key, "swarmstack managers", server=True,
+                                         addresses=addresses),
+                      server_key=server_key,
+                      client_cert=resign(ca_cert, ca_key, client_key, "admin", server=False),
+                      client_key=client_key)
+
+
 # --- the cluster --------------------------------------------------------------
 
 
@@ -162,29 +187,13 @@ class Rotation:
 @pytest.fixture(scope="module")
 def rotation() -> Iterator[Rotation]:
     require_harness()
-    from cryptography.hazmat.primitives.asymmetric import ec
     from fake_systemd import FakeSystemd
     from harness import SUBNET, Harness
 
     harness = Harness(timer_period=2.0)
     try:
         addresses = [f"{SUBNET}.{i}" for i in range(10, 20)]
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_cert = self_signed_ca(ca_key, "swarmstack prod CA")
-        from cryptography.hazmat.primitives import serialization
-
-        def new_key() -> str:
-            return ec.generate_private_key(ec.SECP256R1()).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()).decode()
-
-        server_key, client_key = new_key(), new_key()
-        first = Generation(ca_cert=ca_cert, ca_key=ca_key,
-                           server_cert=resign(ca_cert, ca_key, server_key, "swarmstack managers", server=True,
-                                              addresses=addresses),
-                           server_key=server_key,
-                           client_cert=resign(ca_cert, ca_key, client_key, "admin", server=False),
-                           client_key=client_key)
+        first = first_generation(addresses)
         harness.provision(3, {}, tls={"ca-cert": first.ca_cert, "server-cert": first.server_cert,
                                       "server-key": first.server_key})
         managers = harness.add_nodes("managers")
@@ -310,22 +319,24 @@ def store(rotation: Rotation, generation: Generation) -> None:
     assert cloud.parameter(f"{TLS}/server-key") == generation.server_key
 
 
+def converge_until_ok(systemd: Any, seconds: float) -> list[int]:
+    """`swarmstack-node converge` on one node until a run succeeds, a failed run run again
+    (Restart=on-failure); AssertionError after `seconds`. The exit codes of every run."""
+    deadline = time.monotonic() + seconds
+    codes: list[int] = []
+    while True:
+        result = systemd.run("converge", timeout=300)
+        codes.append(result.returncode)
+        if result.returncode == 0:
+            return codes
+        assert time.monotonic() < deadline, f"{systemd.node.name}: converge kept failing:\n{result.stderr[-2000:]}"
+        time.sleep(2)
+
+
 def converge_all(rotation: Rotation) -> dict[str, list[int]]:
-    """`swarmstack-node converge` on each manager, as its timer would; a failed run is run again
-    (Restart=on-failure) until it succeeds. The exit codes of every run, by node."""
-    codes: dict[str, list[int]] = {}
-    for node in rotation.harness.live("manager"):
-        systemd = rotation.systemd[node.name]
-        deadline = time.monotonic() + 180
-        codes[node.name] = []
-        while True:
-            result = systemd.run("converge", timeout=300)
-            codes[node.name].append(result.returncode)
-            if result.returncode == 0:
-                break
-            assert time.monotonic() < deadline, f"{node.name}: converge kept failing:\n{result.stderr[-2000:]}"
-            time.sleep(2)
-    return codes
+    """`swarmstack-node converge` on each manager in turn, as its timer would. The exit codes
+    of every run, by node."""
+    return {node.name: converge_until_ok(rotation.systemd[node.name], 180) for node in rotation.harness.live("manager")}
 
 
 def engine_restarts(rotation: Rotation, since: float) -> list[Any]:
@@ -441,18 +452,10 @@ def converge_together(rotation: Rotation) -> dict[str, list[int]]:
     errors: list[str] = []
 
     def run(node: Any) -> None:
-        systemd = rotation.systemd[node.name]
-        deadline = time.monotonic() + 300
-        codes[node.name] = []
-        while True:
-            result = systemd.run("converge", timeout=300)
-            codes[node.name].append(result.returncode)
-            if result.returncode == 0:
-                return
-            if time.monotonic() > deadline:
-                errors.append(f"{node.name}: converge kept failing:\n{result.stderr[-2000:]}")
-                return
-            time.sleep(2)
+        try:
+            codes[node.name] = converge_until_ok(rotation.systemd[node.name], 300)
+        except AssertionError as err:
+            errors.append(str(err))
 
     threads = [threading.Thread(target=run, args=(node,)) for node in rotation.harness.live("manager")]
     for thread in threads:
