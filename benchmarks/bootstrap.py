@@ -1,28 +1,36 @@
-"""How fast nodes form a swarm, and heal after leader loss, on real engines.
+"""How fast nodes form a swarm, heal after losing the leader, and drain, on real engines,
+beside the raw floor measured in the same run.
 
-Uses the integration harness (tests/integration/harness.py): real dockerd per
-network namespace, moto for SSM/EC2/Auto Scaling, a fake IMDS, and the
-`swarmstack-node` script rendered for the `prod-aws` stack. Per run:
+Uses the integration harness (tests/integration/harness.py): real dockerd per network
+namespace, moto for SSM/EC2/Auto Scaling, a fake IMDS, and the `swarmstack-node` script
+rendered for the `prod-aws` stack. Each run, on the same 3 manager and 2 worker
+namespaces:
 
-- cold start: 3 managers and 2 workers booted at once (configure, dockerd,
-  bootstrap) until `docker node ls` shows all Ready, one Leader, two Reachable;
-- leader loss: the leader's engine killed (SIGKILL), its instance terminated and
-  replaced by the ASG; times to a new leader, and to the replacement Reachable
-  with the dead node removed by the managers' clean-up.
+- floor: the engines started bare, `docker swarm init` on one manager, the other four
+  joined with the tokens handed over directly, until `docker node ls` shows all Ready,
+  one Leader and two Reachable. No store, no election, no cloud: what no bootstrap can beat.
+- cold start: the same namespaces wiped, then all five booted at once as cloud-init and
+  systemd would (configure, dockerd, bootstrap) until the same swarm shows.
+- leader loss: the leader's engine killed (SIGKILL), its instance terminated and replaced
+  by the group; times to a new leader and to the replacement Reachable with the dead
+  node removed by the managers.
+- drain: a worker's instance set to Terminating:Wait and its notice given; time until
+  its lifecycle action is completed (the group may terminate it).
 
-Timers run as in production except their period (watch 2 s, clean-up 5 s instead of
-10 s and 60 s), so the clean-up figure is a floor of what a node sees with the
-default 60 s timer: add up to a minute. Docker for AWS waited on one-minute and
-five-minute cron jobs for the same steps.
+`--production-timers` runs the watch and clean-up timers at the periods the stack
+deploys (read from the rendered user data parameters); without it they run at 2 s and 5 s.
 
-Run as root:  .venv/bin/python benchmarks/bootstrap.py [--runs 3]
+Run as root:  .venv/bin/python benchmarks/bootstrap.py [--runs 3] [--production-timers]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import shutil
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,23 +39,78 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from certs import make_bundle  # noqa: E402
-from harness import SUBNET, Harness, missing_requirements  # noqa: E402
+from harness import SUBNET, Harness, Node, missing_requirements  # noqa: E402
+
+FLOOR = "floor: bare engines, init and joins"
+COLD = "cold start to converged swarm"
+LEADER = "leader loss to new leader"
+HEALED = "leader loss to replacement joined and dead node removed"
+DRAINED = "drain notice to lifecycle action completed"
 
 
-def one_run() -> dict[str, float]:
-    h = Harness(timer_period=2.0, cleanup_period=5.0)
+def production_periods() -> tuple[float, float]:
+    """The watch and clean-up timer periods the prod-aws stack deploys."""
+    import userdata
+    from swarmstack.config.load import load_stack
+
+    stack = load_stack("prod-aws", root=ROOT)
+    params = userdata.params_for(stack.cluster, stack.region, "manager", "managers", "0a1b2c3d",
+                                 "arn:aws:kms:eu-west-1:123456789012:key/x")
+    return float(params.watch_interval_seconds), float(params.cleanup_interval_seconds)
+
+
+def wipe(nodes: list[Node]) -> None:
+    """Engines stopped and every trace of the floor's swarm gone: the namespaces stay."""
+    for node in nodes:
+        node.stop(graceful=False)
+        for name in ("data", "exec", "run", "state", "tls"):
+            shutil.rmtree(node.dir / name, ignore_errors=True)
+        (node.dir / "state").mkdir()
+        for name in ("daemon.json", "docker.pid", "docker-api.conf"):
+            (node.dir / name).unlink(missing_ok=True)
+        node.dockerd = None
+        node.alive = True
+
+
+def floor(h: Harness, nodes: list[Node]) -> float:
+    """Bare engines: start, init, join, all Ready."""
+    for node in nodes:
+        shutil.copy(node.dir / "daemon.base.json", node.dir / "daemon.json")
+    managers = [n for n in nodes if n.role == "manager"]
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(lambda n: n.start_engine(image=False), nodes))
+    first = managers[0]
+    first.docker("swarm", "init", "--advertise-addr", first.ip, "--listen-addr", f"{first.ip}:2377")
+    tokens = {role: first.docker("swarm", "join-token", "-q", role).strip() for role in ("manager", "worker")}
+
+    def join(node: Node) -> None:
+        node.docker("swarm", "join", "--token", tokens[node.role], "--advertise-addr", node.ip,
+                    "--listen-addr", f"{node.ip}:2377", f"{first.ip}:2377", timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(join, [n for n in nodes if n is not first]))
+    h.wait_converged(managers=len(managers), workers=len(nodes) - len(managers), timeout=300)
+    return time.monotonic() - start
+
+
+def one_run(watch: float, cleanup: float) -> dict[str, float]:
+    h = Harness(timer_period=watch, cleanup_period=cleanup)
     try:
         bundle = make_bundle([f"{SUBNET}.{i}" for i in range(10, 60)])
         h.provision(3, {"general": 2}, tls=bundle.ssm_values())
         nodes = h.add_nodes("managers") + h.add_nodes("general")
+        figures = {FLOOR: floor(h, nodes)}
+        wipe(nodes)
+
         start = time.monotonic()
-        results = h.boot_all(nodes)
+        results = h.boot_all(nodes, image=False)
         failed = [name for name, r in results.items() if r.returncode != 0]
         if failed:
-            raise RuntimeError(f"bootstrap failed on {failed}")
+            raise RuntimeError(f"bootstrap failed on {failed}: " + results[failed[0]].stderr[-800:])
         h.start_timers()
         h.wait_converged(managers=3, workers=2, timeout=300)
-        cold = time.monotonic() - start
+        figures[COLD] = time.monotonic() - start
 
         old = h.leader()
         lost = time.monotonic()
@@ -56,16 +119,13 @@ def one_run() -> dict[str, float]:
         h.cloud.aws("autoscaling", "detach_instances", InstanceIds=[old.instance_id],
                     AutoScalingGroupName=old.group, ShouldDecrementDesiredCapacity=False)
         replacement = h.add_node("managers", h.wait_new_instance("managers"))
-        import threading
-
         booted: list[int] = []
-        boot = threading.Thread(target=lambda: booted.append(replacement.boot().returncode))
+        boot = threading.Thread(target=lambda: booted.append(replacement.boot(image=False).returncode))
         boot.start()
-        new_leader = None
-        while new_leader is None:
+        while LEADER not in figures:
             rows = h.view()
             if rows and any(r["manager"] == "Leader" and r["host"] != old.name for r in rows):
-                new_leader = time.monotonic() - lost
+                figures[LEADER] = time.monotonic() - lost
             elif time.monotonic() - lost > 300:
                 raise RuntimeError("no new leader in 300 s")
             else:
@@ -74,9 +134,19 @@ def one_run() -> dict[str, float]:
         if booted != [0]:
             raise RuntimeError("the replacement's bootstrap failed")
         h.wait_converged(managers=3, workers=2, timeout=300)
-        healed = time.monotonic() - lost
-        return {"cold start to converged swarm": cold, "leader loss to new leader": new_leader,
-                "leader loss to replacement joined and dead node removed": healed}
+        figures[HEALED] = time.monotonic() - lost
+
+        worker = h.live("worker")[0]
+        asked = time.monotonic()
+        h.cloud.aws("autoscaling", "terminate_instance_in_auto_scaling_group", InstanceId=worker.instance_id,
+                    ShouldDecrementDesiredCapacity=True)
+        worker.set_lifecycle("Terminated")
+        while h.cloud.instance_state(worker.instance_id) != "terminated":
+            if time.monotonic() - asked > 300:
+                raise RuntimeError("the drained worker's lifecycle action was not completed in 300 s")
+            time.sleep(0.2)
+        figures[DRAINED] = time.monotonic() - asked
+        return figures
     finally:
         h.close()
 
@@ -84,18 +154,26 @@ def one_run() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs to take the median of (default 3)")
+    parser.add_argument("--production-timers", action="store_true",
+                        help="watch and clean-up timers at the periods the stack deploys")
     args = parser.parse_args()
     reason = missing_requirements()
     if reason:
         sys.exit(f"cannot run the bootstrap benchmark: {reason}")
+    watch, cleanup = production_periods() if args.production_timers else (2.0, 5.0)
     runs = []
     for index in range(args.runs):
-        figures = one_run()
+        figures = one_run(watch, cleanup)
         runs.append(figures)
         print(f"run {index + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items()), flush=True)
-    print(f"median of {args.runs} runs (3 managers, 2 workers, real dockerd, moto, harness timers 2 s / 5 s):")
-    for key in runs[0]:
-        print(f"  {key:<58} {statistics.median(r[key] for r in runs):7.1f} s")
+    timers = "production" if args.production_timers else "shortened"
+    print(f"median of {args.runs} runs (3 managers, 2 workers, real dockerd, moto; {timers} timers: "
+          f"watch {watch:g} s, clean-up {cleanup:g} s)")
+    medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    ratios = [r[COLD] / r[FLOOR] for r in runs]
+    for key in (FLOOR, COLD, LEADER, HEALED, DRAINED):
+        print(f"{key:<58} {medians[key]:7.1f} s")
+    print(f"ratio of cold start to floor, same run: {statistics.median(ratios):.1f}x (asked: 3x or less)")
 
 
 if __name__ == "__main__":

@@ -127,8 +127,9 @@ class NodeUserData:
     """How soon systemd runs a failed converge again."""
     converge_interval_seconds: int = 300
     """Period of the converge timer once converged (certificates, tokens, manager list)."""
-    watch_interval_seconds: int = 10
-    """Period of the termination watcher timer."""
+    watch_interval_seconds: int = 5
+    """Period of the watch timer: termination notices (AWS asks for a check every 5 s) and,
+    on the leader, removing lost nodes the cloud says are gone."""
     cleanup_interval_seconds: int = 60
     """Period of the managers' clean-up timer."""
     worker_poll_seconds: int = 60

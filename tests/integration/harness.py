@@ -421,7 +421,8 @@ class Node:
             raise RuntimeError(f"{self.name}: docker {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
 
-    def start_engine(self) -> None:
+    def start_engine(self, image: bool = True) -> None:
+        """dockerd in the node's namespace with its daemon.json; `image`: load the services' test image."""
         config = json.loads((self.dir / "daemon.json").read_text())
         # What the unit's drop-in adds once the certificates are in place (see write_api_dropin).
         hosts = ["-H", f"unix://{self.socket}"] + (["-H", "tcp://0.0.0.0:2376"] if config.get("tlsverify") else [])
@@ -442,6 +443,8 @@ class Node:
         deadline = time.monotonic() + 60
         while True:
             if self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).strip():
+                if not image:
+                    return
                 loaded = subprocess.run([DOCKER, "-H", f"unix://{self.socket}", "load", "-i", str(self.harness.image)],
                                         capture_output=True, text=True, timeout=60)
                 if loaded.returncode == 0:
@@ -452,12 +455,12 @@ class Node:
                                    + "\n".join(log))
             time.sleep(0.3)
 
-    def boot(self) -> subprocess.CompletedProcess[str]:
+    def boot(self, image: bool = True) -> subprocess.CompletedProcess[str]:
         """What cloud-init and systemd do at first boot, less the package install."""
         configured = self.run("configure", timeout=120)
         if configured.returncode != 0:
             return configured
-        self.start_engine()
+        self.start_engine(image)
         return self.run("bootstrap")
 
     def set_lifecycle(self, state: str) -> None:
@@ -490,7 +493,7 @@ class Harness:
     """Namespaces, the cloud and the nodes of one cluster; `close()` undoes all of it."""
 
     timer_period: float = 2.0
-    """Period of the `watch` timer (production: 10 s)."""
+    """Period of the `watch` timer (production: 5 s)."""
     cleanup_period: float = 5.0
     """Period of the managers' `cleanup` timer (production: 60 s)."""
 
@@ -612,12 +615,12 @@ class Harness:
             time.sleep(0.5)
 
     @staticmethod
-    def boot_all(nodes: list[Node]) -> dict[str, subprocess.CompletedProcess[str]]:
+    def boot_all(nodes: list[Node], image: bool = True) -> dict[str, subprocess.CompletedProcess[str]]:
         """Boot nodes at once, started in random order; the bootstrap results by node name."""
         order = list(nodes)
         random.shuffle(order)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(order)) as pool:
-            futures = {node.name: pool.submit(node.boot) for node in order}
+            futures = {node.name: pool.submit(node.boot, image) for node in order}
             return {name: future.result() for name, future in futures.items()}
 
     # --- systemd's timers ---

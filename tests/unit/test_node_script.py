@@ -777,3 +777,51 @@ def test_restore_refuses_on_a_machine_being_replaced(backed_up: Node) -> None:
     result = backed_up.run("restore")
     assert result.returncode != 0 and "restore on another manager" in result.stderr
     assert "swarm init" not in backed_up.calls
+
+
+def lost_leader(node: Node, instance_state: str | None) -> None:
+    """This manager just won the election after the old leader's machine died: raft counts
+    the old leader Unreachable, while the swarm still reads it Ready (it is marked Down only
+    after its heartbeat's grace period, 20 s and more)."""
+    formed_swarm(node)
+    node.update("engine.json", state="active", manager=True, leader=True,
+                node_ls=["me", "old-m", "w1"], roles={"old-m": "manager", "me": "manager"},
+                node_table=[f"me ready active manager {ME} 10.0.1.10 10.0.1.10:2377 reachable {ME}",
+                            "old-m ready active manager i-m 10.0.1.5 10.0.1.5:2377 unreachable i-m",
+                            "w1 ready active worker i-w 10.0.2.5 - - i-w"])
+    instances = {ME: "running", "i-w": "running"}
+    if instance_state is not None:
+        instances["i-m"] = instance_state
+    node.update("cloud.json", instances=instances)
+
+
+def test_the_leader_removes_a_dead_manager_on_its_next_watch_not_its_next_clean_up(manager: Node) -> None:
+    """Issue 13, healing in seconds: the watch (every few seconds) removes a manager that raft
+    lost and whose machine the cloud says is gone; the clean-up runs once a minute, and the
+    swarm marks the old leader Down only after its heartbeat's grace period."""
+    lost_leader(manager, "terminated")
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert "docker node demote old-m" in manager.calls
+    assert "docker node rm --force old-m" in manager.calls
+    assert "w1" not in "".join(line for line in manager.calls.splitlines() if " rm " in line)
+
+
+def test_an_unreachable_manager_whose_machine_runs_is_never_removed_and_asked_about_once(manager: Node) -> None:
+    """A partition or a slow engine is not a death: only the cloud's word that the machine is
+    gone removes a node. And a watch every few seconds asks the cloud only when the set of
+    lost nodes changed, not each time."""
+    lost_leader(manager, "running")
+    for _ in range(3):
+        result = manager.run("watch")
+        assert result.returncode == 0, result.stderr
+    assert "demote" not in manager.calls and " rm " not in manager.calls
+    assert manager.calls.count("ec2 describe-instances") == 1, manager.calls
+
+
+def test_a_follower_s_watch_never_removes_nodes(manager: Node) -> None:
+    lost_leader(manager, "terminated")
+    manager.update("engine.json", leader=False)
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert "demote" not in manager.calls and "ec2 describe-instances" not in manager.calls
