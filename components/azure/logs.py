@@ -11,6 +11,7 @@ How logs get there (the user data sets this up, see docs/azure.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -46,7 +47,7 @@ class LogsArgs:
     """How many managers the swarm should have (the alert fires below its quorum)."""
     manager_computer_prefix: str
     """Host name prefix of the managers, as in the Heartbeat table."""
-    action_group_ids: list[pulumi.Input[str]]
+    action_group_ids: Sequence[pulumi.Input[str]]
     """Who hears the quorum alert (components/azure/monitoring.py); empty for nobody."""
     tags: dict[str, str]
     """Tags for every resource."""

@@ -31,6 +31,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -97,7 +99,7 @@ class SwarmStoreArgs:
     the vault's secrets through the data plane, which deleting them needs."""
     docker_api: StoredTls | None
     """The Docker API's certificates and server key, or None without the API."""
-    action_group_ids: list[pulumi.Input[str]]
+    action_group_ids: Sequence[pulumi.Input[str]]
     """Who hears that a certificate nears its end (components/azure/monitoring.py)."""
     tags: dict[str, str]
     """Tags for every resource."""
@@ -221,7 +223,7 @@ class SwarmStore(pulumi.ComponentResource):
         made: list[pulumi.Resource] = [topic]
         for secret, cert in ((CA_CERT, "ca"), (SERVER_CERT, "server")):
             message = pulumi.Output.from_input(tls_args.expiries[cert]).apply(
-                lambda end, cert=cert: warning_message(args.cluster, cert, end))
+                functools.partial(warning_message, args.cluster, cert))
             made.append(azure.eventgrid.SystemTopicEventSubscription(
                 f"{name}-{secret}-expiry", resource_group_name=args.resource_group, system_topic_name=topic.name,
                 event_subscription_name=f"{secret}-near-expiry",

@@ -40,7 +40,8 @@ def quota_family(size: str) -> str:
 
 def _pools(cfg: ClusterConfig) -> list[tuple[str, int, list[str], bool]]:
     """(name, count, sizes, spot) of every group of machines."""
-    found = [("managers", cfg.managers.count, [cfg.managers.instance_type], False)]
+    found: list[tuple[str, int, list[str], bool]] = [
+        ("managers", cfg.managers.count, [cfg.managers.instance_type], False)]
     for pool in cfg.workers:
         sizes = pool.instance_type if isinstance(pool.instance_type, list) else [pool.instance_type]
         found.append((pool.name, pool.count, list(sizes), pool.spot))
