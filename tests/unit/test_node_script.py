@@ -172,6 +172,19 @@ def test_the_first_manager_inits_only_when_the_store_says_the_marker_is_absent(m
     assert manager.parameters[f"{STORE}/init"]["Value"].startswith(ME + " ")
 
 
+def test_the_first_manager_forms_the_swarm_with_the_fewest_store_calls(manager: Node) -> None:
+    """Issue 13: each store call is a CLI start on the bootstrap's critical path. The winner
+    reads the marker once (absent), creates it (created: nobody held it, no read-back), inits,
+    and stores both tokens without reading them first (a swarm it just made has new tokens);
+    then the manager list: read, write."""
+    result = manager.run("bootstrap", "10")
+    assert result.returncode == 0, result.stderr
+    calls = [line.split(" ssm ", 1)[1].split(" --")[0] for line in manager.calls.splitlines() if " ssm " in line]
+    assert calls == ["get-parameter", "put-parameter", "put-parameter", "put-parameter", "get-parameter",
+                     "put-parameter"], manager.calls
+    assert {f"{STORE}/tokens/manager", f"{STORE}/tokens/worker"} <= set(manager.parameters)
+
+
 # --- frozen cluster: the leader republishes ---------------------------------------------
 
 
