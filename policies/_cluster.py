@@ -71,5 +71,3 @@ def tags_of(resource_type: str, props: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-def role_of(resource_type: str, props: dict[str, Any]) -> str | None:
-    return tags_of(resource_type, props).get(ROLE_TAG)

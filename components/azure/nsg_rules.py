@@ -145,8 +145,3 @@ def assign_priorities(count: int, first: int = ALLOW_FROM, last: int = LAST_PRIO
     return [first + index * gap for index in range(count)]
 
 
-def exposure_for(docker_api: bool, ssh: bool, published: tuple[tuple[int, Literal["tcp", "udp"]], ...],
-                 has_workers: bool, load_balancer: bool) -> Exposure:
-    """The matrix's view of an Azure cluster (a thin constructor, kept for symmetry with AWS)."""
-    return Exposure(docker_api=docker_api, ssh=ssh, published=published, has_workers=has_workers,
-                    load_balancer=load_balancer)

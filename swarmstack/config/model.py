@@ -8,7 +8,6 @@ problem is reported against the key the user has to change.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,7 +15,6 @@ from pydantic.alias_generators import to_camel
 
 from swarmstack.config.cron import parse_cron
 
-MANAGER_COUNTS = (1, 3, 5, 7)
 MAX_WORKERS = 1000
 
 
@@ -260,6 +258,3 @@ class ClusterConfig(Model):
         return len(existing.private_subnet_ids)
 
 
-def network_of(cidr: str) -> ipaddress.IPv4Network:
-    """Parse a CIDR strictly (host bits must be zero)."""
-    return ipaddress.IPv4Network(cidr, strict=True)

@@ -95,11 +95,6 @@ def _secrets(raw: object, path: str = "") -> Iterator[Problem]:
                 break
 
 
-def split_count(zones: int) -> int:
-    """How many equal subnets a new network is cut into: public + private per zone."""
-    return 2 * zones
-
-
 def _network(cfg: ClusterConfig) -> Iterator[Problem]:
     net = cfg.network
     if (net.new is None) == (net.existing is None):

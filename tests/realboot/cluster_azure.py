@@ -106,22 +106,12 @@ class AzureRealBootCluster(RealBootCluster):
         return kind(**{k: v for k, v in facts.items() if k in known and k in accepted})
 
     def _params_type(self) -> Any:
-        try:
-            from userdata.azure import AzureNodeUserData
-
-            return AzureNodeUserData
-        except ImportError:  # one parameter type for both clouds
-            return self.userdata.NodeUserData
+        return self.userdata.NodeUserData
 
     def custom_data(self, role: str, pool: str, **overrides: Any) -> bytes:
         """The bytes Azure hands the machine: the rendered custom data, gzipped."""
         params = self.params(role, pool, **overrides)
-        try:
-            from userdata.azure import encode_gzip, render_azure
-
-            return base64.b64decode(encode_gzip(render_azure(params)))
-        except ImportError:
-            return base64.b64decode(self.userdata.encode(self.userdata.render(params), cloud="azure"))
+        return base64.b64decode(self.userdata.encode(self.userdata.render(params), cloud="azure"))
 
     # --- the cloud ---
 
