@@ -26,6 +26,7 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,  # each field's docstring is its description (docs/config.md)
     )
 
 
@@ -96,7 +97,9 @@ class Network(Model):
     """Either `new` or `existing`, never both."""
 
     new: NewNetwork | None = None
+    """A network swarmstack creates (VPC / VNet, subnets, NAT)."""
     existing: ExistingNetwork | None = None
+    """A network you already have: its id and subnet ids; swarmstack creates none."""
 
 
 class Access(Model):
@@ -126,22 +129,27 @@ class PublishedPort(Model):
     """A port published by swarm services and forwarded by the load balancer."""
 
     port: Annotated[int, Field(ge=1, le=65535, strict=True)]
+    """The published port (the same on the load balancer and the swarm's routing mesh)."""
     protocol: Literal["tcp", "udp"] = "tcp"
+    """Its transport protocol."""
 
 
 class LoadBalancer(Model):
     """The load balancer in front of published ports."""
 
     enabled: bool = True
+    """Create the load balancer (AWS: an NLB; Azure: a Standard load balancer)."""
     public: bool = True
     """Internet-facing (true) or internal to the network (false)."""
     ports: list[PublishedPort] = Field(default_factory=list)
+    """The ports swarm services publish, which the load balancer forwards to the nodes."""
 
 
 class Logging(Model):
     """Centralised logs: CloudWatch Logs / Log Analytics."""
 
     enabled: bool = True
+    """Ship node, bootstrap and engine logs; off: the engines log locally."""
     retention_days: Annotated[int, Field(strict=True)] = 30
     """Days to keep logs; one of the values the cloud accepts."""
     kms: bool = False
@@ -163,6 +171,7 @@ class Prune(Model):
     """The scheduled `docker system prune`."""
 
     enabled: bool = True
+    """Run the prune on every node on `schedule`."""
     schedule: str = "42 1 * * *"
     """Standard 5-field cron, in UTC."""
     volumes: bool = False
@@ -212,31 +221,46 @@ class Image(Model):
     ssm_parameter: str | None = None
     """AWS: an SSM parameter path that names the AMI (default Amazon Linux 2023)."""
     publisher: str | None = None
+    """Azure marketplace image publisher (with `offer` and `sku`; default Canonical's Ubuntu 24.04 LTS)."""
     offer: str | None = None
+    """Azure marketplace image offer."""
     sku: str | None = None
-    """Azure marketplace image reference (default Ubuntu 24.04 LTS)."""
+    """Azure marketplace image SKU."""
 
 
 class ClusterConfig(Model):
     """The whole of `swarmstack:cluster`."""
 
     cloud: Literal["aws", "azure"]
+    """Which cloud the stack deploys to (its region: `aws:region` or `azure-native:location`)."""
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,27}$")]
     """Cluster name: lowercase letters, digits and dashes, 2 to 28 characters."""
     production: bool = False
     """Production stacks get stricter policies (deletion protection, no single manager)."""
     managers: Managers = Managers()
+    """The manager group."""
     workers: list[WorkerPool] = Field(default_factory=list)
+    """Named worker pools; all together at most 1000 workers."""
     network: Network = Network(new=NewNetwork())
+    """Where the nodes live; default: a new network with its defaults."""
     access: Access = Access()
+    """Who may reach the nodes from outside (Docker API, SSH)."""
     docker_api: DockerApi = DockerApi()
+    """The managers' TLS Docker API."""
     load_balancer: LoadBalancer = LoadBalancer()
+    """The load balancer for published ports."""
     logging: Logging = Logging()
+    """Central logs."""
     alarms: Alarms = Alarms()
+    """Who is told when an alarm fires."""
     prune: Prune = Prune()
+    """The scheduled `docker system prune`."""
     backup: Backup = Backup()
+    """Raft backups of the managers."""
     image: Image = Image()
+    """The node OS image."""
     tags: dict[str, str] = Field(default_factory=dict)
+    """Tags put on every resource that takes tags."""
 
     @property
     def backup_enabled(self) -> bool:
