@@ -26,7 +26,6 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
-        use_attribute_docstrings=True,  # each field's docstring is its description (docs/config.md)
     )
 
 

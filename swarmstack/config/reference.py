@@ -1,5 +1,6 @@
 """The configuration reference (docs/config.md), generated from the config model: every
-key of `swarmstack:cluster` with its type, default, limits and the field's own docstring,
+key of `swarmstack:cluster` with its type, default, limits and the field's own docstring
+(read from the model's source),
 so that the reference cannot drift from what `validate` accepts. Pure.
 
     .venv/bin/python -m swarmstack.config.reference > docs/config.md
@@ -9,6 +10,10 @@ tests/unit/test_config_reference.py fails when docs/config.md is not what this p
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import textwrap
 import types
 import typing
 from typing import Any, Literal, Union
@@ -77,6 +82,25 @@ def type_name(annotation: Any) -> str:
     return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
+@functools.cache
+def docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's docstring (the string right after it in the class body), read from the
+    source here rather than by pydantic at every import of the model."""
+    found: dict[str, str] = {}
+    body = ast.parse(textwrap.dedent(inspect.getsource(model))).body[0]
+    assert isinstance(body, ast.ClassDef)
+    for field, after in zip(body.body, body.body[1:], strict=False):
+        if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name) \
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) \
+                and isinstance(after.value.value, str):
+            found[field.target.id] = inspect.cleandoc(after.value.value)
+    return found
+
+
+def describe(model: type[BaseModel], name: str) -> str:
+    return docstrings(model).get(name, "")
+
+
 def limits(info: FieldInfo) -> str:
     parts = []
     for item in info.metadata:
@@ -118,7 +142,7 @@ def reference() -> str:
         out.append("| --- | --- | --- | --- | --- |")
         for name, info in model.model_fields.items():
             out.append(f"| `{info.alias or name}` | {type_name(info.annotation)} | {default(info)} | "
-                       f"{cell(limits(info))} | {cell(info.description or '')} |")
+                       f"{cell(limits(info))} | {cell(describe(model, name))} |")
         out.append("")
     return "\n".join(out)
 
@@ -126,7 +150,7 @@ def reference() -> str:
 def undocumented() -> list[str]:
     """Keys without a docstring: the reference would say nothing about them."""
     return [f"{path}.{info.alias or name}" for path, model in models()
-            for name, info in model.model_fields.items() if not info.description]
+            for name, info in model.model_fields.items() if not describe(model, name)]
 
 
 if __name__ == "__main__":
