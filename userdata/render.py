@@ -15,6 +15,7 @@ import base64
 import dataclasses
 import functools
 import gzip
+import hashlib
 import json
 import re
 import shlex
@@ -35,6 +36,11 @@ EC2_USER_DATA_LIMIT = 16384
 NODE_SCRIPT = "/usr/local/sbin/swarmstack-node"
 DAEMON_BASE = "/etc/swarmstack/daemon.json"
 UNIT_DIR = "/etc/systemd/system"
+RESTORE_TEMPLATE = "node/restore.sh.j2"
+RESTORE_TOOL_KEY = "tools/restore.sh"
+"""AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
+RESTORE_TOOL_PATH = "/usr/local/lib/swarmstack/restore.sh"
+"""Azure: the restore tool's file, written from the custom data (64 KiB: room enough)."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +85,40 @@ AZURE_CUSTOM_DATA_LIMIT = 65535
 """Azure takes at most 64 KiB of custom data before base64."""
 
 
-def _context(params: NodeUserData) -> dict[str, Any]:
+def _tool_context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
     context.update(ssm_prefix=params.ssm_prefix, state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),
-                   engine_packages=list(ENGINE_PACKAGES[params.os]), manager_pool=MANAGER_POOL)
+                   engine_packages=list(ENGINE_PACKAGES[params.os]), manager_pool=MANAGER_POOL,
+                   restore_tool_key=RESTORE_TOOL_KEY, restore_tool_path=RESTORE_TOOL_PATH)
     return context
+
+
+def _context(params: NodeUserData) -> dict[str, Any]:
+    return _tool_context(params) | {"restore_sha256": restore_tool_sha256(params) if _restores(params) else ""}
+
+
+def _restores(params: NodeUserData) -> bool:
+    return params.role == "manager" and bool(params.backup_store)
+
+
+def restore_tool(params: NodeUserData) -> str:
+    """The restore tool of a manager with a backup store: `cmd_restore` and what only it uses,
+    which `swarmstack-node restore` sources (`templates/node/restore.sh.j2`), compacted like the
+    node script. Not in the user data (EC2 takes 16 KiB): AWS keeps it in the backup bucket
+    (RESTORE_TOOL_KEY), Azure in the custom data (RESTORE_TOOL_PATH). Pure."""
+    if not _restores(params):
+        raise ValueError("only a manager with a backup store restores: no restore tool for "
+                         f"a {params.role} with backup_store {params.backup_store!r}")
+    text = _environment().get_template(RESTORE_TEMPLATE).render(_tool_context(params))
+    return compact(text).rstrip("\n") + "\n"
+
+
+def restore_tool_sha256(params: NodeUserData) -> str:
+    """The restore tool's sha256 (hex), which the node script carries and checks. Pure."""
+    return hashlib.sha256(restore_tool(params).encode()).hexdigest()
 
 
 def node_files(params: NodeUserData) -> list[NodeFile]:
@@ -118,6 +150,8 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
             NodeFile(f"{UNIT_DIR}/swarmstack-prune.service", "0644", "common/swarmstack-prune.service.j2"),
             NodeFile(f"{UNIT_DIR}/swarmstack-prune.timer", "0644", "common/swarmstack-prune.timer.j2"),
         ]
+    if params.cloud == "azure" and _restores(params):
+        files.append(NodeFile(RESTORE_TOOL_PATH, "0644", RESTORE_TEMPLATE))
     if params.cloud == "azure":
         files.append(NodeFile(f"{UNIT_DIR}/swarmstack-health.service", "0644", "azure/swarmstack-health.service.j2"))
         if params.logging:
@@ -127,6 +161,9 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
     context = _context(params)
     rendered = []
     for file in files:
+        if file.template == RESTORE_TEMPLATE:
+            rendered.append(dataclasses.replace(file, content=restore_tool(params)))
+            continue
         text = env.get_template(file.template).render(context)
         if file.path == NODE_SCRIPT:
             text = compact(text)

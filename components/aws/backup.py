@@ -17,6 +17,13 @@ so the bucket is
 - emptied by a lifecycle rule: a backup expires `retentionDays` after it was written,
   and a version that stopped being current (an overwrite, a delete) NONCURRENT_DAYS later.
 
+It also holds the managers' restore tool, `tools/restore.sh` (RESTORE_TOOL_KEY): the part of
+the node script only `swarmstack-node restore` runs, which the 16 KiB of EC2 user data has
+no room for. The stack writes it (the rendered `userdata.restore_tool`, under the cluster
+key like the backups); a manager reads it, and runs it only when its sha256 is the one its
+user data carries. The policy's manager-only rule covers the backups (`swarm/`), so the
+deployer can write the tool; the managers' role may read it and write nothing there.
+
 `pulumi destroy`: a production stack keeps the bucket and its settings (`retain_on_delete`):
 the backups are for the day the cluster is gone. The name is deterministic, so the same
 stack deployed again finds them (it must `pulumi import` the bucket first: docs/aws.md).
@@ -32,6 +39,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common.names import bucket_name
+from userdata.render import RESTORE_TOOL_KEY
 
 PREFIX = "swarm/"
 """Where the managers keep their backups in the bucket (every key starts with it)."""
@@ -56,16 +64,16 @@ def bucket_arn_of(partition: str, bucket: str) -> str:
 
 
 def bucket_policy(bucket_arn: str, manager_role_arn: str) -> dict[str, Any]:
-    """Plain HTTP refused to everyone; object reads and writes refused to every principal
-    whose ARN is not the manager role (an instance's session is judged by its role's ARN).
-    Bucket-level calls (listing, the bucket's own settings, deleting this policy) stay with
-    the account's IAM. Pure."""
+    """Plain HTTP refused to everyone; reading and writing backups (`swarm/`) refused to every
+    principal whose ARN is not the manager role (an instance's session is judged by its
+    role's ARN). Bucket-level calls (listing, the bucket's own settings, deleting this
+    policy) and the restore tool (written by the stack) stay with the account's IAM. Pure."""
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
          "Resource": [bucket_arn, f"{bucket_arn}/*"],
          "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         {"Sid": "OnlyManagersTouchBackups", "Effect": "Deny", "Principal": "*", "Action": list(OBJECT_ACTIONS),
-         "Resource": f"{bucket_arn}/*",
+         "Resource": f"{bucket_arn}/{PREFIX}*",
          "Condition": {"StringNotEquals": {"aws:PrincipalArn": manager_role_arn}}},
     ]}
 
@@ -102,6 +110,8 @@ class BackupBucketArgs:
     """Production: `pulumi destroy` leaves the bucket, its backups and its settings in place."""
     tags: dict[str, str]
     """Tags for the bucket."""
+    restore_tool: pulumi.Input[str]
+    """The managers' restore tool (`userdata.restore_tool` of their parameters): RESTORE_TOOL_KEY."""
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -141,8 +151,17 @@ class BackupBucket(pulumi.ComponentResource):
             policy=pulumi.Output.json_dumps(pulumi.Output.all(bucket.arn, args.manager_role_arn).apply(
                 lambda v: bucket_policy(v[0], v[1]))),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=keep, depends_on=[block, owner]))
-        # Ready once every setting is in place: the managers' first backup must find it whole.
-        self.bucket = pulumi.Output.all(bucket.bucket, policy.id, encryption.id, versioning.id).apply(lambda v: v[0])
+        # Written after the policy that lets the deployer write it (an older one refused every
+        # principal but the managers) and the encryption it is written under.
+        tool = aws.s3.BucketObjectv2(
+            f"{name}-restore-tool", bucket=bucket.id, key=RESTORE_TOOL_KEY, content=args.restore_tool,
+            content_type="text/x-shellscript", server_side_encryption="aws:kms", kms_key_id=args.key_arn,
+            bucket_key_enabled=True, opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=keep, depends_on=[policy, encryption, versioning]))
+        # Ready once every setting and the restore tool are in place: the managers' first backup
+        # must find it whole, and a manager can restore as soon as it runs.
+        self.bucket = pulumi.Output.all(bucket.bucket, policy.id, encryption.id, versioning.id, tool.id).apply(
+            lambda v: v[0])
         self.arn = bucket.arn
         self.store = self.bucket.apply(lambda b: f"s3://{b}")
         self.register_outputs({"bucket": self.bucket, "store": self.store})

@@ -3,7 +3,7 @@ TLS, logs, maintenance and raft backups, and exports what a person needs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +26,9 @@ from components.common.ports import DOCKER_TLS_PORT, Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
 from swarmstack.config.model import ClusterConfig
+
+if TYPE_CHECKING:
+    from userdata.params import NodeUserData
 
 MANAGER_POOL = "managers"
 
@@ -52,21 +55,35 @@ def exposure_of(cfg: ClusterConfig) -> Exposure:
                     has_workers=bool(cfg.workers), load_balancer=lb.enabled)
 
 
-def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
-                   key_arn: str, backup_store: str = "") -> str:
-    """The base64 cloud-init of one node group, rendered by `userdata`. The overlay
-    address pool must not overlap the VPC, whose range is only known here for an
-    existing one. `backup_store` (`s3://<bucket>`, managers only) turns the raft backups
-    on. Pure."""
+def node_params(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
+                key_arn: str, backup_store: str = "") -> NodeUserData:
+    """The user data parameters of one node group. The overlay address pool must not overlap
+    the VPC, whose range is only known here for an existing one. `backup_store`
+    (`s3://<bucket>`, managers only) turns the raft backups on. Pure."""
     import dataclasses
 
-    from userdata import encode, params_for, render
+    from userdata import params_for
     from userdata.params import address_pool_for
 
     params = params_for(settings.cluster, settings.region, role, pool, generation, key_arn,
                         backup_store=backup_store)
-    params = dataclasses.replace(params, address_pool=address_pool_for(vpc_cidr))
-    return encode(render(params))
+    return dataclasses.replace(params, address_pool=address_pool_for(vpc_cidr))
+
+
+def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
+                   key_arn: str, backup_store: str = "") -> str:
+    """The base64 cloud-init of one node group, rendered by `userdata` (`node_params`). Pure."""
+    from userdata import encode, render
+
+    return encode(render(node_params(settings, role, pool, vpc_cidr, generation, key_arn, backup_store)))
+
+
+def manager_restore_tool(settings: StackConfig, vpc_cidr: str, generation: str, key_arn: str, backup_store: str) -> str:
+    """The restore tool of the managers whose user data `node_user_data` renders with the same
+    values (their script carries its sha256). Pure."""
+    from userdata import restore_tool
+
+    return restore_tool(node_params(settings, "manager", MANAGER_POOL, vpc_cidr, generation, key_arn, backup_store))
 
 
 def shell_command(cluster: str, region: str) -> str:
@@ -125,9 +142,13 @@ class Cluster(pulumi.ComponentResource):
                 key_arn=key.arn, generation=generation, tags=tags, backup_bucket=backup_bucket), opts=child)
             for role in ("manager", "worker")
         }
+        # The managers' store is the bucket's deterministic name: their restore tool is rendered
+        # before the bucket exists, from the values their user data gets.
         backups = BackupBucket(f"{name}-backups", BackupBucketArgs(
             name=backup_bucket, key_arn=key.arn, manager_role_arn=identities["manager"].role_arn,
-            retention_days=cfg.backup.retention_days, production=cfg.production, tags=tags),
+            retention_days=cfg.backup.retention_days, production=cfg.production, tags=tags,
+            restore_tool=pulumi.Output.all(generation, key.arn).apply(lambda v: manager_restore_tool(
+                settings, network.cidr_text, v[0], v[1], f"s3://{backup_bucket}"))),
             opts=child) if backup_bucket is not None else None
         image = {"image_id": cfg.image.id, "image_parameter": cfg.image.ssm_parameter}
         node_common: dict[str, Any] = {"cluster": cfg.name, "subnet_ids": network.node_subnet_ids,

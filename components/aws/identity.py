@@ -22,9 +22,10 @@ Service Authorization Reference; "star only" means the action has no resource ty
   account's instances, and the one document the prune runs (`AWS-RunShellScript`).
 - CloudWatch Logs: write to the cluster's own log groups.
 - Raft backups (`backup.py`), when on: managers put and get objects under `swarm/` in the
-  backup bucket, list that prefix, and use the cluster key through S3 for that bucket only
-  (`kms:ViaService` s3, `kms:EncryptionContext:aws:s3:arn` the bucket's ARN: with an S3
-  Bucket Key the context is the bucket, not the object). Workers get nothing of it and
+  backup bucket, get the restore tool (`tools/restore.sh`) and write nothing else there, list
+  `swarm/`, and use the cluster key through S3 for that bucket only (`kms:ViaService` s3,
+  `kms:EncryptionContext:aws:s3:arn` the bucket's ARN: with an S3 Bucket Key the context
+  is the bucket, not the object). Workers get nothing of it and
   carry an explicit Deny on the bucket.
 - `ec2:DescribeInstances`, `autoscaling:DescribeAutoScalingInstances`,
   `autoscaling:DescribeAutoScalingGroups`: star only. A node uses them to find its own
@@ -42,7 +43,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.backup import PREFIX as BACKUP_PREFIX
-from components.aws.backup import bucket_arn_of
+from components.aws.backup import RESTORE_TOOL_KEY, bucket_arn_of
 
 WORKER_READS = ("init", "tokens/worker", "managers")
 """What a worker reads of its generation's state."""
@@ -75,6 +76,8 @@ def backup_statements(role: Literal["manager", "worker"], region: str, key_arn: 
     return [
         {"Sid": "BackupObjects", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
          "Resource": f"{bucket_arn}/{BACKUP_PREFIX}*"},
+        {"Sid": "RestoreTool", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"{bucket_arn}/{RESTORE_TOOL_KEY}"},
         {"Sid": "BackupListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
          "Condition": {"StringLike": {"s3:prefix": [BACKUP_PREFIX, f"{BACKUP_PREFIX}*"]}}},
         {"Sid": "BackupKeyThroughS3", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],

@@ -32,6 +32,7 @@ from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _ente
 
 from userdata import NodeUserData, files_of, render
 from userdata.params import address_pool_for, pool_labels_of
+from userdata.render import RESTORE_TOOL_PATH
 
 HERE = Path(__file__).resolve().parent
 STACK = "prod-azure"
@@ -137,6 +138,7 @@ class AzureNode(Node):
             "SWARMSTACK_TLS_DIR": str(self.dir / "tls"),
             "SWARMSTACK_DOCKER_SOCKET": str(self.socket),
             "SWARMSTACK_DOCKER_ROOT": str(self.dir / "data"),  # dockerd's --data-root (start_engine)
+            "SWARMSTACK_RESTORE_TOOL": str(self.dir / "restore.sh"),  # a manager's, from its custom data
         }
 
     def schedule(self, event_type: str = "Terminate") -> str:
@@ -257,6 +259,8 @@ class AzureHarness(Harness):
         (node_dir / "bin" / "apt-mark").chmod(0o755)
         (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
+        if RESTORE_TOOL_PATH in files:  # the restore tool: Azure keeps it in the managers' custom data
+            (node_dir / "restore.sh").write_text(files[RESTORE_TOOL_PATH])
         self.net.attach(node.ns, ip)
         self.azure.control("node", {"ip": ip, "role": role, "pool": pool, "client_id": CLIENT_IDS[role], "compute": {
             "vmId": vm_id, "name": name, "zone": zone, "vmSize": "Standard_D2s_v5",

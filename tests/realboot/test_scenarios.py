@@ -404,6 +404,14 @@ def test_every_manager_lost_and_the_swarm_restored_from_its_backup(clusters: Any
                       CreateBucketConfiguration={"LocationConstraint": cluster.region})
     cluster.provision(1, {"general": 1}, tls=cluster.tls(), drain_timeout={"manager": 30},
                       overrides={"managers": {"backup_store": f"s3://{bucket}"}})
+    # The restore tool, as the program writes it (components/aws/backup.py): rendered from the
+    # managers' parameters, under the cluster key with the bucket key. Not in the user data.
+    from userdata.render import RESTORE_TOOL_KEY
+
+    tool = cluster.userdata.restore_tool(cluster.params("manager", "managers", backup_store=f"s3://{bucket}"))
+    cluster.cloud.aws("s3", "put_object", Bucket=bucket, Key=RESTORE_TOOL_KEY, Body=tool.encode(),
+                      ContentType="text/x-shellscript", ServerSideEncryption="aws:kms", SSEKMSKeyId=cluster.key_arn,
+                      BucketKeyEnabled=True)
     cluster.boot_new()
     converge(cluster, timing, "cold start to converged swarm", 300, in_service=False)
     [manager], [worker] = cluster.live("manager"), cluster.live("worker")
@@ -415,7 +423,7 @@ def test_every_manager_lost_and_the_swarm_restored_from_its_backup(clusters: Any
     started = time.monotonic()
     manager.machine.exec("systemctl", "start", "swarmstack-backup.service", timeout=300)
     timing("backup (engine stopped, archived, stored)", time.monotonic() - started)
-    objects = cluster.cloud.aws("s3", "list_objects_v2", Bucket=bucket).get("Contents", [])
+    objects = cluster.cloud.aws("s3", "list_objects_v2", Bucket=bucket, Prefix="swarm/").get("Contents", [])
     assert len(objects) == 1 and objects[0]["Key"].startswith("swarm/"), f"{objects}\n{manager.diagnostics()}"
     head = cluster.cloud.aws("s3", "head_object", Bucket=bucket, Key=objects[0]["Key"])
     assert head.get("ServerSideEncryption") == "aws:kms", head
@@ -435,6 +443,7 @@ def test_every_manager_lost_and_the_swarm_restored_from_its_backup(clusters: Any
     started = time.monotonic()
     restored = fresh.machine.exec("swarmstack-node", "restore", timeout=300, check=False)
     assert restored.returncode == 0, f"{restored.stderr[-3000:]}\n{fresh.diagnostics()}"
+    assert "cmd_restore() {" not in fresh.machine.exec("cat", "/usr/local/sbin/swarmstack-node").stdout  # fetched
     assert fresh.docker("service", "ls", "--format", "{{.Name}}").split() == ["web"]
     assert fresh.docker("secret", "ls", "--format", "{{.Name}}").split() == ["db-password"]
     assert fresh.docker("config", "ls", "--format", "{{.Name}}").split() == ["app-config"]

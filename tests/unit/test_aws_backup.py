@@ -4,6 +4,8 @@ pure parts (name, policy, lifecycle) on their own."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from s3_policy import judged_as
 
 from components.aws.backup import NONCURRENT_DAYS, PREFIX, backup_bucket_name, bucket_policy, lifecycle_rules
 from components.common.names import LIMITS
@@ -86,14 +89,14 @@ def test_the_policy_refuses_plain_http_and_everyone_but_the_managers(prod: Run) 
     tls, others = policy["Statement"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert others["Effect"] == "Deny" and others["Principal"] == "*"
-    assert others["Resource"] == f"arn:aws:s3:::{BUCKET}/*"
+    assert others["Resource"] == f"arn:aws:s3:::{BUCKET}/{PREFIX}*"  # the backups; the stack writes tools/
     assert others["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": manager_role.outputs["arn"]}}
     assert {"s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*"} <= set(others["Action"])
 
 
 def test_production_keeps_the_bucket_and_its_settings_on_destroy(prod: Run) -> None:
     children = [r for r in prod.graph.resources if r.type.startswith("aws:s3/") and r.name.startswith("prod-backups-")]
-    assert len(children) == 7
+    assert len(children) == 8
     assert all(r.retain_on_delete for r in children)
     (bucket,) = [r for r in children if r.type == "aws:s3/bucket:Bucket"]
     assert bucket.inputs["bucket"] == BUCKET and bucket.inputs["forceDestroy"] is False
@@ -129,6 +132,48 @@ def test_only_the_managers_user_data_names_the_store(prod: Run) -> None:
     assert node_user_data  # the one function both the program and this test go through
 
 
+def test_the_bucket_holds_the_managers_restore_tool_under_the_cluster_key(prod: Run) -> None:
+    """`tools/restore.sh` is the restore tool rendered from the managers' parameters, whose
+    sha256 their node script carries; written after the policy that lets the deployer
+    write it and the encryption it is written under."""
+    import gzip
+
+    from userdata import files_of, restore_tool, restore_tool_sha256
+    from userdata.render import EC2_USER_DATA_LIMIT, NODE_SCRIPT, RESTORE_TOOL_KEY
+
+    s3 = prod.backend.client("s3")
+    with judged_as(s3_caller(prod)):  # the deployer reads what it wrote (moto alone refuses everyone)
+        head = s3.head_object(Bucket=BUCKET, Key=RESTORE_TOOL_KEY)
+        body = s3.get_object(Bucket=BUCKET, Key=RESTORE_TOOL_KEY)["Body"].read().decode()
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", prod.key_arn)
+    assert head["BucketKeyEnabled"] is True
+    (manager,) = [t for t in prod.graph.of_type("aws:ec2/launchTemplate:LaunchTemplate") if "managers" in t.name]
+    user_data = decode_user_data(manager.inputs.get("userData"))
+    script = files_of(user_data)[NODE_SCRIPT]
+    assert f"readonly RESTORE_SHA256={hashlib.sha256(body.encode()).hexdigest()}\n" in script
+    assert "cmd_restore() {" in body and "restore_files() {" in body
+    assert "cmd_restore() {" not in script and "restore_files() {" not in script
+    from swarmstack.config.load import load_stack
+    from userdata import params_for
+    from userdata.params import address_pool_for
+
+    settings = load_stack("prod-aws", ROOT)
+    generation = script.split("readonly STORE_PREFIX=/swarmstack/prod/", 1)[1][:8]
+    params = dataclasses.replace(params_for(settings.cluster, settings.region, "manager", "managers", generation,
+                                            prod.key_arn, backup_store=f"s3://{BUCKET}"),
+                                 address_pool=address_pool_for(settings.cluster.network.new.cidr))
+    assert body == restore_tool(params) and restore_tool_sha256(params) in script
+    assert len(gzip.compress(user_data.encode(), 9, mtime=0)) <= EC2_USER_DATA_LIMIT
+    (tool,) = [r for r in prod.graph.resources if r.type == "aws:s3/bucketObjectv2:BucketObjectv2"]
+    assert tool.inputs["bucketKeyEnabled"] is True and tool.inputs["content"] == body
+    urn = {r.name: r.urn for r in prod.graph.resources}
+    assert {urn["prod-backups-policy"], urn["prod-backups-encryption"]} <= set(tool.dependencies)
+
+
+def s3_caller(run: Run) -> str:
+    return str(run.backend.client("sts").get_caller_identity()["Arn"])
+
+
 def test_dev_without_backups_has_no_bucket_and_no_grant() -> None:
     # another name: the module's other runs keep their moto state until the module ends
     for run in _run("dev-aws", lambda c: c.update(name="plain")):
@@ -137,6 +182,9 @@ def test_dev_without_backups_has_no_bucket_and_no_grant() -> None:
 
 def _no_backups(run: Run) -> None:
     assert not [r for r in run.graph.resources if "-backups-" in r.name]
+    assert not run.graph.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    for template in run.graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert "readonly RESTORE_SHA256=''" in decode_user_data(template.inputs.get("userData"))
     for policy in run.graph.of_type("aws:iam/rolePolicy:RolePolicy"):
         assert "s3:" not in json.dumps(policy.inputs["policy"])
     assert "backupStore" not in run.graph.outputs

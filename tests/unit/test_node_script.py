@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from swarmstack.config.load import load_stack
-from userdata import params_for, render
-from userdata.render import DAEMON_BASE, NODE_SCRIPT, files_of
+from userdata import params_for, render, restore_tool
+from userdata.render import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_KEY, files_of
 
 FAKES = Path(__file__).parent / "nodefakes"
 # The script's backoff and polling sleeps run at this fraction of their length (a `sleep` in
@@ -95,6 +95,8 @@ def make_node(tmp: Path, role: str, **overrides: Any) -> Node:
     script = files[NODE_SCRIPT].replace(
         '\nmain "$@"', '\nport_open() { ! grep -qxF "$1" "$FAKE_DIR/closed" 2>/dev/null; }\nmain "$@"')
     (tmp / "swarmstack-node").write_text(script)
+    if role == "manager" and params.backup_store:  # what the stack writes to the bucket (stock_restore_tool)
+        (tmp / "restore.sh").write_text(restore_tool(params))
     (tmp / "daemon.base.json").write_text(files[DAEMON_BASE])
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
@@ -702,9 +704,18 @@ def test_a_lease_first_seen_now_is_not_stale_whatever_the_leaders_clock_says(bac
     assert (backed_up.dir / "state" / "lease-seen").read_text().split()[0] == "cfg-other"
 
 
+def stock_restore_tool(node: Node, text: str | None = None) -> None:
+    """The restore tool in the bucket, as `pulumi up` writes it (or TEXT instead)."""
+    objects = node.read("cloud.json").get("objects", {})
+    body = (node.dir / "restore.sh").read_text() if text is None else text
+    objects[RESTORE_TOOL_KEY] = {"bucket": BUCKET, "body": body.encode().hex(), "sse": "aws:kms", "kms": KEY}
+    node.update("cloud.json", objects=objects)
+
+
 def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed_up: Node) -> None:
     assert backed_up.run("backup").returncode == 0
     newest = next(iter(backed_up.read("cloud.json")["objects"]))
+    stock_restore_tool(backed_up)
     objects = backed_up.read("cloud.json")["objects"]
     objects["swarm/20200101T000000Z-i-old.tar.gz"] = {**objects[newest], "body": ""}
     backed_up.update("cloud.json", objects=objects)
@@ -729,6 +740,7 @@ def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed
 
 def test_restore_says_so_when_there_is_no_backup(tmp_path: Path) -> None:
     node = make_node(tmp_path, "manager", backup_store=BUCKET)
+    stock_restore_tool(node)
     result = node.run("restore")
     assert result.returncode != 0 and f"the backup store {BUCKET} holds no backup" in result.stderr
 
@@ -787,9 +799,37 @@ def test_restore_refuses_on_a_machine_being_replaced(backed_up: Node) -> None:
     assert backed_up.run("backup").returncode == 0
     (backed_up.dir / "run").mkdir(exist_ok=True)
     (backed_up.dir / "run" / "marked-unhealthy").touch()
+    stock_restore_tool(backed_up)
     result = backed_up.run("restore")
     assert result.returncode != 0 and "restore on another manager" in result.stderr
     assert "swarm init" not in backed_up.calls
+
+
+def test_restore_runs_only_the_restore_tool_its_script_was_rendered_with(backed_up: Node) -> None:
+    """The tool is not in the user data (EC2's 16 KiB): the node fetches it from the bucket.
+    Missing, changed or written by another version of the stack, it is refused before
+    anything is touched, and the message says what to do."""
+    assert backed_up.run("backup").returncode == 0
+    before = len(backed_up.calls.splitlines())
+    result = backed_up.run("restore")
+    assert result.returncode != 0, result.stderr
+    assert f"cannot read the restore tool {BUCKET}/{RESTORE_TOOL_KEY} (pulumi up writes it)" in result.stderr
+    assert "NoSuchKey" in result.stderr
+    tool = (backed_up.dir / "restore.sh").read_text()
+    for changed in (tool.replace("--force-new-cluster", "--force-new-cluster --autolock"), tool + "echo stale\n"):
+        stock_restore_tool(backed_up, changed)
+        result = backed_up.run("restore")
+        assert result.returncode != 0 and "is not the one this script expects" in result.stderr, result.stderr
+    since = "\n".join(backed_up.calls.splitlines()[before:])
+    assert "systemctl" not in since and "docker swarm" not in since, since
+    assert not (backed_up.dir / "state" / "restoring").exists()
+    assert not list((backed_up.dir / "run").glob("restore.*")), "a refused tool is not left behind"
+
+
+def test_a_worker_has_no_restore(worker: Node) -> None:
+    result = worker.run("restore")
+    assert result.returncode != 0 and "restore runs on a manager" in result.stderr
+    assert "s3api" not in worker.calls
 
 
 def lost_leader(node: Node, instance_state: str | None) -> None:

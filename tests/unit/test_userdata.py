@@ -57,6 +57,10 @@ def params(stack: str, role: str, pool: str) -> NodeUserData:
 
 
 def tool(name: str) -> str:
+    return tool_path(name)
+
+
+def tool_path(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         if os.environ.get("CI") == "true":
@@ -326,6 +330,40 @@ def test_user_data_fits_ec2_and_carries_no_secret(stack: str, role: str, pool: s
     for secret in ("PRIVATE KEY", "aws_secret_access_key", "AKIA"):
         assert secret not in text
     assert not re.search(r"SWMTKN-1-[0-9a-z]{20,}", text), "a join token in the user data"
+
+
+def test_the_restore_tool_leaves_the_user_data_and_its_sha256_stays(tmp_path: Path) -> None:
+    """EC2's 16 KiB: `cmd_restore` and `restore_files` are a separate tool (the stack writes it
+    to the backup bucket), shellcheck-clean on its own and sourced into the script; the
+    script carries its sha256. Azure keeps it in the custom data, as its own file."""
+    from userdata.render import RESTORE_TOOL_PATH, restore_tool, restore_tool_sha256
+
+    bucket = "s3://swarmstack-prod-backups-123456789012-eu-west-1"
+    manager = dataclasses.replace(params("prod-aws", "manager", "managers"), backup_store=bucket)
+    files = files_of(render(manager))
+    script, tool = files[NODE_SCRIPT], restore_tool(manager)
+    assert set(files) & {RESTORE_TOOL_PATH} == set()
+    for function in ("cmd_restore() {", "restore_files() {"):
+        assert function in tool and function not in script
+    assert f"readonly RESTORE_SHA256={restore_tool_sha256(manager)}\n" in script
+    assert f"readonly RESTORE_TOOL={bucket}/tools/restore.sh\n" in script
+    assert "readonly RESTORE_SHA256=''\n" in files_of(render(params("prod-aws", "worker", "general")))[NODE_SCRIPT]
+    with pytest.raises(ValueError, match="only a manager with a backup store"):
+        restore_tool(params("prod-aws", "manager", "managers"))
+    # inlined, it would cost the user data what it saves now
+    inlined = render(manager).replace("readonly RESTORE_SHA256=", tool.replace("\n", "\n      ") + "readonly RESTORE_SHA256=")
+    assert len(base64.b64decode(userdata.encode(render(manager)))) < len(gzip.compress(inlined.encode(), 9, mtime=0))
+    shellcheck = tool_path("shellcheck")
+    (tmp_path / "restore.sh").write_text(tool)
+    result = subprocess.run([shellcheck, "--severity=style", str(tmp_path / "restore.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    azure = NodeUserData(cluster="prod", cloud="azure", role="manager", pool="managers", generation=GENERATION,
+                         region="westeurope", labels={}, docker_api=False, vault_name="prod-abc123",
+                         table_endpoint="https://prodabc123.table.core.windows.net/", identity_client_id="0" * 8 + "-0000-0000-0000-" + "0" * 12,
+                         backup_store="https://prodabc123.blob.core.windows.net/backups")
+    azure_files = files_of(render(azure))
+    assert azure_files[RESTORE_TOOL_PATH] == restore_tool(azure)
+    assert f"readonly RESTORE_SHA256={restore_tool_sha256(azure)}\n" in azure_files[NODE_SCRIPT]
 
 
 def test_encode_refuses_oversized_user_data() -> None:
