@@ -1,24 +1,76 @@
-"""Each shipped stack's graph, built once per test process (one xdist worker) and shared by
-the modules that only read it: test_deploy_order and test_policies_stacks. A graph takes
-seconds to build; those modules used to build the same four twice. Readers that change a
-graph (the policy tests break properties on purpose) take a deep copy."""
+"""Graphs of the real program, built once per test run and shared by the tests that only
+read them (test_deploy_order, test_policies_stacks, test_tls_rotation_urns,
+test_certificate_expiry). A graph takes seconds to build; the same four shipped stacks
+used to be built by each of those modules, and again in each xdist worker.
+
+`graph_of(stack, config)` builds `run_stack(stack, config)` (fresh backends, as `plan`
+does) the first time any worker asks for that stack and config, stores it pickled in the
+run's directory (tests/conftest.py names it in $SWARMSTACK_TEST_GRAPHS; the workers inherit
+it), and hands every caller its own unpickled copy: a test may change what it gets without
+touching another's. A worker that asks while another builds the same graph waits for it
+(a lock file per graph). Tests that read the models' state after a run (moto, the Azure
+model), or whose point is a second, independent run, call `run_stack` themselves."""
 
 from __future__ import annotations
 
 import copy
+import fcntl
+import hashlib
+import json
+import os
+import pickle
 from contextlib import ExitStack
-from functools import cache
+from pathlib import Path
+from typing import Any
 
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.graph import Graph
 from swarmstack.engine.run import ROOT, backends_for, run_stack
 
 STACKS = ("dev-aws", "prod-aws", "dev-azure", "prod-azure")
+GRAPHS_DIR = "SWARMSTACK_TEST_GRAPHS"
+"""The environment variable naming the directory where one test run keeps its graphs."""
+
+_built: dict[str, bytes] = {}  # this process's graphs, pickled, by key
 
 
-@cache
+def stack_config(stack: str) -> dict[str, Any]:
+    """A copy of `stacks/Pulumi.<stack>.yaml`'s config."""
+    return copy.deepcopy(read_stack_file(stack, ROOT)[1])
+
+
+def graph_of(stack: str, config: dict[str, Any] | None = None) -> Graph:
+    """The real program's graph of `stack` with `config` (default: the stack file's), as
+    `run_stack` builds it with fresh backends: built once per test run, a copy per call."""
+    config = stack_config(stack) if config is None else config
+    key = hashlib.sha256(json.dumps([stack, config], sort_keys=True).encode()).hexdigest()[:20]
+    if key not in _built:
+        _built[key] = _shared(stack, config, key)
+    return pickle.loads(_built[key])  # our own pickle, written by this run
+
+
 def shipped_graph(stack: str) -> Graph:
-    """The real program's graph of `stacks/Pulumi.<stack>.yaml`, as `run_stack` builds it. Shared: do not change it."""
-    config = copy.deepcopy(read_stack_file(stack, ROOT)[1])
+    """The graph of the shipped stack `stacks/Pulumi.<stack>.yaml` (a copy of its own)."""
+    return graph_of(stack)
+
+
+def _build(stack: str, config: dict[str, Any]) -> bytes:
     with ExitStack() as exits:
-        return run_stack(stack, config, ROOT, backends=backends_for(config, exits))
+        graph = run_stack(stack, copy.deepcopy(config), ROOT, backends=backends_for(config, exits))
+    return pickle.dumps(graph, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _shared(stack: str, config: dict[str, Any], key: str) -> bytes:
+    directory = os.environ.get(GRAPHS_DIR)
+    if not directory:  # a run without tests/conftest.py's directory: this process only
+        return _build(stack, config)
+    path = Path(directory) / f"{stack}-{key}.pickle"
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker building it: wait for its graph
+        if not path.exists():
+            data = _build(stack, config)
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(data)
+            partial.rename(path)
+            return data
+    return path.read_bytes()

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from shipped import shipped_graph
 
 from components.common.cert_expiry import RENEW_HOURS, WARN_DAYS, pem_expiry, warning_at
 from swarmstack.config.load import read_stack_file
@@ -172,8 +173,7 @@ def test_azure_leaf_certificates_are_re_issued_in_their_last_thirty_days() -> No
     for renews the leaves (test_azure_stacks.py checks the alert itself)."""
     config = read_stack_file("prod-azure", ROOT)[1]
     assert config["swarmstack:cluster"]["dockerApi"]["enabled"] is True
-    with ExitStack() as exits:
-        graph = run_stack("prod-azure", config, ROOT, backends=backends_for(config, exits))
+    graph = shipped_graph("prod-azure")  # built once per test run (shipped.py)
     leaves = graph.of_type("tls:index/locallySignedCert:LocallySignedCert")
     assert {r.name.rsplit("-", 1)[-1] for r in leaves} == {"server", "client"}
     assert all(r.inputs["earlyRenewalHours"] == RENEW_HOURS for r in leaves)

@@ -20,7 +20,7 @@ from swarmstack.engine.graph import Graph, Invocation, Resource
 from swarmstack.engine.run import backends_for, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-shipped = shipped_graph  # built once per process, shared with test_policies_stacks (read only here)
+shipped = shipped_graph  # built once per test run, shared with test_policies_stacks (shipped.py)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -12,7 +12,6 @@ import json
 import os
 import textwrap
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from examples import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shipped import shipped_graph
+from shipped import graph_of, stack_config
 
 from policies._userdata import decode_user_data
 from swarmstack.config.load import read_stack_file
@@ -38,19 +37,12 @@ STACKS = [
 ]
 
 
-@cache
-def _run(stack: str, changes: str = "{}") -> Graph:
-    if changes == "{}":
-        return shipped_graph(stack)  # shared with test_deploy_order
-    _, config = read_stack_file(stack, ROOT)
-    config = copy.deepcopy(config)
-    _merge(config["swarmstack:cluster"], json.loads(changes))
-    return run_stack(stack, config, ROOT)
-
-
 def program(stack: str, **changes: Any) -> Graph:
-    """The real program's graph for a shipped stack, with `changes` merged into its cluster config."""
-    return copy.deepcopy(_run(stack, json.dumps(changes, sort_keys=True)))
+    """The real program's graph for a shipped stack, with `changes` merged into its cluster config
+    (built once per test run, shared with test_deploy_order; a copy of its own to each caller)."""
+    config = stack_config(stack)
+    _merge(config["swarmstack:cluster"], changes)
+    return graph_of(stack, config)
 
 
 def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:

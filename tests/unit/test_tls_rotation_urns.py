@@ -11,15 +11,12 @@ managers' scale set (the certificates are in its custom data).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from shipped import shipped_graph
 
-from swarmstack.config.load import read_stack_file
 from swarmstack.engine.graph import Graph
-from swarmstack.engine.run import backends_for, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "operations.md"
@@ -29,10 +26,8 @@ SIGNED = "tls:index/locallySignedCert:LocallySignedCert"
 
 
 @pytest.fixture(scope="module", params=["prod-aws", "prod-azure"])
-def graph(request: pytest.FixtureRequest) -> Iterator[Graph]:
-    config = read_stack_file(request.param, ROOT)[1]
-    with ExitStack() as exits:
-        yield run_stack(request.param, config, ROOT, backends=backends_for(config, exits))
+def graph(request: pytest.FixtureRequest) -> Graph:
+    return shipped_graph(request.param)  # built once per test run (shipped.py)
 
 
 def dependents(graph: Graph, urn: str) -> set[str]:
