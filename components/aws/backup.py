@@ -78,7 +78,7 @@ def bucket_policy(bucket_arn: str, manager_role_arn: str) -> dict[str, Any]:
     ]}
 
 
-def lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
+def lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     """The bucket's lifecycle: backups expire after `retention_days`, old versions
     NONCURRENT_DAYS after they stop being current, unfinished uploads after a day, and the
     delete markers left once every version is gone. Pure."""

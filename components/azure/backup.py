@@ -24,7 +24,6 @@ someone has copied the backups out and run `pulumi state unprotect` (docs/azure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_azure_native as azure
@@ -41,7 +40,7 @@ BLOB_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 """Storage Blob Data Contributor: read, write and delete blobs (and their versions)."""
 
 
-def management_policy(retention_days: int) -> dict[str, Any]:
+def management_policy(retention_days: int) -> azure.storage.ManagementPolicySchemaArgsDict:
     """The account's lifecycle management policy: base blobs under the container's
     backups deleted after `retention_days`, versions after NONCURRENT_DAYS. Pure."""
     if retention_days < 1:
