@@ -190,23 +190,25 @@ def _outputs(resource: Resource, computed: set[str] | None) -> dict[str, Any]:
 
 
 class _View:
-    """The properties the engine would hand over, worked out once per resource and copied
-    for each rule (a rule may not change what the next one sees)."""
+    """The properties the engine would hand over, worked out once per resource and given
+    to each rule as a fresh `unknown_checking_proxy` (a rule may not change what the next
+    one sees): the proxy rebuilds every dict and list, and the leaves (str, float, bool,
+    None) cannot change, so no rule reaches the shared values."""
 
     def __init__(self, graph: Graph, preview: bool):
         self.computed = _computed_values(graph.resources) if preview else None
         self._inputs: dict[str, dict[str, Any]] = {}
         self._outputs: dict[str, dict[str, Any]] = {}
 
-    def inputs(self, resource: Resource) -> dict[str, Any]:
+    def inputs(self, resource: Resource) -> Any:
         if resource.urn not in self._inputs:
             self._inputs[resource.urn] = _inputs(resource, self.computed)
-        return copy.deepcopy(self._inputs[resource.urn])
+        return unknown_checking_proxy(self._inputs[resource.urn])
 
-    def outputs(self, resource: Resource) -> dict[str, Any]:
+    def outputs(self, resource: Resource) -> Any:
         if resource.urn not in self._outputs:
             self._outputs[resource.urn] = _outputs(resource, self.computed)
-        return copy.deepcopy(self._outputs[resource.urn])
+        return unknown_checking_proxy(self._outputs[resource.urn])
 
 
 # --- running the rules ---------------------------------------------------------------------------------
@@ -268,7 +270,7 @@ def _analyze(policy: ResourceValidationPolicy, level: str, properties: dict[str,
              view: _View) -> list[Finding]:
     """What the engine's `Analyze` call reports for one resource, as findings."""
     found: list[Finding] = []
-    args = ResourceValidationArgs(resource.type, unknown_checking_proxy(view.inputs(resource)),
+    args = ResourceValidationArgs(resource.type, view.inputs(resource),
                                   resource.urn, resource.name, _options(resource), None,
                                   copy.deepcopy(properties), {})
 
@@ -319,7 +321,7 @@ def _stack_urn(graph: Graph) -> str:
 def _stack_resources(graph: Graph, view: _View) -> list[PolicyResource]:
     built: dict[str, PolicyResource] = {}
     for resource in graph.resources:
-        built[resource.urn] = PolicyResource(resource.type, unknown_checking_proxy(view.outputs(resource)),
+        built[resource.urn] = PolicyResource(resource.type, view.outputs(resource),
                                              resource.urn, resource.name, _options(resource), None, None, [], {})
     for resource in graph.resources:
         if resource.parent in built:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import runpy
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -26,17 +27,51 @@ PROJECT = "swarmstack"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class Deferred:
+    """A provider's model made at its first resource or invoke: a stack of one cloud does
+    not pay for importing (for AWS, also starting) the other cloud's model, yet a resource
+    of that cloud still meets its model, not an error. The engine's lock serialises calls."""
+
+    def __init__(self, make: Callable[[], Backend]):
+        self._make = make
+        self._backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = self._make()
+        return self._backend
+
+    def create(self, type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return self.backend.create(type_, name, inputs)
+
+    def invoke(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.invoke(token, args)
+
+
 def backends_for(config: dict[str, Any], exits: ExitStack) -> dict[str, Backend]:
-    """A fresh model of each provider the stack may use."""
-    from swarmstack.engine.aws import AwsBackend
-    from swarmstack.engine.azure import AzureBackend
+    """A fresh model of each provider the stack may use; the stack's own cloud's is made
+    now (tests reach into it), the other's only if the program ever calls on it."""
     from swarmstack.engine.local import RandomBackend, TlsBackend
 
     region = str(config.get("aws:region") or "us-east-1")
     location = str(config.get("azure-native:location") or "westeurope")
+    cluster = config.get("swarmstack:cluster")
+    cloud = str(cluster.get("cloud", "")) if isinstance(cluster, dict) else ""
+
+    def aws() -> Backend:
+        from swarmstack.engine.aws import AwsBackend
+
+        return exits.enter_context(AwsBackend(region))
+
+    def azure() -> Backend:
+        from swarmstack.engine.azure import AzureBackend
+
+        return AzureBackend(location)
+
     return {
-        "aws": exits.enter_context(AwsBackend(region)),
-        "azure-native": AzureBackend(location),
+        "aws": Deferred(aws) if cloud == "azure" else aws(),
+        "azure-native": azure() if cloud == "azure" else Deferred(azure),
         "tls": TlsBackend(),
         "random": RandomBackend(),
     }
