@@ -9,17 +9,22 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.aws.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.aws.backup import BackupBucket, BackupBucketArgs, backup_bucket_name
+from components.aws.firewall import SecurityGroups, SecurityGroupsArgs
 from components.aws.identity import NodeIdentity, NodeIdentityArgs
-from components.aws.key import ClusterKey, ClusterKeyArgs
-from components.aws.load_balancer import Forward, LoadBalancer, LoadBalancerArgs, docker_api_forward
-from components.aws.logs import LogGroups, LogGroupsArgs
+from components.aws.load_balancer import (
+    AccessLogBucket,
+    AccessLogBucketArgs,
+    Forward,
+    LoadBalancer,
+    LoadBalancerArgs,
+    docker_api_forward,
+)
 from components.aws.maintenance import Prune, PruneArgs
-from components.aws.monitoring import Monitoring, MonitoringArgs
 from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.aws.nodes import NodeGroup, NodeGroupArgs
-from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
+from components.aws.observability import LogGroups, LogGroupsArgs, Monitoring, MonitoringArgs
+from components.aws.store import ClusterKey, ClusterKeyArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
 from components.common.names import bucket_name
 from components.common.ports import DOCKER_TLS_PORT, Exposure
@@ -189,7 +194,7 @@ class Cluster(pulumi.ComponentResource):
         boot: list[pulumi.Resource] = [logs, *network.node_egress]
         managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
             role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
-            instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gi_b,
+            instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gib,
             security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
             user_data=user_data("manager", MANAGER_POOL),
             lifecycle_roles={"manager": identities["manager"].role_name},
@@ -200,7 +205,7 @@ class Cluster(pulumi.ComponentResource):
         for pool in cfg.workers:
             workers[pool.name] = NodeGroup(f"{name}-{pool.name}", NodeGroupArgs(
                 role="worker", pool=pool.name, count=pool.count, instance_types=list(pool.instance_type),
-                spot=pool.spot, disk_gib=pool.disk_gi_b, security_group_id=groups.workers_id,
+                spot=pool.spot, disk_gib=pool.disk_gib, security_group_id=groups.workers_id,
                 instance_profile_arn=identities["worker"].profile_arn,
                 user_data=user_data("worker", pool.name),
                 lifecycle_roles={"manager": identities["manager"].role_name,

@@ -4,7 +4,7 @@ write it and nobody else can read it. The Azure side of `components/aws/backup.p
 A backup is the manager's `/var/lib/docker/swarm`; with autolock off it holds the raft
 log's encryption keys (secrets, configs, join tokens, the CA key): as sensitive as a
 manager's disk. The container `backups` lives in the cluster's storage account
-(`swarm_store.py`), which already refuses public blob access, shared keys and plain HTTP,
+(`store.py`), which already refuses public blob access, shared keys and plain HTTP,
 and encrypts at rest (Microsoft-managed keys):
 
 - blob versioning on the account, so an overwritten or deleted backup is kept as a version;

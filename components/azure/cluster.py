@@ -16,16 +16,14 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.azure.backup import BackupContainer, BackupContainerArgs
-from components.azure.docker_tls import DockerTls, DockerTlsArgs
 from components.azure.firewall import Firewall, FirewallArgs
 from components.azure.identity import Identities, IdentityArgs
 from components.azure.load_balancer import LoadBalancer, LoadBalancerArgs, lb_rules
-from components.azure.logs import Logs, LogsArgs
-from components.azure.monitoring import Monitoring, MonitoringArgs
-from components.azure.names import computer_name_prefix
 from components.azure.network import ExistingNetworkArgs, Network, NewNetworkArgs
-from components.azure.node_pool import DEFAULT_IMAGE, NodePool, NodePoolArgs
-from components.azure.swarm_store import StoredTls, SwarmStore, SwarmStoreArgs
+from components.azure.nodes import DEFAULT_IMAGE, NodePool, NodePoolArgs, computer_name_prefix
+from components.azure.observability import Logs, LogsArgs, Monitoring, MonitoringArgs
+from components.azure.store import StoredTls, SwarmStore, SwarmStoreArgs
+from components.azure.tls import DockerTls, DockerTlsArgs
 from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
@@ -194,8 +192,8 @@ class Cluster(pulumi.ComponentResource):
                 tags=tags), opts=child)
 
         managers = node_pool("managers", "manager", [cfg.managers.instance_type], cfg.managers.count,
-                             cfg.managers.disk_gi_b, False, {}, manager_prefix)
-        workers = {pool.name: node_pool(pool.name, "worker", list(pool.instance_type), pool.count, pool.disk_gi_b,
+                             cfg.managers.disk_gib, False, {}, manager_prefix)
+        workers = {pool.name: node_pool(pool.name, "worker", list(pool.instance_type), pool.count, pool.disk_gib,
                                         pool.spot, pool.labels, computer_name_prefix(name, f"w-{pool.name}"))
                    for pool in cfg.workers}
 

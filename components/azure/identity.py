@@ -37,7 +37,7 @@ class Identities(pulumi.ComponentResource):
     """One identity for the managers and one for all worker pools.
 
     What each may do with the swarm's secrets is granted next to the secrets
-    (`swarm_store.py`); here only the managers' Reader on the cluster's own resource
+    (`store.py`); here only the managers' Reader on the cluster's own resource
     group, so that they can tell a machine that is gone from one that is down.
     """
 

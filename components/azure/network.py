@@ -1,4 +1,10 @@
-"""The VNet a swarm lives in: new (a subnet per role, NAT gateway for egress) or existing."""
+"""The VNet a swarm lives in: new (a subnet per role, NAT gateway for egress) or existing.
+
+How a new VNet's address space is shared between managers, workers and the load
+balancer is pure (`subnet_plan`). Azure subnets span every zone of a region, so unlike
+AWS there is one subnet per role, not one per zone; the scale sets spread their
+machines over zones themselves.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,18 @@ from typing import Literal
 import pulumi
 import pulumi_azure_native as azure
 
-from components.azure.subnet_plan import subnet_plan
+from components.common.cidr import split
+
+ROLES = ("managers", "workers", "lb")
+
+
+def subnet_plan(cidr: str) -> dict[str, str]:
+    """`{"managers": …, "workers": …, "lb": …}`: the first three quarters of `cidr`.
+
+    The fourth quarter stays free for whatever the user adds later (a bastion, a
+    gateway). Raises ValueError when `cidr` is too small to cut.
+    """
+    return dict(zip(ROLES, split(cidr, len(ROLES)), strict=True))
 
 
 @dataclass(frozen=True)
@@ -67,13 +84,12 @@ class Network(pulumi.ComponentResource):
     def _existing(self, args: ExistingNetworkArgs) -> None:
         # Read each subnet, so that a wrong id fails the preview rather than the scale set.
         invoke = pulumi.InvokeOptions(parent=self)
-        roles = ("managers", "workers", "lb")
         for subnet_id in args.subnet_ids:
             if not subnet_id.lower().startswith(args.vnet_id.lower() + "/subnets/"):
                 raise pulumi.RunError(f"network.existing.privateSubnetIds: {subnet_id} is not a subnet of "
                                       f"network.existing.networkId {args.vnet_id}")
         self.subnet_ids = {}
-        for index, role in enumerate(roles):
+        for index, role in enumerate(ROLES):
             subnet_id = args.subnet_ids[min(index, len(args.subnet_ids) - 1)]
             group, vnet, subnet = _parse_subnet_id(subnet_id)
             found = azure.network.get_subnet_output(resource_group_name=group, virtual_network_name=vnet,

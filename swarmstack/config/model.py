@@ -39,7 +39,7 @@ class Managers(Model):
     """How many managers; odd so that raft keeps a majority."""
     instance_type: str = "t3.medium"
     """One machine type (AWS `t3.medium`, Azure `Standard_B2s`)."""
-    disk_gi_b: DiskGiB = Field(default=30, alias="diskGiB")
+    disk_gib: DiskGiB = Field(default=30, alias="diskGiB")
     """Root disk size in GiB, 20 to 1024."""
 
 
@@ -52,7 +52,7 @@ class WorkerPool(Model):
     """Desired number of workers in this pool."""
     instance_type: list[str] = Field(default_factory=lambda: ["t3.medium"], min_length=1)
     """One machine type or several (several only make sense with spot)."""
-    disk_gi_b: DiskGiB = Field(default=30, alias="diskGiB")
+    disk_gib: DiskGiB = Field(default=30, alias="diskGiB")
     """Root disk size in GiB, 20 to 1024."""
     spot: bool = False
     """Run on spot / Spot VMs (interruptible, cheaper)."""

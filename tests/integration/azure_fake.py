@@ -17,7 +17,7 @@ emulator, one process for many nodes; storage itself is Azurite's (`azurite.py`)
 
 Access is enforced as the stack's role assignments grant it: a token names the
 identity (client id, `appid`) it was issued to, and each identity may do only what
-`components/azure/swarm_store.py` grants its role (workers: read the worker token,
+`components/azure/store.py` grants its role (workers: read the worker token,
 read the swarm table, write the leaving table; managers: read and write both tokens,
 read the server key, write both tables, write the backup container; both: Reader of the
 resource group for managers only). Key Vault and ARM take only tokens of their own

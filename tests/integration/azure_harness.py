@@ -223,7 +223,7 @@ class AzureHarness(Harness):
         self.store_tls(tls or {})
 
     def store_tls(self, tls: dict[str, str]) -> None:
-        """What `pulumi up` writes to Key Vault for the Docker API (components/azure/swarm_store.py)."""
+        """What `pulumi up` writes to Key Vault for the Docker API (components/azure/store.py)."""
         for name, value in tls.items():
             self.azure.control("secret", {"name": f"docker-{name}", "value": value})
 

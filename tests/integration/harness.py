@@ -523,7 +523,7 @@ class Harness:
             self.net = Network(f"s{os.getpid() % 100000}")
             self.cloud = Cloud(self.net, self.procs, self.tmp)
             self.image = self._make_image()
-            # The cluster key (components/aws/key.py): the nodes store the join tokens under it.
+            # The cluster key (components/aws/store.py): the nodes store the join tokens under it.
             self.key_arn = str(self.cloud.aws("kms", "create_key", Description="swarmstack prod")["KeyMetadata"]["Arn"])
             node_iam.grant_node_policies(self.cloud.aws, self.cloud.identities, self.region, self.cluster,
                                          [f"/swarmstack/{self.cluster}/{kind}" for kind in LOG_KINDS], self.key_arn,

@@ -395,7 +395,7 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_its_root_volume(depl
 
 def test_launch_templates_carry_the_nodes_user_data_tags_and_addressing(deployed: Deployed) -> None:
     public = deployed.cluster.network.new is not None and deployed.cluster.network.new.nat == "none"
-    sizes = {"managers": deployed.cluster.managers.disk_gi_b} | {p.name: p.disk_gi_b for p in deployed.cluster.workers}
+    sizes = {"managers": deployed.cluster.managers.disk_gib} | {p.name: p.disk_gib for p in deployed.cluster.workers}
     pools = set()
     for data in node_templates(deployed).values():
         text = gzip.decompress(base64.b64decode(data["UserData"])).decode()

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from components.aws.access_logs import bucket_policy
-from components.aws.key import key_policy
-from components.aws.monitoring import subscriptions
+from components.aws.load_balancer import access_log_bucket_policy
 from components.aws.network import flow_logs_trust_policy
+from components.aws.observability import subscriptions
+from components.aws.store import key_policy
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.aws import AwsBackend
 from swarmstack.engine.run import backends_for, run_stack
@@ -33,7 +33,7 @@ def test_the_flow_logs_role_trusts_its_service_for_this_accounts_flow_logs_only(
 
 
 def test_the_access_log_bucket_refuses_plain_http_from_every_principal() -> None:
-    policy = bucket_policy("aws", "123456789012", "arn:aws:s3:::logs")
+    policy = access_log_bucket_policy("aws", "123456789012", "arn:aws:s3:::logs")
     (deny,) = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny["Principal"] == "*" and deny["Action"] == "s3:*"
     assert deny["Resource"] == ["arn:aws:s3:::logs", "arn:aws:s3:::logs/*"]
@@ -84,7 +84,7 @@ def test_moto_holds_the_bucket_policy_that_refuses_plain_http(deployed: AwsBacke
     s3 = deployed.client("s3")
     (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if "-backups-" not in b["Name"]]  # access logs
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-    assert policy == bucket_policy("aws", deployed.account, f"arn:aws:s3:::{bucket}")
+    assert policy == access_log_bucket_policy("aws", deployed.account, f"arn:aws:s3:::{bucket}")
 
 
 def test_the_alarm_topic_is_encrypted_with_the_cluster_key(deployed: AwsBackend) -> None:

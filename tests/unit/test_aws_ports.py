@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.aws.security_groups import ANYWHERE, AwsRule, aws_rules
+from components.aws.firewall import ANYWHERE, AwsRule, aws_rules
 from components.common.ports import (
     DOCKER_TLS_PORT,
     NEVER_OPEN,

@@ -11,11 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.aws.access_logs import bucket_policy
 from components.aws.cluster import dashboard_url, shell_command
-from components.aws.key import key_policy
+from components.aws.load_balancer import access_log_bucket_policy
 from components.aws.maintenance import prune_script
-from components.aws.monitoring import dashboard_body
 from components.aws.network import subnet_problem
 from components.aws.nodes import (
     architecture,
@@ -25,6 +23,8 @@ from components.aws.nodes import (
     quorum,
     refresh_preferences,
 )
+from components.aws.observability import dashboard_body
+from components.aws.store import key_policy
 from components.aws.tls import server_names
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, ssm_association_problem, to_aws
@@ -198,7 +198,7 @@ def test_the_dashboard_shows_every_group_and_target() -> None:
 
 
 def test_the_access_log_bucket_takes_log_delivery_for_its_account_only() -> None:
-    policy = bucket_policy("aws", "123456789012", "arn:aws:s3:::logs")
+    policy = access_log_bucket_policy("aws", "123456789012", "arn:aws:s3:::logs")
     write = policy["Statement"][0]
     assert write["Resource"] == "arn:aws:s3:::logs/nlb/AWSLogs/123456789012/*"
     assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"

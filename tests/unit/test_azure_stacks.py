@@ -15,7 +15,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from components.azure.swarm_store import CA_CERT, MANAGER_TOKEN, NEAR_EXPIRY, SERVER_CERT, SERVER_KEY, WORKER_TOKEN
+from components.azure.store import CA_CERT, MANAGER_TOKEN, NEAR_EXPIRY, SERVER_CERT, SERVER_KEY, WORKER_TOKEN
 from swarmstack.config.cron import parse_cron, to_systemd
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.azure import DEPLOYER_OBJECT_ID, AzureBackend

@@ -32,6 +32,11 @@ def terminate_notice(role: Literal["manager", "worker"], spot: bool) -> str | No
     return "PT15M" if role == "manager" else "PT10M"
 
 
+def computer_name_prefix(cluster: str, role: str) -> str:
+    """The host name prefix of a scale set's machines (Azure appends a 6-character instance id). Pure."""
+    return re.sub(r"-+", "-", f"{cluster}-{role}")[:50].strip("-")
+
+
 @dataclass(frozen=True)
 class NodePoolArgs:
     """Everything one scale set needs."""

@@ -1,6 +1,11 @@
-"""What tells a person the swarm is unwell: metric filters on the nodes' Docker
-events, alarms (OOM kills, crash-looping containers, managers below quorum or below
-their count, unhealthy load balancer targets) into one SNS topic, and a dashboard.
+"""What the cluster tells a person: where the nodes' logs go, and what says the swarm is unwell.
+
+- Log groups (`LogGroups`): `/swarmstack/<cluster>/<kind>` for containers, Docker
+  events, the bootstrap and prune, with retention and, with `logging.kms`, the
+  cluster key.
+- Alarms and a dashboard (`Monitoring`): metric filters on the nodes' Docker events,
+  alarms (OOM kills, crash-looping containers, managers below quorum or below their
+  count, unhealthy load balancer targets) into one SNS topic, and a dashboard.
 
 The `/events` log group holds one JSON object per Docker event, as
 `docker events --format '{{json .}}'` prints it; the metric filters read that shape.
@@ -20,6 +25,47 @@ import pulumi_aws as aws
 from components.aws.nodes import quorum
 from components.common.cert_expiry import WARN_DAYS, warning_at, warning_message
 from components.common.names import LIMITS, fit
+
+KINDS = ("containers", "events", "bootstrap", "prune")
+
+
+def group_names(cluster: str) -> dict[str, str]:
+    """`/swarmstack/<cluster>/<kind>` for every kind. Pure; the nodes use the same names."""
+    return {kind: f"/swarmstack/{cluster}/{kind}" for kind in KINDS}
+
+
+@dataclass(frozen=True)
+class LogGroupsArgs:
+    """What the log groups need."""
+
+    cluster: str
+    """The cluster's name (part of every group name)."""
+    retention_days: int
+    """Days to keep events; one of CloudWatch's allowed values."""
+    kms_key_arn: pulumi.Input[str] | None
+    """Encrypt the groups with this key; None for CloudWatch's own encryption."""
+    tags: dict[str, str]
+    """Tags for every group."""
+
+
+class LogGroups(pulumi.ComponentResource):
+    """One log group per kind, with retention and optional KMS."""
+
+    names: dict[str, str]
+    arns: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: LogGroupsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swarmstack:aws:LogGroups", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.names = group_names(args.cluster)
+        self.arns = {}
+        for kind, group in self.names.items():
+            resource = aws.cloudwatch.LogGroup(
+                f"{name}-{kind}", name=group, retention_in_days=args.retention_days,
+                kms_key_id=args.kms_key_arn, tags={**args.tags, "Name": group}, opts=child)
+            self.arns[kind] = resource.arn
+        self.register_outputs({"names": self.names})
+
 
 OOM_PATTERN = '{ ($.Type = "container") && ($.Action = "oom") }'
 CRASH_PATTERN = '{ ($.Type = "container") && ($.Action = "die") && ($.Actor.Attributes.exitCode != "0") }'

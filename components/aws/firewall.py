@@ -1,5 +1,6 @@
-"""The cluster's three security groups (managers, workers, load balancer) and their
-rules, one `SecurityGroupIngressRule`/`EgressRule` a flow, built from the port matrix."""
+"""The swarm's firewalls on AWS: the cluster's three security groups (managers,
+workers, load balancer) and their rules, one `SecurityGroupIngressRule`/`EgressRule` a
+flow, built from the port matrix (the pure `aws_rules` first, then the component)."""
 
 from __future__ import annotations
 

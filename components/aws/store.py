@@ -1,5 +1,13 @@
-"""The cluster's own KMS key: it encrypts the SSM SecureString parameters (TLS keys,
-join tokens) and, when `logging.kms` is on, the log groups."""
+"""The encryption of the swarm's store: the cluster's own KMS key.
+
+On AWS the store is SSM Parameter Store itself, under `/swarmstack/<cluster>/`: the
+nodes write the init marker and the join tokens there, `pulumi up` the Docker API's
+TLS parameters (components/aws/tls.py); who may read what is in identity.py. The
+secret ones are SecureString parameters encrypted with this key, so the key is the
+one resource the AWS store needs (the Azure counterpart, components/azure/store.py,
+creates a table and a Key Vault). With `logging.kms` it also encrypts the log
+groups, and it encrypts the alarm topic.
+"""
 
 from __future__ import annotations
 

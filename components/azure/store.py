@@ -24,7 +24,8 @@
   (`DisallowedResourceOperation`), so the provider deletes them through the vault's
   data plane, which needs a data role: without it `pulumi destroy` fails. Every secret
   depends on that grant, so it is created first and deleted last.
-- The vault and storage account names end in the stack's random suffix, drawn again
+- The vault and storage account names (`key_vault_name`, `storage_account_name`, pure:
+  globally unique and tightly formed) end in the stack's random suffix, drawn again
   when a stack is re-created: a soft-deleted (or purge-protected) vault of a destroyed
   stack of the same name never blocks the new one.
 """
@@ -32,6 +33,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +41,6 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.azure.identity import role_definition
-from components.azure.names import key_vault_name, storage_account_name
 from components.common.cert_expiry import expiry_epoch, warning_message
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -58,6 +59,43 @@ LEAVING_TABLE = "leaving"
 """Workers that Azure is about to delete sign up here; the leader drains them."""
 PLACEHOLDER = "pending"
 """The value a token secret has until the first manager writes the real token."""
+
+
+KEY_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+"""3 to 24 characters: letters, digits and single dashes, starting with a letter, not ending with a dash."""
+STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+"""3 to 24 lowercase letters and digits."""
+SUFFIX = re.compile(r"^[a-z0-9]{4,8}$")
+
+
+def _check_suffix(suffix: str) -> None:
+    if not SUFFIX.match(suffix):
+        raise ValueError(f"suffix {suffix!r} must be 4 to 8 lowercase letters and digits")
+
+
+def key_vault_name(cluster: str, suffix: str) -> str:
+    """`<cluster>-<suffix>`, the cluster part shortened and cleaned so the whole is a valid
+    vault name (globally unique, tightly formed). Pure."""
+    _check_suffix(suffix)
+    base = re.sub(r"-+", "-", cluster).strip("-")
+    base = base[: 24 - len(suffix) - 1].rstrip("-")
+    if not base or not base[0].isalpha():
+        base = "kv" + base
+        base = base[: 24 - len(suffix) - 1].rstrip("-")
+    name = f"{base}-{suffix}"
+    assert KEY_VAULT_NAME.match(name), name
+    return name
+
+
+def storage_account_name(cluster: str, suffix: str) -> str:
+    """`<cluster letters and digits><suffix>`, at most 24 lowercase characters (globally unique). Pure."""
+    _check_suffix(suffix)
+    base = re.sub(r"[^a-z0-9]", "", cluster.lower())[: 24 - len(suffix)]
+    name = f"{base}{suffix}"
+    if len(name) < 3:
+        name = f"sw{name}"
+    assert STORAGE_ACCOUNT_NAME.match(name), name
+    return name
 
 
 @dataclass(frozen=True)
@@ -100,7 +138,7 @@ class SwarmStoreArgs:
     docker_api: StoredTls | None
     """The Docker API's certificates and server key, or None without the API."""
     action_group_ids: Sequence[pulumi.Input[str]]
-    """Who hears that a certificate nears its end (components/azure/monitoring.py)."""
+    """Who hears that a certificate nears its end (components/azure/observability.py)."""
     tags: dict[str, str]
     """Tags for every resource."""
 
