@@ -1,5 +1,6 @@
-"""The whole swarm on AWS: wires network, firewalls, identity, nodes, load balancer,
-TLS, logs, maintenance and raft backups, and exports what a person needs."""
+"""The whole swarm on AWS: wires network, firewall, identity, store (the cluster key),
+nodes, load balancer, TLS, observability, maintenance and raft backups, and exports
+what a person needs."""
 
 from __future__ import annotations
 

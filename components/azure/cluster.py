@@ -1,5 +1,6 @@
-"""The whole swarm on Azure: wires resource group, firewalls, network, identities, the
-swarm's store, load balancer, TLS, logs and scale sets, and exports what a person needs.
+"""The whole swarm on Azure: wires resource group, network, firewall, identities, the
+swarm's store, nodes (scale sets), load balancer, TLS, observability and raft backups,
+and exports what a person needs.
 
 Shaped like `components/aws/cluster.py`; where Azure differs (ASGs instead of
 security-group references, a subnet per role instead of per zone, one NAT gateway,
