@@ -179,6 +179,15 @@ def _aws(graph: Graph, t: _Table) -> tuple[list[Item], int]:
         items.append(_item(_urn_name(alarms[0].parent) or alarms[0].name, "alarms",
                            f"{len(alarms)} CloudWatch alarms (standard resolution)", len(alarms),
                            "alarm-month", t.get("alarmMonth")))
+    agents = [a for a in _of(graph, "aws:ssm/association:Association")
+              if str(a.inputs.get("associationName", "")).endswith("-metrics-agent")]
+    if agents:
+        groups = len(_of(graph, "aws:autoscaling/group:Group"))
+        # components/aws/metrics.py: per node memory, swap, root disk; per group those three
+        # aggregated and the disk per mount point.
+        count = 3 * nodes + 4 * groups
+        items.append(_item(agents[0], "alarms", f"{count} CloudWatch custom metrics (node metrics: 3 per node, "
+                           "4 per group)", count, "metric-month", t.get("customMetricMonth")))
     for board in _of(graph, "aws:cloudwatch/dashboard:Dashboard"):
         items.append(_item(board, "alarms", "CloudWatch dashboard", 1, "dashboard-month", t.get("dashboardMonth")))
     for bucket in _of(graph, "aws:s3/bucket:Bucket"):

@@ -22,9 +22,10 @@ from components.aws.load_balancer import (
     docker_api_forward,
 )
 from components.aws.maintenance import Prune, PruneArgs
+from components.aws.metrics import NodeMetrics, NodeMetricsArgs
 from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.aws.nodes import NodeGroup, NodeGroupArgs
-from components.aws.observability import LogGroups, LogGroupsArgs, Monitoring, MonitoringArgs
+from components.aws.observability import LogGroups, LogGroupsArgs, Monitoring, MonitoringArgs, namespace
 from components.aws.store import ClusterKey, ClusterKeyArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
 from components.common.names import bucket_name
@@ -145,7 +146,8 @@ class Cluster(pulumi.ComponentResource):
         identities = {
             role: NodeIdentity(f"{name}-{role}", NodeIdentityArgs(
                 role=role, cluster=cfg.name, region=region, log_group_arns=list(logs.arns.values()),
-                key_arn=key.arn, generation=generation, tags=tags, backup_bucket=backup_bucket), opts=child)
+                key_arn=key.arn, generation=generation, tags=tags, backup_bucket=backup_bucket,
+                metrics_namespace=namespace(cfg.name) if cfg.metrics.enabled else None), opts=child)
             for role in ("manager", "worker")
         }
         # The managers' store is the bucket's deterministic name: their restore tool is rendered
@@ -229,8 +231,14 @@ class Cluster(pulumi.ComponentResource):
             lb_arn_suffix=balancer.arn_suffix if balancer else None,
             target_groups=balancer.target_groups if balancer else {}, tags=tags, key_arn=key.arn,
             alarm_emails=list(cfg.alarms.email), alarm_https=list(cfg.alarms.https),
-            certificate_expiries=certificates.expiries if certificates else {}),
+            certificate_expiries=certificates.expiries if certificates else {}, node_metrics=cfg.metrics.enabled),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]))
+        if cfg.metrics.enabled:
+            NodeMetrics(f"{name}-metrics", NodeMetricsArgs(
+                cluster=cfg.name, region=region, namespace=namespace(cfg.name),
+                groups={MANAGER_POOL: managers.group_name, **{p: g.group_name for p, g in workers.items()}},
+                topic_arn=monitoring.topic_arn, disk_alarm_percent=cfg.metrics.disk_alarm_percent,
+                memory_alarm_percent=cfg.metrics.memory_alarm_percent, tags=tags), opts=child)
         if cfg.prune.enabled:
             Prune(f"{name}-maintenance", PruneArgs(
                 cluster=cfg.name, region=region, schedule=cfg.prune.schedule, until=cfg.prune.until,

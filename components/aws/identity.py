@@ -21,6 +21,8 @@ Service Authorization Reference; "star only" means the action has no resource ty
   the six `ec2messages:` calls; star only), its registration and association calls on this
   account's instances, and the one document the prune runs (`AWS-RunShellScript`).
 - CloudWatch Logs: write to the cluster's own log groups.
+- Node metrics (`metrics.py`), when on: `cloudwatch:PutMetricData` into the cluster's own
+  namespace only (the `cloudwatch:namespace` condition) and `ec2:DescribeTags`.
 - Raft backups (`backup.py`), when on: managers put and get objects under `swarm/` in the
   backup bucket, get the restore tool (`tools/restore.sh`) and write nothing else there, list
   `swarm/`, and use the cluster key through S3 for that bucket only (`kms:ViaService` s3,
@@ -87,9 +89,20 @@ def backup_statements(role: Literal["manager", "worker"], region: str, key_arn: 
     ]
 
 
+def metrics_statements(namespace: str) -> list[dict[str, Any]]:
+    """What the CloudWatch agent needs (`metrics.py`): put metrics into the cluster's namespace
+    only (`PutMetricData` has no resource type; `cloudwatch:namespace` scopes it), and
+    `ec2:DescribeTags` (star only), with which it learns its instance's group. Pure."""
+    return [
+        {"Sid": "NodeMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+         "Condition": {"StringEquals": {"cloudwatch:namespace": namespace}}},
+        {"Sid": "NodeMetricsGroup", "Effect": "Allow", "Action": "ec2:DescribeTags", "Resource": "*"},
+    ]
+
+
 def node_policy(role: Literal["manager", "worker"], partition: str, region: str, account: str, cluster: str,
                 log_group_arns: list[str], key_arn: str, generation: str,
-                backup_bucket_arn: str | None = None) -> dict[str, Any]:
+                backup_bucket_arn: str | None = None, metrics_namespace: str | None = None) -> dict[str, Any]:
     """The inline policy of a node role. Pure.
 
     The nodes keep the swarm's state under `/swarmstack/<cluster>/<generation>/`; the
@@ -127,6 +140,8 @@ def node_policy(role: Literal["manager", "worker"], partition: str, region: str,
         ]
     if backup_bucket_arn is not None:
         own += backup_statements(role, region, key_arn, backup_bucket_arn)
+    if metrics_namespace is not None:
+        own += metrics_statements(metrics_namespace)
     instances = f"arn:{partition}:ec2:{region}:{account}:instance/*"
     document = f"arn:{partition}:ssm:{region}:*:document/{PRUNE_DOCUMENT}"
     return {"Version": "2012-10-17", "Statement": [
@@ -173,6 +188,8 @@ class NodeIdentityArgs:
     """Tags for the role and profile."""
     backup_bucket: str | None = None
     """The raft backup bucket's name (deterministic, so known before the bucket exists), or None."""
+    metrics_namespace: str | None = None
+    """The CloudWatch namespace the nodes' agent publishes to (`metrics.py`), or None."""
 
 
 class NodeIdentity(pulumi.ComponentResource):
@@ -195,7 +212,8 @@ class NodeIdentity(pulumi.ComponentResource):
                                      pulumi.Output.from_input(args.generation), *args.log_group_arns).apply(
             lambda values: node_policy(
                 args.role, partition, args.region, account, args.cluster, list(values[2:]), values[0], values[1],
-                bucket_arn_of(partition, args.backup_bucket) if args.backup_bucket else None))
+                bucket_arn_of(partition, args.backup_bucket) if args.backup_bucket else None,
+                args.metrics_namespace))
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps(document),
                                     opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name,

@@ -79,8 +79,9 @@ def namespace(cluster: str) -> str:
 
 
 def dashboard_body(cluster: str, region: str, manager_group: str, worker_groups: dict[str, str],
-                   lb_suffix: str | None, target_groups: dict[str, str]) -> dict[str, Any]:
-    """The dashboard's widgets. Pure."""
+                   lb_suffix: str | None, target_groups: dict[str, str], node_metrics: bool = False) -> dict[str, Any]:
+    """The dashboard's widgets; with `node_metrics`, the fullest node's memory, swap and root
+    disk per group (`metrics.py`). Pure."""
     ns = namespace(cluster)
     groups = {"managers": manager_group, **worker_groups}
     widgets: list[dict[str, Any]] = [
@@ -105,6 +106,15 @@ def dashboard_body(cluster: str, region: str, manager_group: str, worker_groups:
                          {"label": f"{key} {metric}"}]
                         for key, tg in target_groups.items()
                         for metric in ("HealthyHostCount", "UnHealthyHostCount")]}})
+    if node_metrics:
+        for x, (title, metric, extra) in enumerate((("Memory used %, fullest node", "mem_used_percent", []),
+                                                    ("Root disk used %, fullest node", "disk_used_percent",
+                                                     ["path", "/"]),
+                                                    ("Swap used %, fullest node", "swap_used_percent", []))):
+            widgets.append({"type": "metric", "x": 8 * x, "y": 12, "width": 8, "height": 6, "properties": {
+                "title": title, "region": region, "view": "timeSeries", "stat": "Maximum", "period": 60,
+                "metrics": [[ns, metric, "AutoScalingGroupName", name, *extra, {"label": label}]
+                            for label, name in groups.items()]}})
     return {"widgets": widgets}
 
 
@@ -140,6 +150,8 @@ class MonitoringArgs:
     certificate_expiries: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Certificate (`server`, `ca`) to its end (RFC 3339): each warns on the alarm topic
     `WARN_DAYS` before it."""
+    node_metrics: bool = False
+    """The nodes publish memory, swap and disk (`metrics.py`): the dashboard shows them."""
 
 
 def subscriptions(emails: Sequence[str], https: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -223,7 +235,8 @@ class Monitoring(pulumi.ComponentResource):
             workers=pulumi.Output.all(**args.worker_groups) if args.worker_groups else {},
             targets=pulumi.Output.all(**args.target_groups) if args.target_groups else {})
         body = groups.apply(lambda g: json.dumps(dashboard_body(
-            args.cluster, args.region, g["manager"], dict(g["workers"]), g["lb"], dict(g["targets"]))))
+            args.cluster, args.region, g["manager"], dict(g["workers"]), g["lb"], dict(g["targets"]),
+            args.node_metrics)))
         dashboard = aws.cloudwatch.Dashboard(f"{name}-dashboard", dashboard_name=f"swarmstack-{args.cluster}",
                                              dashboard_body=body, opts=child)
         if args.certificate_expiries:

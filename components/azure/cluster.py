@@ -20,6 +20,7 @@ from components.azure.backup import BackupContainer, BackupContainerArgs
 from components.azure.firewall import Firewall, FirewallArgs
 from components.azure.identity import Identities, IdentityArgs
 from components.azure.load_balancer import LoadBalancer, LoadBalancerArgs, lb_rules
+from components.azure.metrics import NodeMetrics, NodeMetricsArgs
 from components.azure.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.azure.nodes import DEFAULT_IMAGE, NodePool, NodePoolArgs, computer_name_prefix
 from components.azure.observability import Logs, LogsArgs, Monitoring, MonitoringArgs
@@ -144,7 +145,14 @@ class Cluster(pulumi.ComponentResource):
             logs = Logs(f"{name}-logs", LogsArgs(
                 resource_group=rg, location=location, retention_days=cfg.logging.retention_days,
                 manager_count=cfg.managers.count, manager_computer_prefix=manager_prefix,
-                action_group_ids=monitoring.action_group_ids, tags=tags), opts=child)
+                action_group_ids=monitoring.action_group_ids, tags=tags, node_metrics=cfg.metrics.enabled),
+                opts=child)
+            if cfg.metrics.enabled:
+                NodeMetrics(f"{name}-metrics", NodeMetricsArgs(
+                    cluster=name, resource_group=rg, location=location, workspace_id=logs.workspace_id,
+                    disk_alarm_percent=cfg.metrics.disk_alarm_percent,
+                    memory_alarm_percent=cfg.metrics.memory_alarm_percent,
+                    action_group_ids=monitoring.action_group_ids, tags=tags), opts=child)
 
         if cfg.access.ssh_public_key is not None:
             ssh_key: pulumi.Input[str] = cfg.access.ssh_public_key

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azure_native as azure
 
+from components.azure.metrics import PERF_STREAM, counter_source
+
 FACILITIES = {"local0": "containers", "local1": "docker events", "local2": "swarmstack bootstrap",
               "daemon": "dockerd and systemd services"}
 
@@ -59,6 +61,8 @@ class LogsArgs:
     """Who hears the quorum alert (`Monitoring` below); empty for nobody."""
     tags: dict[str, str]
     """Tags for every resource."""
+    node_metrics: bool = False
+    """The agent also samples memory, swap and disk use (`metrics.counter_source`)."""
 
 
 class Logs(pulumi.ComponentResource):
@@ -83,10 +87,13 @@ class Logs(pulumi.ComponentResource):
             data_sources=azure.monitor.DataCollectionRuleDataSourcesArgs(syslog=[
                 azure.monitor.SyslogDataSourceArgs(
                     name="swarm", streams=["Microsoft-Syslog"], facility_names=list(FACILITIES),
-                    log_levels=["Info", "Notice", "Warning", "Error", "Critical", "Alert", "Emergency"])]),
+                    log_levels=["Info", "Notice", "Warning", "Error", "Critical", "Alert", "Emergency"])],
+                performance_counters=[counter_source()] if args.node_metrics else None),
             destinations=azure.monitor.DataCollectionRuleDestinationsArgs(log_analytics=[
                 azure.monitor.LogAnalyticsDestinationArgs(name="workspace", workspace_resource_id=workspace.id)]),
-            data_flows=[azure.monitor.DataFlowArgs(streams=["Microsoft-Syslog"], destinations=["workspace"])],
+            data_flows=[azure.monitor.DataFlowArgs(streams=["Microsoft-Syslog"], destinations=["workspace"]),
+                        *([azure.monitor.DataFlowArgs(streams=[PERF_STREAM], destinations=["workspace"])]
+                          if args.node_metrics else [])],
             tags=args.tags, opts=child)
         azure.monitor.ScheduledQueryRule(
             f"{name}-quorum", resource_group_name=args.resource_group, location=args.location,

@@ -36,6 +36,8 @@ _HINTS = {
     "ca": "must be generated or provided",
     "backup.retentionDays": "must be a whole number of days from 1 to 3650",
     "backup.enabled": "must be true or false (unset: on for production stacks)",
+    "metrics.diskAlarmPercent": "must be a whole percentage from 50 to 99",
+    "metrics.memoryAlarmPercent": "must be a whole percentage from 50 to 99",
 }
 
 

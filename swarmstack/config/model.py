@@ -212,6 +212,22 @@ class Backup(Model):
         return value
 
 
+Percent = Annotated[int, Field(ge=50, le=99, strict=True)]
+
+
+class Metrics(Model):
+    """Node memory, swap and disk metrics with alarms (AWS: the CloudWatch agent; Azure: the
+    Azure Monitor Agent's performance counters, which need `logging.enabled`)."""
+
+    enabled: bool = False
+    """Collect the nodes' memory, swap and disk use every minute and alarm on them."""
+    disk_alarm_percent: Percent = 80
+    """Alarm when a node's root disk (where Docker keeps images, containers and volumes), or a
+    separate Docker data disk, is fuller than this, in any node group; 50 to 99."""
+    memory_alarm_percent: Percent = 90
+    """Alarm when a node's memory use stays above this for 15 minutes; 50 to 99."""
+
+
 class Image(Model):
     """The node OS image; unset means the cloud's current default looked up at deploy."""
 
@@ -256,6 +272,8 @@ class ClusterConfig(Model):
     """The scheduled `docker system prune`."""
     backup: Backup = Backup()
     """Raft backups of the managers."""
+    metrics: Metrics = Metrics()
+    """Node memory, swap and disk metrics, and their alarms."""
     image: Image = Image()
     """The node OS image."""
     tags: dict[str, str] = Field(default_factory=dict)

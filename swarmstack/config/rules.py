@@ -65,8 +65,15 @@ def check(cfg: ClusterConfig, raw: dict[str, Any]) -> list[Problem]:
         *_alarms(cfg),
         *_image(cfg),
         *_prune(cfg),
+        *_metrics(cfg),
         *_tags(cfg),
     ]
+
+
+def _metrics(cfg: ClusterConfig) -> Iterator[Problem]:
+    if cfg.metrics.enabled and cfg.cloud == "azure" and not cfg.logging.enabled:
+        yield Problem("metrics.enabled", True, "on Azure the metrics go to the Log Analytics workspace of "
+                      "`logging`: set logging.enabled to true, or metrics.enabled to false")
 
 
 def _prune(cfg: ClusterConfig) -> Iterator[Problem]:

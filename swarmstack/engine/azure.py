@@ -973,6 +973,18 @@ def _dcr(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
                 raise EngineError(f"{where}: syslog facility {facility!r} is not one of {sorted(SYSLOG_FACILITIES)}")
         streams.update(syslog.get("streams") or [])
     for counter in sources.get("performanceCounters") or []:
+        # Data collection rule reference: samplingFrequencyInSeconds 1 to 1800 (the agent's
+        # Linux counters, `Object(instance)\Counter`), streams Microsoft-Perf or Microsoft-InsightsMetrics.
+        frequency = as_int(counter.get("samplingFrequencyInSeconds"), where, "samplingFrequencyInSeconds")
+        if not 1 <= frequency <= 1800:
+            raise EngineError(f"{where}: samplingFrequencyInSeconds {frequency} is not 1 to 1800")
+        specifiers = counter.get("counterSpecifiers") or []
+        if not specifiers or any(not re.fullmatch(r"[^\\()]+\([^()]*\)\\[^\\]+", str(s)) for s in specifiers):
+            raise EngineError(f"{where}: counterSpecifiers {specifiers!r} must be Object(instance)\\Counter")
+        for stream in counter.get("streams") or []:
+            if stream not in ("Microsoft-Perf", "Microsoft-InsightsMetrics"):
+                raise EngineError(f"{where}: performance counter stream {stream!r} is not Microsoft-Perf "
+                                  "or Microsoft-InsightsMetrics")
         streams.update(counter.get("streams") or [])
     flows = i.get("dataFlows") or []
     if not flows:
@@ -1033,6 +1045,13 @@ def _scheduled_query(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[st
             raise EngineError(f"{where}: timeAggregation {condition.get('timeAggregation')!r} is not valid")
         if condition.get("timeAggregation") != "Count" and not condition.get("metricMeasureColumn"):
             raise EngineError(f"{where}: a {condition.get('timeAggregation')} aggregation needs metricMeasureColumn")
+        for dimension in condition.get("dimensions") or []:
+            if dimension.get("operator") not in ("Include", "Exclude") or not dimension.get("values"):
+                raise EngineError(f"{where}: dimension {dimension.get('name')!r} needs operator Include or "
+                                  "Exclude and values")
+            if not re.search(rf"\bby\b[^|]*\b{re.escape(str(dimension.get('name')))}\b", condition["query"]):
+                raise EngineError(f"{where}: dimension {dimension.get('name')!r} is not a column the query "
+                                  "summarizes by")
     rid = az.arm_id(group, "Microsoft.Insights", "scheduledQueryRules", rule)
     out = {**common(az, "ScheduledQueryRule", name, i, "Microsoft.Insights/scheduledQueryRules", rule)}
     az.add(Stored("scheduledQueryRules", rule, rid, {**i, **out}))

@@ -156,6 +156,11 @@ BAD = [
     ("backup.schedule", "17 25 * * *", "backup.schedule = 17 25 * * *: hour 25 is outside 0-23"),
     ("backup.enabled", 3, "backup.enabled = 3: must be true or false (unset: on for production stacks)"),
     ("backup.bucket", "mine", "backup.bucket = mine: unknown key; valid keys here: enabled, schedule, retentionDays"),
+    ("metrics.diskAlarmPercent", 100, "metrics.diskAlarmPercent = 100: must be a whole percentage from 50 to 99"),
+    ("metrics.diskAlarmPercent", "80", "metrics.diskAlarmPercent = 80: must be a whole percentage from 50 to 99"),
+    ("metrics.memoryAlarmPercent", 20, "metrics.memoryAlarmPercent = 20: must be a whole percentage from 50 to 99"),
+    ("metrics.cpu", True, "metrics.cpu = true: unknown key; valid keys here: enabled, diskAlarmPercent, "
+     "memoryAlarmPercent"),
 ]
 
 
@@ -274,6 +279,20 @@ def test_azure_checks_its_own_sizes_and_retention() -> None:
         prefix + "managers.instanceType = m6i.large: must be an Azure VM size such as Standard_D2s_v5",
         prefix + "logging.retentionDays = 7: Log Analytics keeps logs for 30 to 730 days",
     ]
+
+
+def test_azure_metrics_need_the_logging_workspace() -> None:
+    source, config = read_stack_file("prod-azure", ROOT)
+    config = copy.deepcopy(config)
+    config["swarmstack:cluster"]["logging"] = {"enabled": False}
+    config["swarmstack:cluster"]["metrics"] = {"enabled": True}
+    with pytest.raises(ConfigError) as caught:
+        validate("prod-azure", source, config)
+    assert caught.value.lines == [
+        "stacks/Pulumi.prod-azure.yaml: swarmstack:cluster.metrics.enabled = true: on Azure the metrics go to the "
+        "Log Analytics workspace of `logging`: set logging.enabled to true, or metrics.enabled to false"]
+    config["swarmstack:cluster"]["metrics"] = {"enabled": False}
+    validate("prod-azure", source, config)
 
 
 def test_alarm_endpoints_are_accepted_on_both_clouds() -> None:

@@ -31,7 +31,7 @@ AWS_PRICES = """{
     "instances": {"t3.small": 0.02, "m6i.large": 0.1, "m5.large": 0.08}, "spotDiscount": 0.5,
     "ebsGBMonth": {"gp3": 0.08}, "natGatewayHour": 0.05, "natGatewayGB": 0.05, "nlbHour": 0.025,
     "nlbLcuHour": 0.006, "publicIpv4Hour": 0.005, "kmsKeyMonth": 1, "kmsPer10kRequests": 0.03,
-    "logsIngestGB": 0.5, "logsStoreGBMonth": 0.03, "alarmMonth": 0.1, "dashboardMonth": 3, "s3GBMonth": 0.023}}
+    "logsIngestGB": 0.5, "logsStoreGBMonth": 0.03, "alarmMonth": 0.1, "customMetricMonth": 0.3, "dashboardMonth": 3, "s3GBMonth": 0.023}}
 }"""
 
 AZURE_PRICES = """{
@@ -250,7 +250,7 @@ def test_an_override_file_merges_negotiated_prices_over_the_snapshot(tmp_path: P
     ({"regions": {"eu-west-1": {"natGatewayHours": 0.04}}},
      "regions.eu-west-1.natGatewayHours: unknown key; valid keys here: instances, spotDiscount, ebsGBMonth, "
      "natGatewayHour, natGatewayGB, nlbHour, nlbLcuHour, publicIpv4Hour, kmsKeyMonth, kmsPer10kRequests, "
-     "logsIngestGB, logsStoreGBMonth, alarmMonth, dashboardMonth, s3GBMonth"),
+     "logsIngestGB, logsStoreGBMonth, alarmMonth, customMetricMonth, dashboardMonth, s3GBMonth"),
     ({"regions": {"eu-west-1": {"instances": {"m6i.large": "cheap"}}}},
      "regions.eu-west-1.instances.m6i.large = 'cheap': must be a number, 0 or more"),
     ({"usage": {"logGBPerNodeMonth": -1}}, "usage.logGBPerNodeMonth = Decimal('-1'): must be a number, 0 or more"),
