@@ -1,5 +1,5 @@
 """docs/outputs.md is generated from the declared stack outputs (swarmstack/config/outputs.py),
-and the declaration is what the program really exports: for every shipped stack, the graph's
+and the declaration is what the program really exports: for every shipped and example stack, the graph's
 output names are exactly the ones declared for its cloud and config, and so are its secrets."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from shipped import STACKS, graph_of, stack_config
+from shipped import EXAMPLES, STACKS, graph_of, stack_config
 
 from swarmstack.config.load import validate
 from swarmstack.config.outputs import CLOUDS, OUTPUTS, documented, reference
@@ -27,7 +27,7 @@ def test_each_output_is_declared_once_a_cloud_and_says_what_it_is() -> None:
     assert all(o.description and set(o.clouds) <= set(CLOUDS) for o in OUTPUTS)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", STACKS + EXAMPLES)
 def test_a_stack_exports_exactly_the_documented_outputs(stack: str) -> None:
     config = stack_config(stack)
     cluster = validate(stack, stack, config).cluster
