@@ -9,6 +9,8 @@
     swarmstack context STACK --outputs FILE
                                      a docker context for the stack's TLS Docker API
 
+STACK names stacks/Pulumi.STACK.yaml; examples/STACK an example, stacks/examples/Pulumi.STACK.yaml.
+
 Exit codes: 0 fine; 1 a mandatory policy is violated; 2 the config is invalid;
 3 the engine (the model of the cloud) refused the graph.
 """
@@ -79,11 +81,12 @@ def _graph(stack: str, config, root: Path):  # type: ignore[no-untyped-def]
     """The stack's resource graph from the offline engine; an engine or program refusal ends the command."""
     from pulumi import RunError
 
+    from swarmstack.config.load import stack_name
     from swarmstack.engine.mocks import EngineError
     from swarmstack.engine.run import run_stack
 
     try:
-        return run_stack(stack, config, root)
+        return run_stack(stack_name(stack), config, root)
     except EngineError as err:
         print(f"engine: {err}", file=sys.stderr)
         raise _Exit(EXIT_ENGINE) from None
@@ -110,7 +113,7 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         print(render_text(graph, settings.region))
         print()
-        print(_cost_line(graph, settings.region))
+        print(_cost_line(graph, settings.region, args.stack))
         if not args.no_policy:
             print()
             from swarmstack.policy import format_findings
@@ -119,13 +122,13 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_POLICY if any(f.level == "mandatory" for f in findings) else 0
 
 
-def _cost_line(graph, region: str) -> str:  # type: ignore[no-untyped-def]
+def _cost_line(graph, region: str, stack: str) -> str:  # type: ignore[no-untyped-def]
     """The plan's one line of cost, or why there is none."""
     from swarmstack.cost import estimate, one_line
     from swarmstack.prices import PriceError, load_prices
 
     try:
-        return one_line(estimate(graph, region, load_prices(graph.cloud)))
+        return one_line(estimate(graph, region, load_prices(graph.cloud)), stack)
     except PriceError as err:
         return f"Estimated cost: unknown ({err})"
 
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check a stack's config, offline")
-    validate.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    validate.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml, or examples/<name>")
     validate.set_defaults(run=_validate)
     plan = commands.add_parser("plan", help="show what the stack would create, offline")
     plan.add_argument("stack", nargs="?", default="prod-aws", help="stack name (default: prod-aws)")
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="judge the graph as `pulumi preview` would: computed values unknown")
     plan.set_defaults(run=_plan)
     cost = commands.add_parser("cost", help="the stack's monthly estimate, offline, from a dated price snapshot")
-    cost.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    cost.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml, or examples/<name>")
     cost.add_argument("--json", action="store_true",
                       help='print {"currency", "total", "items", "prices": {"source", "date"}}')
     cost.add_argument("--prices", metavar="FILE",

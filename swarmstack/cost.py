@@ -414,7 +414,7 @@ def render_text(result: Estimate) -> str:
     return "\n".join(lines)
 
 
-def one_line(result: Estimate) -> str:
-    """What `swarmstack plan` shows."""
+def one_line(result: Estimate, stack: str | None = None) -> str:
+    """What `swarmstack plan STACK` shows (`stack`: as the user named it, default the result's)."""
     return (f"Estimated cost: {result.total:,.2f} {result.currency}/month ({result.nodes} nodes; prices of "
-            f"{result.date}, approximate; `swarmstack cost {result.stack}` for the items)")
+            f"{result.date}, approximate; `swarmstack cost {stack or result.stack}` for the items)")

@@ -27,6 +27,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:lb/listener:Listener": ("port", "protocol"),
     "aws:lb/targetGroup:TargetGroup": ("port", "protocol"),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("logGroupName",),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "comparisonOperator", "threshold"),
     "aws:ssm/parameter:Parameter": ("name", "type"),
     "aws:ssm/association:Association": ("scheduleExpression",),
@@ -55,19 +56,46 @@ def _compact(value: Any, names: dict[str, str]) -> str:
     return str(value)
 
 
+def _name_like(key: str) -> bool:
+    """`name`, `bucket`, `dashboardName`, ...: a property holding a resource's real name."""
+    return key in ("name", "bucket") or key.endswith("Name")
+
+
 def id_names(graph: Graph) -> dict[str, str]:
-    """Map every resource id to its name, so references read as names."""
-    return {r.id: r.name for r in graph.resources if r.custom and r.id}
+    """The opaque ids, each mapped to the name of the one resource it identifies, so that
+    references read as names (`subnetId=dev-public-a`, not `subnet-48a9...`).
+
+    An id is opaque unless the resource it identifies holds the same string in a name-like
+    property (`_name_like`, among its inputs or outputs). AWS makes up `vpc-...`, `sg-...`
+    and ARNs, Azure its ARM paths: those are replaced. But a log group's, an SSM
+    parameter's, an alarm's, an Auto Scaling group's or a bucket's id is its real name
+    (an IAM role's the name the provider generated): the name a reader looks up in the
+    console, so it is printed as it is, wherever it appears. An id that identifies more
+    than one resource (a bucket and its policy, versioning, ... all have the bucket's name)
+    is not replaced either: no one name would be right."""
+    owners: dict[str, list[Resource]] = {}
+    for r in graph.resources:
+        if r.custom and r.id:
+            owners.setdefault(r.id, []).append(r)
+    return {
+        id_: found[0].name for id_, found in owners.items()
+        if len(found) == 1 and not any(
+            _name_like(key) and value == id_
+            for props in (found[0].inputs, found[0].outputs) for key, value in props.items())
+    }
 
 
 def properties(resource: Resource, names: dict[str, str]) -> str:
+    """The resource's key properties, `key=value` each; ids in them (`names`) read as the
+    names of the resources they identify, but the resource's own id is never replaced."""
     keys = KEY_PROPERTIES.get(resource.type, ())
+    others = {k: v for k, v in names.items() if k != resource.id} if resource.id in names else names
     shown = []
     for key in keys:
         value = "[secret]" if key in resource.secret_inputs else resource.inputs.get(key)
         if value in (None, "", [], {}):
             continue
-        shown.append(f"{key}={_compact(value, names)}")
+        shown.append(f"{key}={_compact(value, others)}")
     return "  ".join(shown)
 
 

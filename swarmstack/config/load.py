@@ -51,16 +51,30 @@ class StackConfig:
     region: str
 
 
+EXAMPLES_DIR = "examples"
+"""`stacks/examples/`: example stacks, named `examples/<stack>` by the offline toolkit."""
+
+
+def stack_name(stack: str) -> str:
+    """The Pulumi stack name of a toolkit stack reference: `examples/brownfield-aws` is
+    `brownfield-aws` (what it is called once copied to `stacks/`)."""
+    return stack.rsplit("/", 1)[-1]
+
+
 def stack_file(stack: str, root: Path | None = None) -> Path:
-    return (root or Path.cwd()) / STACKS_DIR / f"Pulumi.{stack}.yaml"
+    """`stacks/Pulumi.<stack>.yaml`; for `<folder>/<stack>`, `stacks/<folder>/Pulumi.<stack>.yaml`."""
+    folder, _, name = stack.rpartition("/")
+    return (root or Path.cwd()) / STACKS_DIR / folder / f"Pulumi.{name}.yaml"
 
 
 def read_stack_file(stack: str, root: Path | None = None) -> tuple[str, dict[str, Any]]:
     """The stack file's `config:` mapping, and the name to show in messages."""
     path = stack_file(stack, root)
-    source = f"{STACKS_DIR}/{path.name}"
+    folder = stack.rpartition("/")[0]
+    source = f"{STACKS_DIR}/{folder + '/' if folder else ''}{path.name}"
     if not path.exists():
-        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
+        known = sorted(f"{folder + '/' if folder else ''}{p.name[len('Pulumi.'):-len('.yaml')]}"
+                       for p in path.parent.glob("Pulumi.*.yaml"))
         message = f"no such stack file; stacks here: {', '.join(known) or 'none'}"
         raise ConfigError(source, [Problem("", MISSING, message)])
     try:
@@ -112,7 +126,7 @@ def validate(stack: str, source: str, config: dict[str, Any]) -> StackConfig:
 def load_stack(stack: str, root: Path | None = None) -> StackConfig:
     """Read and validate `stacks/Pulumi.<stack>.yaml` (the offline toolkit's way in)."""
     source, config = read_stack_file(stack, root)
-    return validate(stack, source, config)
+    return validate(stack_name(stack), source, config)
 
 
 def _without(raw: dict[str, Any], locations: list[list[int | str]]) -> ClusterConfig | None:

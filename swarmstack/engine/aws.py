@@ -39,6 +39,10 @@ answers = registrar(INVOKES)
 _NO_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 
 
+STAND_IN_CIDR = "10.240.0.0/16"
+"""The range of an existing network's offline stand-in (`seed_existing_network`)."""
+
+
 class AwsBackend:
     """One moto account in one region, for one run of the program."""
 
@@ -86,6 +90,30 @@ class AwsBackend:
     @property
     def ec2(self) -> Any:
         return self.client("ec2")
+
+    def seed_existing_network(self, vpc_id: str, private_subnet_ids: list[str],
+                              public_subnet_ids: list[str]) -> None:
+        """A stand-in for the network a stack names as existing (`network.existing`), with
+        its very ids, so that `swarmstack plan` can run a brownfield stack offline: a VPC
+        (`STAND_IN_CIDR`) with an internet gateway, and the subnets, the nth of each list
+        in the region's nth zone. Only the ids are the user's; `pulumi preview` looks up the
+        real VPC (its range, the subnets' zones)."""
+        from unittest import mock
+
+        from moto.ec2.models import subnets, vpcs
+
+        ec2 = self.ec2
+        with mock.patch.object(vpcs, "random_vpc_id", return_value=vpc_id):
+            ec2.create_vpc(CidrBlock=STAND_IN_CIDR)
+        gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+        base = STAND_IN_CIDR.split(".")[:2]
+        for offset, ids in ((0, private_subnet_ids), (100, public_subnet_ids)):
+            for index, subnet_id in enumerate(ids):
+                with mock.patch.object(subnets, "random_subnet_id", return_value=subnet_id):
+                    ec2.create_subnet(VpcId=vpc_id, CidrBlock=".".join([*base, str(offset + index), "0/24"]),
+                                      AvailabilityZone=zones[index % len(zones)])
 
     def publish_image(self, image_id: str) -> None:
         """Make an AMI that AWS publishes (and a public SSM parameter names) exist in

@@ -132,6 +132,12 @@ class Stored:
         return self.id.split("/")[-2]
 
 
+STAND_IN_CIDR = "10.240.0.0/16"
+"""The range of an existing VNet's offline stand-in (`AzureBackend.with_existing_network`)."""
+VNET_ID = re.compile(r"/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<group>[^/]+)"
+                     r"/providers/Microsoft\.Network/virtualNetworks/(?P<vnet>[^/]+)", re.IGNORECASE)
+
+
 class AzureBackend:
     """One subscription, for one run of the program."""
 
@@ -230,6 +236,25 @@ class AzureBackend:
         return fn(self, args)
 
     # ------------------------------------------------------------ fixtures
+
+    @classmethod
+    def with_existing_network(cls, location: str, vnet_id: str, subnet_ids: list[str]) -> AzureBackend:
+        """A subscription holding a stand-in for the VNet a stack names as existing
+        (`network.existing`), with its very ids, so that `swarmstack plan` can run a
+        brownfield stack offline: the subscription, resource group, VNet and subnets the
+        ids name, the VNet `STAND_IN_CIDR` with a /24 a subnet. Only the ids are the
+        user's; `pulumi preview` reads the real VNet. Ids that are not a VNet's and its
+        subnets' are left for the program to refuse."""
+        found = VNET_ID.fullmatch(vnet_id)
+        if found is None:
+            return cls(location)
+        backend = cls(location, subscription_id=found["subscription"])
+        subnets: dict[str, str] = {}
+        for subnet_id in subnet_ids:
+            if subnet_id.lower().startswith(vnet_id.lower() + "/subnets/"):
+                subnets.setdefault(subnet_id.rsplit("/", 1)[-1], f"10.240.{len(subnets)}.0/24")
+        backend.seed_network(found["group"], found["vnet"], [STAND_IN_CIDR], subnets)
+        return backend
 
     def seed_network(self, group: str, vnet: str, address_prefixes: list[str], subnets: dict[str, str],
                      location: str | None = None) -> tuple[str, dict[str, str]]:

@@ -49,25 +49,40 @@ class Deferred:
         return self.backend.invoke(token, args)
 
 
-def backends_for(config: dict[str, Any], exits: ExitStack) -> dict[str, Backend]:
+def backends_for(config: dict[str, Any], exits: ExitStack, stand_ins: bool = False) -> dict[str, Backend]:
     """A fresh model of each provider the stack may use; the stack's own cloud's is made
-    now (tests reach into it), the other's only if the program ever calls on it."""
+    now (tests reach into it), the other's only if the program ever calls on it.
+
+    `stand_ins`: the network the config names as existing (`network.existing`) is put in
+    the model first, with the config's own ids (`AwsBackend.seed_existing_network`,
+    `AzureBackend.with_existing_network`), as `swarmstack plan` runs a brownfield stack.
+    Without it, the caller makes that world itself (or a missing network is the error)."""
     from swarmstack.engine.local import RandomBackend, TlsBackend
 
     region = str(config.get("aws:region") or "us-east-1")
     location = str(config.get("azure-native:location") or "westeurope")
     cluster = config.get("swarmstack:cluster")
     cloud = str(cluster.get("cloud", "")) if isinstance(cluster, dict) else ""
+    network = cluster.get("network") if isinstance(cluster, dict) else None
+    existing = network.get("existing") if stand_ins and isinstance(network, dict) else None
+    existing = existing if isinstance(existing, dict) and existing.get("networkId") else None
 
     def aws() -> Backend:
         from swarmstack.engine.aws import AwsBackend
 
-        return exits.enter_context(AwsBackend(region))
+        backend = exits.enter_context(AwsBackend(region))
+        if existing is not None and cloud == "aws":
+            backend.seed_existing_network(str(existing["networkId"]), list(existing.get("privateSubnetIds") or []),
+                                          list(existing.get("publicSubnetIds") or []))
+        return backend
 
     def azure() -> Backend:
         from swarmstack.engine.azure import AzureBackend
 
-        return AzureBackend(location)
+        if existing is None or cloud != "azure":
+            return AzureBackend(location)
+        return AzureBackend.with_existing_network(location, str(existing["networkId"]),
+                                                  list(existing.get("privateSubnetIds") or []))
 
     return {
         "aws": Deferred(aws) if cloud == "azure" else aws(),
@@ -79,9 +94,10 @@ def backends_for(config: dict[str, Any], exits: ExitStack) -> dict[str, Backend]
 
 def run_stack(stack: str, config: dict[str, Any], root: Path = ROOT,
               backends: dict[str, Backend] | None = None) -> Graph:
-    """Run `root/__main__.py` as stack `stack` with `config` (the stack file's `config:`)."""
+    """Run `root/__main__.py` as stack `stack` with `config` (the stack file's `config:`);
+    without `backends`, fresh ones with the stand-ins of an existing network (`backends_for`)."""
     with ExitStack() as exits:
-        mocks = EngineMocks(backends if backends is not None else backends_for(config, exits))
+        mocks = EngineMocks(backends if backends is not None else backends_for(config, exits, stand_ins=True))
         monitor = RecordingMonitor(mocks)
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)

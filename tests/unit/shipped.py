@@ -3,8 +3,8 @@ read them (test_deploy_order, test_policies_stacks, test_tls_rotation_urns,
 test_certificate_expiry). A graph takes seconds to build; the same four shipped stacks
 used to be built by each of those modules, and again in each xdist worker.
 
-`graph_of(stack, config)` builds `run_stack(stack, config)` (fresh backends, as `plan`
-does) the first time any worker asks for that stack and config, stores it pickled in the
+`graph_of(stack, config)` builds `run_stack(stack, config)` (fresh backends with the
+stand-ins of an existing network, as `plan` does; `examples/<name>` for an example stack) the first time any worker asks for that stack and config, stores it pickled in the
 run's directory (tests/conftest.py names it in $SWARMSTACK_TEST_GRAPHS; the workers inherit
 it), and hands every caller its own unpickled copy: a test may change what it gets without
 touching another's. A worker that asks while another builds the same graph waits for it
@@ -23,11 +23,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from swarmstack.config.load import read_stack_file
+from swarmstack.config.load import EXAMPLES_DIR, STACKS_DIR, read_stack_file, stack_name
 from swarmstack.engine.graph import Graph
 from swarmstack.engine.run import ROOT, backends_for, run_stack
 
 STACKS = ("dev-aws", "prod-aws", "dev-azure", "prod-azure")
+EXAMPLES = tuple(sorted(f"{EXAMPLES_DIR}/{p.name[len('Pulumi.'):-len('.yaml')]}"
+                        for p in (ROOT / STACKS_DIR / EXAMPLES_DIR).glob("Pulumi.*.yaml")))
+"""The example stacks, `stacks/examples/Pulumi.<name>.yaml`, as the toolkit names them: `examples/<name>`."""
 GRAPHS_DIR = "SWARMSTACK_TEST_GRAPHS"
 """The environment variable naming the directory where one test run keeps its graphs."""
 
@@ -35,7 +38,7 @@ _built: dict[str, bytes] = {}  # this process's graphs, pickled, by key
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """A copy of `stacks/Pulumi.<stack>.yaml`'s config."""
+    """A copy of `stacks/Pulumi.<stack>.yaml`'s config (`examples/<name>`: an example's)."""
     return copy.deepcopy(read_stack_file(stack, ROOT)[1])
 
 
@@ -56,7 +59,8 @@ def shipped_graph(stack: str) -> Graph:
 
 def _build(stack: str, config: dict[str, Any]) -> bytes:
     with ExitStack() as exits:
-        graph = run_stack(stack, copy.deepcopy(config), ROOT, backends=backends_for(config, exits))
+        graph = run_stack(stack_name(stack), copy.deepcopy(config), ROOT,
+                          backends=backends_for(config, exits, stand_ins=True))
     return pickle.dumps(graph, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -64,7 +68,7 @@ def _shared(stack: str, config: dict[str, Any], key: str) -> bytes:
     directory = os.environ.get(GRAPHS_DIR)
     if not directory:  # a run without tests/conftest.py's directory: this process only
         return _build(stack, config)
-    path = Path(directory) / f"{stack}-{key}.pickle"
+    path = Path(directory) / f"{stack_name(stack)}-{key}.pickle"
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker building it: wait for its graph
         if not path.exists():
