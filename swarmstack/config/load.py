@@ -36,6 +36,7 @@ _HINTS = {
     "ca": "must be generated or provided",
     "backup.retentionDays": "must be a whole number of days from 1 to 3650",
     "backup.enabled": "must be true or false (unset: on for production stacks)",
+    "registry.keepImages": "must be a whole number of images from 1 to 1000",
 }
 
 
