@@ -18,6 +18,7 @@ from components.aws.logs import LogGroups, LogGroupsArgs
 from components.aws.maintenance import Prune, PruneArgs
 from components.aws.monitoring import Monitoring, MonitoringArgs
 from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
+from components.aws.registry import Registry, RegistryArgs, repository_name
 from components.aws.nodes import NodeGroup, NodeGroupArgs
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
@@ -139,9 +140,15 @@ class Cluster(pulumi.ComponentResource):
         identities = {
             role: NodeIdentity(f"{name}-{role}", NodeIdentityArgs(
                 role=role, cluster=cfg.name, region=region, log_group_arns=list(logs.arns.values()),
-                key_arn=key.arn, generation=generation, tags=tags, backup_bucket=backup_bucket), opts=child)
+                key_arn=key.arn, generation=generation, tags=tags, backup_bucket=backup_bucket,
+                repositories=tuple(repository_name(cfg.name, r) for r in cfg.registry.repositories)
+                if cfg.registry.enabled else ()), opts=child)
             for role in ("manager", "worker")
         }
+        registry = Registry(f"{name}-registry", RegistryArgs(
+            cluster=cfg.name, repositories=list(cfg.registry.repositories),
+            immutable_tags=cfg.registry.immutable_tags, keep_images=cfg.keep_images, key_arn=key.arn,
+            production=cfg.production, tags=tags), opts=child) if cfg.registry.enabled else None
         # The managers' store is the bucket's deterministic name: their restore tool is rendered
         # before the bucket exists, from the values their user data gets.
         backups = BackupBucket(f"{name}-backups", BackupBucketArgs(
@@ -247,6 +254,9 @@ class Cluster(pulumi.ComponentResource):
             self.exports["loadBalancerDns"] = balancer.dns_name
         if backups is not None:
             self.exports["backupStore"] = backups.store
+        if registry is not None:
+            self.exports["registry"] = registry.address
+            self.exports["registryRepositories"] = registry.urls
         if certificates is not None:
             if balancer is not None:
                 self.exports["dockerHost"] = balancer.dns_name.apply(lambda d: f"tcp://{d}:2376")
