@@ -157,3 +157,22 @@ def test_without_a_registry_a_node_role_holds_no_ecr_permission() -> None:
     for role in ("manager", "worker"):
         document = node_policy(role, "aws", "eu-west-1", "123456789012", "prod", [], "arn:aws:kms:k", "0a1b2c3d")
         assert "ecr:" not in json.dumps(document), role
+
+
+def test_the_plan_shows_the_repositories_and_the_registry_address(deployed: Deployed) -> None:
+    from swarmstack.plan import render_text
+
+    text = render_text(deployed.graph, "eu-west-1")
+    assert "aws.Registry prod-registry" in text
+    assert "prod/app" in text and "IMMUTABLE" in text
+    assert "123456789012.dkr.ecr.eu-west-1.amazonaws.com" in text
+
+
+def test_the_pack_passes_the_registry_and_its_pull_grants(deployed: Deployed) -> None:
+    """The registry adds no finding: its repositories pass the registry rules, and the
+    node roles' `ecr:GetAuthorizationToken` on "*" is one of the pack's star-only actions."""
+    from swarmstack.policy import evaluate
+
+    found = [f for f in evaluate(deployed.graph) if "ecr" in f.type or "registry" in f.rule or "ecr" in f.message]
+    assert found == []
+    assert not [f for f in evaluate(deployed.graph) if f.level == "mandatory"]
