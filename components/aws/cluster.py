@@ -18,8 +18,8 @@ from components.aws.logs import LogGroups, LogGroupsArgs
 from components.aws.maintenance import Prune, PruneArgs
 from components.aws.monitoring import Monitoring, MonitoringArgs
 from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
-from components.aws.registry import Registry, RegistryArgs, repository_name
 from components.aws.nodes import NodeGroup, NodeGroupArgs
+from components.aws.registry import Registry, RegistryArgs, repository_name
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
 from components.common.names import bucket_name

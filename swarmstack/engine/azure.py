@@ -17,7 +17,8 @@ give in spirit, what Azure Resource Manager would refuse:
   Spot, NICs, ASGs and subnets consistent;
 - names Azure checks: Key Vault (3-24, globally unique), storage account (3-24
   lowercase, globally unique), container registry (5-50 letters and digits, globally
-  unique; anonymous pull not on Basic, no public access only on Premium), secret, table and blob container names, public IP DNS labels;
+  unique; anonymous pull not on Basic, no public access only on Premium), secret, table
+  and blob container names, public IP DNS labels;
 - blob storage: the blob service and lifecycle policy are the account's singletons
   named `default`; a container's public access is refused on an account that disallows
   it; lifecycle rules (1..100, unique names) filter block or append blobs, start every
