@@ -94,3 +94,10 @@ def test_registry_names_are_global_and_case_insensitive() -> None:
     with pytest.raises(EngineError, match="registry name 'swarmreg1' is taken"):
         backend.create(ACR, "again", {"resourceGroupName": "rg", "location": "westeurope", "sku": {"name": "Basic"},
                                       "registryName": "swarmreg1"})
+
+
+def test_the_pack_passes_the_registry() -> None:
+    from swarmstack.policy import evaluate
+
+    graph, _ = deployed()
+    assert [f for f in evaluate(graph) if "registry" in f.rule or "acr" in f.rule] == []
