@@ -62,6 +62,7 @@ STAR_ONLY_ACTIONS = (
     "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
     "sts:GetCallerIdentity",
     "kms:ListAliases", "kms:ListKeys",
+    "ecr:GetAuthorizationToken",
 )
 ADMIN_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import firewall, identity, maintenance, nodes, observability, quorum, stores, summary
+from . import firewall, identity, maintenance, nodes, observability, quorum, registry, stores, summary
 
 PACK_NAME = "swarmstack"
 PACK_VERSION = "0.1.0"
 """Keep equal to `version` in PulumiPolicy.yaml (a test checks)."""
 
-_MODULES = (firewall, nodes, quorum, observability, identity, stores, maintenance, summary)
+_MODULES = (firewall, nodes, quorum, observability, identity, stores, registry, maintenance, summary)
 
 RESOURCE_POLICIES = [p for m in _MODULES for p in m.RESOURCE_POLICIES]
 STACK_POLICIES = [p for m in _MODULES for p in m.STACK_POLICIES]
@@ -37,6 +37,10 @@ SCANNER_EQUIVALENTS: dict[str, str] = {
     "prune-at-most-hourly": "none",
     "ssm-secrets-secure-string": "none",
     "key-vault-recoverable": "CKV_AZURE_42, CKV_AZURE_110",
+    "registry-scan-on-push": "CKV_AWS_163, AVD-AWS-0030",
+    "registry-encrypted-with-customer-key": "CKV_AWS_136, AVD-AWS-0033",
+    "registry-tags-immutable": "CKV_AWS_51, AVD-AWS-0031",
+    "acr-no-admin-user-or-anonymous-pull": "CKV_AZURE_137, CKV_AZURE_138",
     "docker-tls-api-only-when-enabled": "none",
     "swarm-ports-from-nodes-only": "none",
     "esp-between-nodes": "none (CIS Docker 7.3)",

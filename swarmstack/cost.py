@@ -32,7 +32,8 @@ class Item:
     resource: str
     """The resource (or group of resources) the cost belongs to, by its name in the plan."""
     kind: str
-    """instances, spot instances, disks, nat, public ip, load balancer, kms, key vault, logs, alarms, storage."""
+    """instances, spot instances, disks, nat, public ip, load balancer, kms, key vault, logs, alarms, storage,
+    registry."""
     description: str
     quantity: Decimal
     unit: str
@@ -196,6 +197,13 @@ def _aws(graph: Graph, t: _Table) -> tuple[list[Item], int]:
             else "access logs"
         items.append(_item(bucket, "storage", f"S3 Standard: {_gb(stored)} GB stored (assumed: {what})",
                            stored, "GB-month", t.get("s3GBMonth")))
+    repositories = _of(graph, "aws:ecr/repository:Repository")
+    if repositories:
+        stored = t.usage["registryGB"]
+        items.append(_item(_urn_name(repositories[0].parent) or repositories[0].name, "registry",
+                           f"ECR storage: {len(repositories)} repositories, {_gb(stored)} GB of images in all "
+                           "(assumed; pulls in the region and basic scanning are free)", stored, "GB-month",
+                           t.get("ecrGBMonth")))
     return items, nodes
 
 
@@ -321,6 +329,11 @@ def _azure(graph: Graph, t: _Table) -> tuple[list[Item], int]:
         sku = str((account.inputs.get("sku") or {}).get("name") or "Standard_LRS")
         items.append(_item(account, "storage", f"storage account {sku}: {_gb(stored)} GB stored (assumed: "
                            "the swarm's tables)", stored, "GB-month", t.get("storageGBMonth", sku)))
+    for registry in _of(graph, "azure-native:containerregistry:Registry"):
+        sku = str((registry.inputs.get("sku") or {}).get("name") or "Standard")
+        days = (t.hours / 24).quantize(Decimal("0.01"))
+        items.append(_item(registry, "registry", f"Container Registry {sku} × {_gb(days)} days (storage included "
+                           "up to the SKU's allowance)", days, "registry-day", t.get("containerRegistryDay", sku)))
     for workspace in _of(graph, "azure-native:operationalinsights:Workspace"):
         items += _azure_workspace(workspace, nodes, t)
     for rule in _of(graph, "azure-native:monitor:ScheduledQueryRule"):

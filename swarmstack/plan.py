@@ -31,6 +31,8 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "comparisonOperator", "threshold"),
     "aws:ssm/parameter:Parameter": ("name", "type"),
     "aws:ssm/association:Association": ("scheduleExpression",),
+    "aws:ecr/repository:Repository": ("name", "imageTagMutability", "imageScanningConfiguration"),
+    "azure-native:containerregistry:Registry": ("sku", "adminUserEnabled", "anonymousPullEnabled"),
     "azure-native:network:VirtualNetwork": ("addressSpace",),
     "azure-native:network:Subnet": ("addressPrefix",),
     "azure-native:network:SecurityRule": ("priority", "direction", "access", "protocol",

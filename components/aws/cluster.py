@@ -26,6 +26,7 @@ from components.aws.metrics import NodeMetrics, NodeMetricsArgs
 from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.aws.nodes import NodeGroup, NodeGroupArgs
 from components.aws.observability import LogGroups, LogGroupsArgs, Monitoring, MonitoringArgs, namespace
+from components.aws.registry import Registry, RegistryArgs, repository_name
 from components.aws.store import ClusterKey, ClusterKeyArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
 from components.common.names import bucket_name
@@ -147,9 +148,15 @@ class Cluster(pulumi.ComponentResource):
             role: NodeIdentity(f"{name}-{role}", NodeIdentityArgs(
                 role=role, cluster=cfg.name, region=region, log_group_arns=list(logs.arns.values()),
                 key_arn=key.arn, generation=generation, tags=tags, backup_bucket=backup_bucket,
-                metrics_namespace=namespace(cfg.name) if cfg.metrics.enabled else None), opts=child)
+                metrics_namespace=namespace(cfg.name) if cfg.metrics.enabled else None,
+                repositories=tuple(repository_name(cfg.name, r) for r in cfg.registry.repositories)
+                if cfg.registry.enabled else ()), opts=child)
             for role in ("manager", "worker")
         }
+        registry = Registry(f"{name}-registry", RegistryArgs(
+            cluster=cfg.name, repositories=list(cfg.registry.repositories),
+            immutable_tags=cfg.registry.immutable_tags, keep_images=cfg.keep_images, key_arn=key.arn,
+            production=cfg.production, tags=tags), opts=child) if cfg.registry.enabled else None
         # The managers' store is the bucket's deterministic name: their restore tool is rendered
         # before the bucket exists, from the values their user data gets.
         backups = BackupBucket(f"{name}-backups", BackupBucketArgs(
@@ -261,6 +268,9 @@ class Cluster(pulumi.ComponentResource):
             self.exports["loadBalancerDns"] = balancer.dns_name
         if backups is not None:
             self.exports["backupStore"] = backups.store
+        if registry is not None:
+            self.exports["registry"] = registry.address
+            self.exports["registryRepositories"] = registry.urls
         if certificates is not None:
             if balancer is not None:
                 self.exports["dockerHost"] = balancer.dns_name.apply(lambda d: f"tcp://{d}:2376")

@@ -29,6 +29,8 @@ Service Authorization Reference; "star only" means the action has no resource ty
   `kms:EncryptionContext:aws:s3:arn` the bucket's ARN: with an S3 Bucket Key the context
   is the bucket, not the object). Workers get nothing of it and
   carry an explicit Deny on the bucket.
+- The private registry (`registry.py`), when on: both roles pull from the cluster's own ECR
+  repositories and no other (`ecr:GetAuthorizationToken` on `*`, its only form).
 - `ec2:DescribeInstances`, `autoscaling:DescribeAutoScalingInstances`,
   `autoscaling:DescribeAutoScalingGroups`: star only. A node uses them to find its own
   group and whether a peer still exists.
@@ -46,6 +48,7 @@ import pulumi_aws as aws
 
 from components.aws.backup import PREFIX as BACKUP_PREFIX
 from components.aws.backup import RESTORE_TOOL_KEY, bucket_arn_of
+from components.aws.registry import pull_statements, repository_arn
 
 WORKER_READS = ("init", "tokens/worker", "managers")
 """What a worker reads of its generation's state."""
@@ -102,12 +105,14 @@ def metrics_statements(namespace: str) -> list[dict[str, Any]]:
 
 def node_policy(role: Literal["manager", "worker"], partition: str, region: str, account: str, cluster: str,
                 log_group_arns: list[str], key_arn: str, generation: str,
-                backup_bucket_arn: str | None = None, metrics_namespace: str | None = None) -> dict[str, Any]:
+                backup_bucket_arn: str | None = None, metrics_namespace: str | None = None,
+                repository_arns: list[str] | None = None) -> dict[str, Any]:
     """The inline policy of a node role. Pure.
 
     The nodes keep the swarm's state under `/swarmstack/<cluster>/<generation>/`; the
     stack's own parameters (TLS) sit beside it under `/swarmstack/<cluster>/tls/`. With
-    `backup_bucket_arn` the managers may keep raft backups there (`backup_statements`)."""
+    `backup_bucket_arn` the managers may keep raft backups there (`backup_statements`); with
+    `repository_arns` the node pulls from those ECR repositories (`registry.pull_statements`)."""
     tree = f"arn:{partition}:ssm:{region}:{account}:parameter/swarmstack/{cluster}"
     state, tls = f"{tree}/{generation}", f"{tree}/tls"
     through_ssm = {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
@@ -142,6 +147,7 @@ def node_policy(role: Literal["manager", "worker"], partition: str, region: str,
         own += backup_statements(role, region, key_arn, backup_bucket_arn)
     if metrics_namespace is not None:
         own += metrics_statements(metrics_namespace)
+    own += pull_statements(repository_arns or [])
     instances = f"arn:{partition}:ec2:{region}:{account}:instance/*"
     document = f"arn:{partition}:ssm:{region}:*:document/{PRUNE_DOCUMENT}"
     return {"Version": "2012-10-17", "Statement": [
@@ -190,6 +196,8 @@ class NodeIdentityArgs:
     """The raft backup bucket's name (deterministic, so known before the bucket exists), or None."""
     metrics_namespace: str | None = None
     """The CloudWatch namespace the nodes' agent publishes to (`metrics.py`), or None."""
+    repositories: tuple[str, ...] = ()
+    """Full ECR names of the repositories the nodes pull from (deterministic ARNs)."""
 
 
 class NodeIdentity(pulumi.ComponentResource):
@@ -213,7 +221,8 @@ class NodeIdentity(pulumi.ComponentResource):
             lambda values: node_policy(
                 args.role, partition, args.region, account, args.cluster, list(values[2:]), values[0], values[1],
                 bucket_arn_of(partition, args.backup_bucket) if args.backup_bucket else None,
-                args.metrics_namespace))
+                args.metrics_namespace,
+                [repository_arn(partition, args.region, account, repo) for repo in args.repositories]))
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps(document),
                                     opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name,

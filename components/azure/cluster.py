@@ -24,6 +24,7 @@ from components.azure.metrics import NodeMetrics, NodeMetricsArgs
 from components.azure.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.azure.nodes import DEFAULT_IMAGE, NodePool, NodePoolArgs, computer_name_prefix
 from components.azure.observability import Logs, LogsArgs, Monitoring, MonitoringArgs
+from components.azure.registry import Registry, RegistryArgs
 from components.azure.store import StoredTls, SwarmStore, SwarmStoreArgs
 from components.azure.tls import DockerTls, DockerTlsArgs
 from components.common.ports import Exposure
@@ -102,6 +103,11 @@ class Cluster(pulumi.ComponentResource):
         identities = Identities(f"{name}-identity", IdentityArgs(
             resource_group=rg, resource_group_id=group.id, subscription_id=client.subscription_id,
             location=location, tags=tags), opts=child)
+
+        registry = Registry(f"{name}-registry", RegistryArgs(
+            cluster=name, suffix=suffix.result, resource_group=rg, location=location,
+            subscription_id=client.subscription_id, pullers=dict(identities.principal_ids), tags=tags),
+            opts=child) if cfg.registry.enabled else None
 
         balancer = None
         if cfg.load_balancer.enabled:
@@ -219,6 +225,10 @@ class Cluster(pulumi.ComponentResource):
                 "az vmss run-command invoke --resource-group ", rg, " --name ", managers.scale_set_name,
                 " --instance-id 0 --command-id RunShellScript --scripts 'docker node ls'"),
         }
+        if registry is not None:
+            self.exports["registry"] = registry.address
+            self.exports["registryRepositories"] = {
+                repo: pulumi.Output.concat(registry.address, "/", repo) for repo in cfg.registry.repositories}
         if balancer is not None:
             self.exports["loadBalancerAddress"] = balancer.address
             if balancer.fqdn is not None:

@@ -38,6 +38,7 @@ _HINTS = {
     "backup.enabled": "must be true or false (unset: on for production stacks)",
     "metrics.diskAlarmPercent": "must be a whole percentage from 50 to 99",
     "metrics.memoryAlarmPercent": "must be a whole percentage from 50 to 99",
+    "registry.keepImages": "must be a whole number of images from 1 to 1000",
 }
 
 

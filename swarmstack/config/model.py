@@ -16,6 +16,8 @@ from pydantic.alias_generators import to_camel
 from swarmstack.config.cron import parse_cron
 
 MAX_WORKERS = 1000
+KEEP_IMAGES = 30
+"""Images an ECR repository keeps when `registry.keepImages` is unset."""
 
 
 class Model(BaseModel):
@@ -228,6 +230,22 @@ class Metrics(Model):
     """Alarm when a node's memory use stays above this for 15 minutes; 50 to 99."""
 
 
+class Registry(Model):
+    """A private container registry the nodes pull from with no stored password (AWS: one ECR
+    repository a name, under `<cluster>/`; Azure: one Container Registry for the cluster)."""
+
+    enabled: bool = False
+    """Create the registry and let the nodes' identities pull from it (and nothing else)."""
+    repositories: list[str] = Field(default_factory=list)
+    """Repository names (`app`, `team/api`): lowercase letters and digits, single `.`, `_`, `-`
+    or `/` between them, at most 200 characters. AWS: at least one; each is the ECR repository
+    `<cluster>/<name>`. Azure: repositories appear on first push; listed ones are exported."""
+    immutable_tags: bool = False
+    """AWS: a pushed tag can never be moved to another image (ECR `IMMUTABLE`)."""
+    keep_images: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = None
+    """AWS: images a repository keeps, newest first, 1 to 1000 (ECR lifecycle policy); unset: 30."""
+
+
 class Image(Model):
     """The node OS image; unset means the cloud's current default looked up at deploy."""
 
@@ -274,6 +292,8 @@ class ClusterConfig(Model):
     """Raft backups of the managers."""
     metrics: Metrics = Metrics()
     """Node memory, swap and disk metrics, and their alarms."""
+    registry: Registry = Registry()
+    """The private container registry (off unless enabled)."""
     image: Image = Image()
     """The node OS image."""
     tags: dict[str, str] = Field(default_factory=dict)
@@ -283,6 +303,11 @@ class ClusterConfig(Model):
     def backup_enabled(self) -> bool:
         """Whether managers take backups: `backup.enabled`, or unset, whether the stack is production."""
         return self.production if self.backup.enabled is None else self.backup.enabled
+
+    @property
+    def keep_images(self) -> int:
+        """How many images an ECR repository keeps: `registry.keepImages`, or 30."""
+        return KEEP_IMAGES if self.registry.keep_images is None else self.registry.keep_images
 
     @property
     def new_network(self) -> NewNetwork | None:

@@ -107,6 +107,13 @@ OUTPUTS: tuple[StackOutput, ...] = (
                 "The admin TLS bundle for the Docker API: `ca.pem`, `cert.pem`, `key.pem` "
                 "(`swarmstack context STACK --outputs FILE` writes them and makes a docker context).",
                 secret=True, when="`dockerApi.enabled`", exported=lambda c: c.docker_api.enabled),
+    StackOutput("registry", CLOUDS,
+                "The private registry's address (AWS: `<account>.dkr.ecr.<region>.amazonaws.com`; Azure: "
+                "`<name>.azurecr.io`); see docs/registry.md.",
+                when="`registry.enabled`", exported=lambda c: c.registry.enabled),
+    StackOutput("registryRepositories", CLOUDS,
+                "Each listed repository's full image address (`registry.repositories` name → address).",
+                when="`registry.enabled`", exported=lambda c: c.registry.enabled),
 )
 
 

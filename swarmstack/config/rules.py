@@ -40,6 +40,11 @@ AZURE_SUBNET_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$",
     re.IGNORECASE,
 )
+REPOSITORY_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+"""A repository name as ECR takes it (and Docker's reference grammar, which ACR follows):
+components of lowercase letters and digits joined by one `.`, `_` or `-`, separated by `/`."""
+ECR_NAME_LIMIT = 256
+REPOSITORY_LIMIT = 200
 SSH_PUBLIC_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$")
 
 SECRET_PATTERNS = (
@@ -64,6 +69,7 @@ def check(cfg: ClusterConfig, raw: dict[str, Any]) -> list[Problem]:
         *_logging(cfg),
         *_alarms(cfg),
         *_image(cfg),
+        *_registry(cfg),
         *_prune(cfg),
         *_metrics(cfg),
         *_tags(cfg),
@@ -344,6 +350,39 @@ def _image(cfg: ClusterConfig) -> Iterator[Problem]:
                           "give publisher, offer and sku together")
         if image.id is not None and any(parts):
             yield Problem("image.id", image.id, "set image.id or publisher/offer/sku, not both")
+
+
+def _registry(cfg: ClusterConfig) -> Iterator[Problem]:
+    """Repository names ECR accepts as `<cluster>/<name>` (2 to 256 characters) and Docker can
+    pull; AWS-only settings refused on Azure, whose Container Registry has no such switch."""
+    reg = cfg.registry
+    valid = ("lowercase letters and digits, with single '.', '_' or '-' between them and '/' between "
+             f"parts, at most {REPOSITORY_LIMIT} characters, such as app or team/api")
+    if not reg.enabled:
+        if reg.repositories:
+            yield Problem("registry.repositories", reg.repositories,
+                          "is only read with registry.enabled: true; enable the registry or remove it")
+        return
+    if cfg.cloud == "aws" and not reg.repositories:
+        yield Problem("registry.repositories", [], "an ECR registry is its repositories: list at least one "
+                      "(the nodes may pull from exactly these)")
+    seen: set[str] = set()
+    for index, name in enumerate(reg.repositories):
+        if not REPOSITORY_NAME.match(name) or len(name) > REPOSITORY_LIMIT:
+            yield Problem(f"registry.repositories[{index}]", name, f"must be a repository name: {valid}")
+        elif cfg.cloud == "aws" and len(f"{cfg.name}/{name}") > ECR_NAME_LIMIT:
+            yield Problem(f"registry.repositories[{index}]", name,
+                          f"ECR names it {cfg.name}/…, longer than {ECR_NAME_LIMIT} characters")
+        if name in seen:
+            yield Problem(f"registry.repositories[{index}]", name, "is listed twice; list each repository once")
+        seen.add(name)
+    if cfg.cloud == "azure":
+        if reg.immutable_tags:
+            yield Problem("registry.immutableTags", True, "is for AWS (ECR); an Azure Container Registry locks "
+                          "images one by one (az acr repository update --write-enabled false): remove it")
+        if reg.keep_images is not None:
+            yield Problem("registry.keepImages", reg.keep_images, "is for AWS (ECR lifecycle policy); an Azure "
+                          "Container Registry keeps every tagged image (acr purge removes old ones): remove it")
 
 
 def _tags(cfg: ClusterConfig) -> Iterator[Problem]:

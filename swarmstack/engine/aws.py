@@ -1649,6 +1649,52 @@ def _bucket_object(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, 
                  "kmsKeyId": i.get("kmsKeyId", ""), "contentType": i.get("contentType", ""), **tags_all(i)}
 
 
+# ---------------------------------------------------------------- ecr
+
+@handles("aws:ecr/repository:Repository")
+def _ecr_repository(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """A private repository. moto checks the name and the tag mutability; the handler checks
+    the encryption as `CreateRepository` does (moto stores any key): `AES256` or `KMS`
+    (`KMS_DSSE` only in GovCloud), a key only with `KMS`, and a key that exists (ECR calls
+    `DescribeKey` on it before it creates its grants)."""
+    repository = need(i, "name", "ecr Repository", name)
+    kwargs: dict[str, Any] = {"repositoryName": repository}
+    if i.get("imageTagMutability"):
+        kwargs["imageTagMutability"] = i["imageTagMutability"]
+    scanning = i.get("imageScanningConfiguration") or {}
+    kwargs["imageScanningConfiguration"] = {"scanOnPush": bool(scanning.get("scanOnPush", False))}
+    encryption = as_list(i.get("encryptionConfigurations"))
+    if len(encryption) > 1:
+        raise EngineError(f"ecr Repository '{name}': at most one encryptionConfiguration")
+    if encryption:
+        kind, key = encryption[0].get("encryptionType", "AES256"), encryption[0].get("kmsKey")
+        if kind not in ("AES256", "KMS"):
+            raise EngineError(f"ecr Repository '{name}': InvalidParameterException: encryptionType must be AES256 "
+                              f"or KMS, got {kind}")
+        if key and kind != "KMS":
+            raise EngineError(f"ecr Repository '{name}': InvalidParameterException: a kmsKey needs encryptionType KMS")
+        config: dict[str, Any] = {"encryptionType": kind}
+        if key:
+            key_arn = aws.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+            config["kmsKey"] = key_arn
+        kwargs["encryptionConfiguration"] = config
+    if i.get("tags"):
+        kwargs["tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    out = aws.client("ecr").create_repository(**kwargs)["repository"]
+    return repository, {"name": repository, "arn": out["repositoryArn"], "registryId": out["registryId"],
+                        "repositoryUrl": out["repositoryUri"], **tags_all(i)}
+
+
+@handles("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+def _ecr_lifecycle_policy(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """The repository exists; moto validates the policy's rules as ECR does."""
+    repository = need(i, "repository", "ecr LifecyclePolicy", name)
+    document = need(i, "policy", "ecr LifecyclePolicy", name)
+    text = document if isinstance(document, str) else json.dumps(document)
+    out = aws.client("ecr").put_lifecycle_policy(repositoryName=repository, lifecyclePolicyText=text)
+    return repository, {"registryId": out["registryId"]}
+
+
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []

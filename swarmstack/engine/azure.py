@@ -16,7 +16,9 @@ give in spirit, what Azure Resource Manager would refuse:
   Spot settings complete, the terminate notification window PT5M..PT15M and not on
   Spot, NICs, ASGs and subnets consistent;
 - names Azure checks: Key Vault (3-24, globally unique), storage account (3-24
-  lowercase, globally unique), secret, table and blob container names, public IP DNS labels;
+  lowercase, globally unique), container registry (5-50 letters and digits, globally
+  unique; anonymous pull not on Basic, no public access only on Premium), secret, table
+  and blob container names, public IP DNS labels;
 - blob storage: the blob service and lifecycle policy are the account's singletons
   named `default`; a container's public access is refused on an account that disallows
   it; lifecycle rules (1..100, unique names) filter block or append blobs, start every
@@ -84,9 +86,12 @@ ROLE_DEFINITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", ("*",)),
     "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": ("Virtual Machine Contributor",
                                              ("virtualMachineScaleSets", "resourceGroups")),
+    "7f951dda-4ed3-4680-a7ca-43fe172d538d": ("AcrPull", ("registries", "resourceGroups")),
 }
 KEY_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+REGISTRY_SKUS = ("Basic", "Standard", "Premium")
 SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
@@ -151,7 +156,7 @@ class AzureBackend:
         self.index: dict[str, Stored] = {}
         """Every resource and sub-resource by lower-cased ARM id."""
         self.principals: set[str] = {DEPLOYER_OBJECT_ID}
-        self.global_names: dict[str, set[str]] = {"vaults": set(), "storageAccounts": set()}
+        self.global_names: dict[str, set[str]] = {"vaults": set(), "storageAccounts": set(), "registries": set()}
         self.asg_vnets: dict[str, str] = {}
         """Which VNet the NICs of each ASG live in (all must share one)."""
         self.pool_vnets: dict[str, str] = {}
@@ -810,6 +815,34 @@ def _secret(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Output
            "properties": {**{k: v for k, v in props.items() if k != "value"}, "secretUri": uri,
                           "secretUriWithVersion": f"{uri}/{uid(rid)[:32].replace('-', '')}"}}
     az.add(Stored("secrets", secret_name, rid, {**i, **out}, parent=vault))
+    return rid, out
+
+
+@handles("azure-native:containerregistry:Registry")
+def _container_registry(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """An Azure Container Registry: 5-50 letters and digits, unique across Azure (case-insensitive:
+    the login server is the lower-cased name), a SKU, anonymous pull not on Basic."""
+    where = az.where("Registry", name)
+    group = az.group(i, where)
+    registry = name_of(i, "registryName", name)
+    if not REGISTRY_NAME.match(registry):
+        raise EngineError(f"{where}: registry name {registry!r} must be 5-50 letters and digits")
+    if registry.lower() in az.global_names["registries"]:
+        raise EngineError(f"{where}: registry name {registry!r} is taken (names are global across Azure)")
+    sku = (i.get("sku") or {}).get("name")
+    if sku not in REGISTRY_SKUS:
+        raise EngineError(f"{where}: sku.name {sku!r} must be one of {', '.join(REGISTRY_SKUS)}")
+    if i.get("anonymousPullEnabled") and sku == "Basic":
+        raise EngineError(f"{where}: anonymous pull needs the Standard or Premium SKU")
+    if i.get("publicNetworkAccess") == "Disabled" and sku != "Premium":
+        raise EngineError(f"{where}: publicNetworkAccess Disabled (private endpoints) needs the Premium SKU")
+    az.check_references(i, where)
+    rid = az.arm_id(group, "Microsoft.ContainerRegistry", "registries", registry)
+    out = {**common(az, "Registry", name, i, "Microsoft.ContainerRegistry/registries", registry),
+           "loginServer": f"{registry.lower()}.azurecr.io", "adminUserEnabled": bool(i.get("adminUserEnabled")),
+           "anonymousPullEnabled": bool(i.get("anonymousPullEnabled"))}
+    az.global_names["registries"].add(registry.lower())
+    az.add(Stored("registries", registry, rid, {**i, **out}))
     return rid, out
 
 

@@ -19,7 +19,9 @@ evaluation, the Deny-over-Allow order and the AccessDenied error are moto's own.
 - `lifecycle_resources()`: Auto Scaling's `CompleteLifecycleAction` and
   `RecordLifecycleActionHeartbeat` on the ARN of the group they name, `SetInstanceHealth`
   on the ARN of the instance's group;
-- `node_resources()`: all three (the integration harness's moto server runs with it).
+- `repository_resources()`: ECR's image calls (`BatchGetImage`, `GetDownloadUrlForLayer`,
+  `BatchCheckLayerAvailability`, …) on the repository's ARN (`GetAuthorizationToken` stays "*");
+- `node_resources()`: the first three (the integration harness's moto server runs with it).
 
 What stays out of reach: conditions moto has no value for (`kms:ViaService`,
 `kms:EncryptionContext:*` — moto's SSM never calls KMS as the caller; moto also treats an
@@ -144,6 +146,29 @@ def lifecycle_resources() -> Iterator[None]:
     from moto.autoscaling.responses import AutoScalingResponse
 
     with _judged_on(AutoScalingResponse, _lifecycle):
+        yield
+
+
+ECR_REPOSITORY_ACTIONS = ("BatchGetImage", "GetDownloadUrlForLayer", "BatchCheckLayerAvailability",
+                          "DescribeImages", "ListImages", "PutImage", "InitiateLayerUpload")
+
+
+def _repositories(self: Any) -> list[str] | None:
+    from moto.utilities.utils import get_partition
+
+    if self._get_action() not in ECR_REPOSITORY_ACTIONS:
+        return None  # GetAuthorizationToken has no resource type: "*"
+    body = _body(self)
+    registry = body.get("registryId") or self.current_account
+    return [f"arn:{get_partition(self.region)}:ecr:{self.region}:{registry}:repository/{body.get('repositoryName')}"]
+
+
+@contextmanager
+def repository_resources() -> Iterator[None]:
+    """While active, moto authorises ECR's image calls on the repository's ARN."""
+    from moto.ecr.responses import ECRResponse
+
+    with _judged_on(ECRResponse, _repositories):
         yield
 
 

@@ -55,6 +55,10 @@ READ: dict[str, list[str]] = {
     "aws:ssm/document:Document": ["content"],
     "aws:ssm/parameter:Parameter": ["type", "value", "insecureValue", "name"],
     "azure-native:keyvault:Vault": ["properties.enableSoftDelete", "properties.enablePurgeProtection"],
+    "aws:ecr/repository:Repository": [
+        "name", "imageScanningConfiguration.scanOnPush", "imageTagMutability", "encryptionConfigurations.encryptionType",
+        "encryptionConfigurations.kmsKey"],
+    "azure-native:containerregistry:Registry": ["registryName", "adminUserEnabled", "anonymousPullEnabled"],
     "azure-native:network:NetworkSecurityGroup": [
         f"securityRules.{p}" for p in ("access", "direction", "protocol", "sourceAddressPrefix",
                                        "sourceAddressPrefixes", "sourceApplicationSecurityGroups.id",
