@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, HEALTH_PORT, JOIN_HOOK
+from components.common.managers import MANAGER_POOL
 from swarmstack.config.cron import parse_cron
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 CLOUDS = ("aws", "azure")
 ROLES = ("manager", "worker")
-MANAGER_POOL = "managers"
 LOG_GROUP_KINDS = ("containers", "events", "bootstrap", "prune")
 OS_FAMILIES = {"aws": ("amazonlinux", "ubuntu"), "azure": ("ubuntu",)}
 DEFAULT_OS = {"aws": "amazonlinux", "azure": "ubuntu"}

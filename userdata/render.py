@@ -26,9 +26,10 @@ from typing import Any
 import jinja2
 import yaml
 
+from components.common.managers import MANAGER_POOL
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
-from userdata.params import MANAGER_POOL, NodeUserData
+from userdata.params import NodeUserData
 
 TEMPLATES = Path(__file__).parent / "templates"
 # EC2 refuses user data over 16 KiB (before base64); cloud-init reads gzip itself.

@@ -106,11 +106,6 @@ def default_image_parameter(arch: str) -> str:
     return AL2023.format(arch=arch)
 
 
-def quorum(managers: int) -> int:
-    """Raft's majority of `managers`. Pure."""
-    return managers // 2 + 1
-
-
 def refresh_preferences(role: Literal["manager", "worker"], count: int) -> dict[str, Any]:
     """Instance refresh settings that never take the swarm below its size. Pure.
 

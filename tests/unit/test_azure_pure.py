@@ -10,11 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.azure.load_balancer import lb_rules
-from components.azure.logs import quorum, quorum_query
+from components.azure.logs import quorum_query
 from components.azure.names import KEY_VAULT_NAME, STORAGE_ACCOUNT_NAME, key_vault_name, storage_account_name
 from components.azure.node_pool import os_disk_type, terminate_notice
 from components.azure.nsg_rules import LAST_PRIORITY, assign_priorities, node_rules
 from components.azure.subnet_plan import subnet_plan
+from components.common.managers import quorum
 from components.common.ports import Exposure
 
 ADMINS = ("203.0.113.0/24",)

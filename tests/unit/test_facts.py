@@ -1,0 +1,34 @@
+"""Facts the program, the node script and the policy pack share, defined once (issue 14).
+
+The program and the node script import each fact from `components/common/` or
+`swarmstack/config/`. The policy pack runs from its own requirements and imports none of
+ours, so where it needs a fact it keeps a copy, and these tests pin the copy to the
+original.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.common.managers import MANAGER_POOL, manager_plan, quorum
+from policies import quorum as quorum_policies
+from swarmstack.config.model import ClusterConfig, Managers
+
+
+@given(st.integers(1, 99))
+def test_quorum_is_a_strict_majority(managers: int) -> None:
+    assert 2 * quorum(managers) > managers >= 2 * (quorum(managers) - 1)
+
+
+def test_the_manager_plan_comes_from_the_config() -> None:
+    for count in (1, 3, 5, 7):
+        cfg = ClusterConfig.model_validate({"cloud": "aws", "name": "demo", "managers": {"count": count}})
+        plan = manager_plan(cfg)
+        assert (plan.pool, plan.count, plan.quorum) == (MANAGER_POOL, count, count // 2 + 1)
+
+
+def test_the_packs_manager_counts_are_the_models() -> None:
+    assert quorum_policies.MANAGER_COUNTS == get_args(Managers.model_fields["count"].annotation)
