@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, HEALTH_PORT, JOIN_HOOK
 from components.common.managers import MANAGER_POOL
+from components.common.namespace import LOG_GROUP_KINDS, cluster_tree, log_group_names, state_prefix
 from swarmstack.config.cron import parse_cron
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 CLOUDS = ("aws", "azure")
 ROLES = ("manager", "worker")
-LOG_GROUP_KINDS = ("containers", "events", "bootstrap", "prune")
 OS_FAMILIES = {"aws": ("amazonlinux", "ubuntu"), "azure": ("ubuntu",)}
 DEFAULT_OS = {"aws": "amazonlinux", "azure": "ubuntu"}
 # Overlay address pools tried in order; the first that does not overlap the VPC wins.
@@ -145,12 +145,12 @@ class NodeUserData:
     @property
     def ssm_prefix(self) -> str:
         """Where the stack's own parameters live (the TLS material): `/swarmstack/<cluster>`."""
-        return f"/swarmstack/{self.cluster}"
+        return cluster_tree(self.cluster)
 
     @property
     def state_prefix(self) -> str:
         """Where the nodes keep the swarm's state (marker, tokens, managers) for this deployment."""
-        return f"/swarmstack/{self.cluster}/{self.generation}"
+        return state_prefix(self.cluster, self.generation)
 
     @property
     def vault_url(self) -> str:
@@ -278,7 +278,7 @@ def address_pool_for(vpc_cidr: str | None) -> str:
 
 def log_groups_for(cluster: str) -> dict[str, str]:
     """The cluster's log groups: `/swarmstack/<cluster>/<kind>`."""
-    return {kind: f"/swarmstack/{cluster}/{kind}" for kind in LOG_GROUP_KINDS}
+    return log_group_names(cluster)
 
 
 def pool_labels_of(cluster: ClusterConfig) -> dict[str, dict[str, str]]:

@@ -27,6 +27,7 @@ import jinja2
 import yaml
 
 from components.common.managers import MANAGER_POOL
+from components.common.namespace import tls_prefix
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
 from userdata.params import NodeUserData
@@ -88,7 +89,7 @@ AZURE_CUSTOM_DATA_LIMIT = 65535
 
 def _tool_context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
-    context.update(ssm_prefix=params.ssm_prefix, state_prefix=params.state_prefix, vault_url=params.vault_url,
+    context.update(tls_prefix=tls_prefix(params.cluster), state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),

@@ -44,6 +44,7 @@ import pulumi_aws as aws
 
 from components.aws.backup import PREFIX as BACKUP_PREFIX
 from components.aws.backup import RESTORE_TOOL_KEY, bucket_arn_of
+from components.common.namespace import cluster_tree, state_prefix, tls_prefix
 
 WORKER_READS = ("init", "tokens/worker", "managers")
 """What a worker reads of its generation's state."""
@@ -95,8 +96,9 @@ def node_policy(role: Literal["manager", "worker"], partition: str, region: str,
     The nodes keep the swarm's state under `/swarmstack/<cluster>/<generation>/`; the
     stack's own parameters (TLS) sit beside it under `/swarmstack/<cluster>/tls/`. With
     `backup_bucket_arn` the managers may keep raft backups there (`backup_statements`)."""
-    tree = f"arn:{partition}:ssm:{region}:{account}:parameter/swarmstack/{cluster}"
-    state, tls = f"{tree}/{generation}", f"{tree}/tls"
+    parameter = f"arn:{partition}:ssm:{region}:{account}:parameter"
+    tree = parameter + cluster_tree(cluster)
+    state, tls = parameter + state_prefix(cluster, generation), parameter + tls_prefix(cluster)
     through_ssm = {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
     context = "kms:EncryptionContext:PARAMETER_ARN"
     if role == "manager":

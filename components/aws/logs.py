@@ -7,12 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-KINDS = ("containers", "events", "bootstrap", "prune")
-
-
-def group_names(cluster: str) -> dict[str, str]:
-    """`/swarmstack/<cluster>/<kind>` for every kind. Pure; the nodes use the same names."""
-    return {kind: f"/swarmstack/{cluster}/{kind}" for kind in KINDS}
+from components.common.namespace import log_group_names
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,7 @@ class LogGroups(pulumi.ComponentResource):
     def __init__(self, name: str, args: LogGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:aws:LogGroups", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.names = group_names(args.cluster)
+        self.names = log_group_names(args.cluster)
         self.arns = {}
         for kind, group in self.names.items():
             resource = aws.cloudwatch.LogGroup(

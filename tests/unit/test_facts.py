@@ -32,3 +32,18 @@ def test_the_manager_plan_comes_from_the_config() -> None:
 
 def test_the_packs_manager_counts_are_the_models() -> None:
     assert quorum_policies.MANAGER_COUNTS == get_args(Managers.model_fields["count"].annotation)
+
+
+def test_the_packs_parameter_tree_is_the_clusters() -> None:
+    from components.common.namespace import cluster_tree
+    from policies.identity import _tree
+
+    assert _tree([], "demo") == "arn:*:ssm:*:*:parameter" + cluster_tree("demo")
+
+
+def test_the_nodes_log_groups_are_the_programs() -> None:
+    from components.common.namespace import LOG_GROUP_KINDS, log_group_names
+    from userdata.params import log_groups_for
+
+    assert log_groups_for("demo") == log_group_names("demo")
+    assert log_group_names("demo") == {kind: f"/swarmstack/demo/{kind}" for kind in LOG_GROUP_KINDS}
