@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, HEALTH_PORT, JOIN_HOOK
 from components.common.managers import MANAGER_POOL
+from components.common.names import KEY_VAULT_NAME
 from components.common.namespace import LOG_GROUP_KINDS, cluster_tree, log_group_names, state_prefix
 from swarmstack.config.cron import parse_cron
+from swarmstack.config.patterns import CLUSTER_NAME, LABEL_KEY, LABEL_VALUE, POOL_NAME
 
 if TYPE_CHECKING:
     from swarmstack.config.model import ClusterConfig
@@ -28,17 +30,16 @@ DEFAULT_OS = {"aws": "amazonlinux", "azure": "ubuntu"}
 # Docker's own default (10.0.0.0/8) overlaps almost every VPC, so we never use it.
 ADDRESS_POOLS = ("10.240.0.0/12", "172.24.0.0/13", "192.168.128.0/17")
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{1,27}$")
-_POOL = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+_NAME = re.compile(CLUSTER_NAME)
+_POOL = re.compile(POOL_NAME)
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$|^[a-z]+[a-z0-9]*$")
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]{0,128}$")
+_LABEL_KEY = re.compile(LABEL_KEY)
+_LABEL_VALUE = re.compile(LABEL_VALUE)
 _LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
 _GENERATION = re.compile(r"^[0-9a-f]{8}$")
 _HOOK = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_VAULT = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _UNTIL = re.compile(r"^(\d+[hms])+$")
 _S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -250,7 +251,7 @@ def _problems(p: NodeUserData) -> list[str]:
 
 def _azure_problems(p: NodeUserData) -> list[str]:
     out = []
-    if not _VAULT.match(p.vault_name):
+    if not KEY_VAULT_NAME.match(p.vault_name):
         out.append(f"vault_name {p.vault_name!r} is not a Key Vault name")
     if not _URL.match(p.table_endpoint):
         out.append(f"table_endpoint {p.table_endpoint!r} must be an http(s) URL")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-KEY_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
-"""3 to 24 characters: letters, digits and single dashes, starting with a letter, not ending with a dash."""
+from components.common.names import KEY_VAULT_NAME
+
 STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 """3 to 24 lowercase letters and digits."""
 SUFFIX = re.compile(r"^[a-z0-9]{4,8}$")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from swarmstack.config.cron import parse_cron
+from swarmstack.config.patterns import CLUSTER_NAME, POOL_NAME
 
 MAX_WORKERS = 1000
 
@@ -46,7 +47,7 @@ class Managers(Model):
 class WorkerPool(Model):
     """A named group of workers sharing machine types, disk and labels."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}$")]
+    name: Annotated[str, Field(pattern=POOL_NAME)]
     """Pool name: lowercase letters, digits and dashes, at most 24 characters."""
     count: Annotated[int, Field(ge=0, le=MAX_WORKERS, strict=True)] = 1
     """Desired number of workers in this pool."""
@@ -232,7 +233,7 @@ class ClusterConfig(Model):
 
     cloud: Literal["aws", "azure"]
     """Which cloud the stack deploys to (its region: `aws:region` or `azure-native:location`)."""
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,27}$")]
+    name: Annotated[str, Field(pattern=CLUSTER_NAME)]
     """Cluster name: lowercase letters, digits and dashes, 2 to 28 characters."""
     production: bool = False
     """Production stacks get stricter policies (deletion protection, no single manager)."""

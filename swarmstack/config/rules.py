@@ -10,6 +10,7 @@ from typing import Any
 from swarmstack.config.architecture import architecture
 from swarmstack.config.cron import parse_cron, ssm_association_problem
 from swarmstack.config.model import MAX_WORKERS, ClusterConfig
+from swarmstack.config.patterns import LABEL_KEY
 from swarmstack.config.problems import Problem
 
 # Ports the swarm and the Docker engine own; a published port may not take one.
@@ -191,7 +192,7 @@ def _workers(cfg: ClusterConfig) -> Iterator[Problem]:
         if len(set(pool.instance_type)) != len(pool.instance_type):
             yield Problem(f"workers[{index}].instanceType", pool.instance_type, "lists a type twice")
         for key in pool.labels:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", key):
+            if not re.fullmatch(LABEL_KEY, key):
                 yield Problem(f"workers[{index}].labels.{key}", pool.labels[key],
                               "label names are letters, digits, '.', '_' and '-', at most 63 characters")
 

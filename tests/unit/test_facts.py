@@ -31,7 +31,7 @@ def test_the_manager_plan_comes_from_the_config() -> None:
 
 
 def test_the_packs_manager_counts_are_the_models() -> None:
-    assert quorum_policies.MANAGER_COUNTS == get_args(Managers.model_fields["count"].annotation)
+    assert get_args(Managers.model_fields["count"].annotation) == quorum_policies.MANAGER_COUNTS
 
 
 def test_the_packs_parameter_tree_is_the_clusters() -> None:
@@ -47,3 +47,22 @@ def test_the_nodes_log_groups_are_the_programs() -> None:
 
     assert log_groups_for("demo") == log_group_names("demo")
     assert log_group_names("demo") == {kind: f"/swarmstack/demo/{kind}" for kind in LOG_GROUP_KINDS}
+
+
+def test_the_model_checks_names_with_the_shared_patterns() -> None:
+    from swarmstack.config.model import WorkerPool
+    from swarmstack.config.patterns import CLUSTER_NAME, POOL_NAME
+
+    schema = ClusterConfig.model_json_schema(by_alias=True)
+    assert schema["properties"]["name"]["pattern"] == CLUSTER_NAME
+    assert WorkerPool.model_json_schema()["properties"]["name"]["pattern"] == POOL_NAME
+
+
+@given(st.text(alphabet="abAZ09-._:/@+ ", max_size=70))
+def test_the_config_and_the_user_data_agree_on_label_names(key: str) -> None:
+    from swarmstack.config.rules import check
+    from userdata.params import _LABEL_KEY
+
+    raw = {"cloud": "aws", "name": "demo", "workers": [{"name": "general", "labels": {key: "v"}}]}
+    refused = any(p.path.startswith("workers[0].labels") for p in check(ClusterConfig.model_validate(raw), raw))
+    assert refused == (_LABEL_KEY.fullmatch(key) is None)
