@@ -28,6 +28,7 @@ import yaml
 
 from components.common.managers import MANAGER_POOL
 from components.common.namespace import tls_prefix
+from components.common.node_paths import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_PATH, UNIT_DIR, template_paths
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
 from userdata.params import NodeUserData
@@ -35,14 +36,9 @@ from userdata.params import NodeUserData
 TEMPLATES = Path(__file__).parent / "templates"
 # EC2 refuses user data over 16 KiB (before base64); cloud-init reads gzip itself.
 EC2_USER_DATA_LIMIT = 16384
-NODE_SCRIPT = "/usr/local/sbin/swarmstack-node"
-DAEMON_BASE = "/etc/swarmstack/daemon.json"
-UNIT_DIR = "/etc/systemd/system"
 RESTORE_TEMPLATE = "node/restore.sh.j2"
 RESTORE_TOOL_KEY = "tools/restore.sh"
 """AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
-RESTORE_TOOL_PATH = "/usr/local/lib/swarmstack/restore.sh"
-"""Azure: the restore tool's file, written from the custom data (64 KiB: room enough)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ def _tool_context(params: NodeUserData) -> dict[str, Any]:
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),
                    engine_packages=list(ENGINE_PACKAGES[params.os]), manager_pool=MANAGER_POOL,
-                   restore_tool_key=RESTORE_TOOL_KEY, restore_tool_path=RESTORE_TOOL_PATH)
+                   restore_tool_key=RESTORE_TOOL_KEY, **template_paths())
     return context
 
 
