@@ -17,7 +17,8 @@ from components.common.managers import MANAGER_POOL
 from components.common.names import KEY_VAULT_NAME
 from components.common.namespace import LOG_GROUP_KINDS, cluster_tree, log_group_names, state_prefix
 from swarmstack.config.cron import parse_cron
-from swarmstack.config.patterns import CLUSTER_NAME, LABEL_KEY, LABEL_VALUE, POOL_NAME
+from swarmstack.config.model import BACKUP_SCHEDULE, PRUNE_SCHEDULE, PRUNE_UNTIL
+from swarmstack.config.patterns import CLUSTER_NAME, DURATION, LABEL_KEY, LABEL_VALUE, POOL_NAME
 
 if TYPE_CHECKING:
     from swarmstack.config.model import ClusterConfig
@@ -41,7 +42,7 @@ _GENERATION = re.compile(r"^[0-9a-f]{8}$")
 _HOOK = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_UNTIL = re.compile(r"^(\d+[hms])+$")
+_UNTIL = re.compile(DURATION)
 _S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BLOB = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._-]+)*/[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -81,16 +82,16 @@ class NodeUserData:
     """The swarm's overlay address pool, set once at `swarm init`; must not overlap the network."""
     prune: bool = False
     """Install the prune timer (Azure; on AWS a State Manager association runs the prune)."""
-    prune_schedule: str = "42 1 * * *"
+    prune_schedule: str = PRUNE_SCHEDULE
     """5-field cron, UTC, of the prune timer."""
     prune_volumes: bool = False
     """Also prune unused volumes (destroys data)."""
-    prune_until: str = "24h"
+    prune_until: str = PRUNE_UNTIL
     """Only prune objects older than this."""
     backup_store: str = ""
     """Managers: where the raft backups go, `s3://<bucket>` (AWS) or the blob container's URL
     `https://<account>.blob.core.windows.net/<container>` (Azure); empty turns them off."""
-    backup_schedule: str = "17 3 * * *"
+    backup_schedule: str = BACKUP_SCHEDULE
     """5-field cron, UTC, of the managers' backup timer (one manager takes each backup)."""
     key_arn: str = ""
     """AWS: the cluster's KMS key, which encrypts the join tokens the nodes store."""

@@ -14,9 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from swarmstack.config.cron import parse_cron
-from swarmstack.config.patterns import CLUSTER_NAME, POOL_NAME
+from swarmstack.config.patterns import CLUSTER_NAME, DURATION, POOL_NAME
 
 MAX_WORKERS = 1000
+PRUNE_SCHEDULE = "42 1 * * *"
+"""The prune's default schedule (the user data's too)."""
+PRUNE_UNTIL = "24h"
+"""The prune's default age."""
+BACKUP_SCHEDULE = "17 3 * * *"
+"""The raft backups' default schedule (the user data's too)."""
 
 
 class Model(BaseModel):
@@ -172,11 +178,11 @@ class Prune(Model):
 
     enabled: bool = True
     """Run the prune on every node on `schedule`."""
-    schedule: str = "42 1 * * *"
+    schedule: str = PRUNE_SCHEDULE
     """Standard 5-field cron, in UTC."""
     volumes: bool = False
     """Also prune unused volumes. Destroys data: off unless you mean it."""
-    until: str = "24h"
+    until: str = PRUNE_UNTIL
     """Only prune objects older than this (a Go duration such as `24h`, `90m`)."""
 
     @field_validator("schedule")
@@ -190,7 +196,7 @@ class Prune(Model):
     def _duration(cls, value: str) -> str:
         import re
 
-        if not re.fullmatch(r"(\d+[hms])+", value):
+        if not re.fullmatch(DURATION, value):
             raise ValueError("must be a duration such as 24h, 90m or 1h30m")
         return value
 
@@ -201,7 +207,7 @@ class Backup(Model):
 
     enabled: bool | None = None
     """Take backups; unset means on for `production: true` stacks and off otherwise."""
-    schedule: str = "17 3 * * *"
+    schedule: str = BACKUP_SCHEDULE
     """Standard 5-field cron, in UTC: when one manager takes a backup."""
     retention_days: Annotated[int, Field(ge=1, le=3650, strict=True)] = 14
     """Days a backup is kept before the store deletes it, 1 to 3650."""

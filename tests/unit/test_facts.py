@@ -66,3 +66,47 @@ def test_the_config_and_the_user_data_agree_on_label_names(key: str) -> None:
     raw = {"cloud": "aws", "name": "demo", "workers": [{"name": "general", "labels": {key: "v"}}]}
     refused = any(p.path.startswith("workers[0].labels") for p in check(ClusterConfig.model_validate(raw), raw))
     assert refused == (_LABEL_KEY.fullmatch(key) is None)
+
+
+def test_the_user_data_defaults_are_the_configs() -> None:
+    from swarmstack.config.model import Backup, Prune
+    from userdata.params import NodeUserData
+
+    defaults = {f.name: f.default for f in NodeUserData.__dataclass_fields__.values()}
+    assert defaults["prune_schedule"] == Prune().schedule
+    assert defaults["prune_until"] == Prune().until
+    assert defaults["backup_schedule"] == Backup().schedule
+
+
+def test_the_pack_names_the_configs_default_prune_schedule() -> None:
+    from policies.maintenance import prune_at_most_hourly
+    from swarmstack.config.model import PRUNE_SCHEDULE
+
+    assert f"the default {PRUNE_SCHEDULE}" in str(prune_at_most_hourly.remediation_steps)
+
+
+# One parser of cron: swarmstack/config/cron.py. The pack reads only the minute field with its own copy.
+CRON_MINUTES = ["*", "0", "42", "0,30", "*/15", "5-10", "10-50/20", "7/30", "59", "0-59/60", "1,1,2"]
+CRON_REFUSED = ["60", "a", "*/0", "30-10", "-1", ""]
+
+
+def test_the_packs_cron_reading_agrees_with_the_parser_on_a_table() -> None:
+    import pytest
+
+    from policies._cron import minute_runs_per_hour
+    from swarmstack.config.cron import parse_cron, runs_per_hour
+
+    for minute in CRON_MINUTES:
+        assert minute_runs_per_hour(minute) == runs_per_hour(parse_cron(f"{minute} * * * *")), minute
+    for minute in CRON_REFUSED:
+        with pytest.raises(ValueError):
+            minute_runs_per_hour(minute)
+        with pytest.raises(ValueError):
+            parse_cron(f"{minute} * * * *")
+
+
+def test_the_packs_log_retentions_are_the_configs() -> None:
+    from policies.observability import AWS_LOG_RETENTION as PACK
+    from swarmstack.config.rules import AWS_LOG_RETENTION
+
+    assert PACK == AWS_LOG_RETENTION
