@@ -45,6 +45,7 @@ import pulumi_aws as aws
 from components.aws.backup import PREFIX as BACKUP_PREFIX
 from components.aws.backup import RESTORE_TOOL_KEY, bucket_arn_of
 from components.common.namespace import cluster_tree, state_prefix, tls_prefix
+from swarmstack.config.tags import ROLE_TAG
 
 WORKER_READS = ("init", "tokens/worker", "managers")
 """What a worker reads of its generation's state."""
@@ -192,7 +193,7 @@ class NodeIdentity(pulumi.ComponentResource):
         partition = aws.get_partition(opts=invoke).partition
         role = aws.iam.Role(f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(trust_policy()),
                             description=f"swarmstack {args.cluster} {args.role} nodes",
-                            tags={**args.tags, "Name": f"{name}-role", "swarmstack:role": args.role}, opts=child)
+                            tags={**args.tags, "Name": f"{name}-role", ROLE_TAG: args.role}, opts=child)
         document = pulumi.Output.all(pulumi.Output.from_input(args.key_arn),
                                      pulumi.Output.from_input(args.generation), *args.log_group_arns).apply(
             lambda values: node_policy(

@@ -12,6 +12,7 @@ from swarmstack.config.cron import parse_cron, ssm_association_problem
 from swarmstack.config.model import MAX_WORKERS, ClusterConfig
 from swarmstack.config.patterns import LABEL_KEY
 from swarmstack.config.problems import Problem
+from swarmstack.config.tags import RESERVED_TAG_KEYS
 
 # Ports the swarm and the Docker engine own; a published port may not take one.
 RESERVED_PORTS = {
@@ -348,5 +349,5 @@ def _tags(cfg: ClusterConfig) -> Iterator[Problem]:
         if cfg.cloud == "azure" and (re.search(r"[<>%&\\?/]", key) or len(key) > 512 or len(value) > 256):
             yield Problem(f"tags.{key}", value, "Azure tag names may not contain < > % & \\ ? / "
                           "(at most 512 characters, values 256)")
-        if key in ("Name", "swarmstack:cluster", "swarmstack:role", "swarmstack:pool"):
+        if key in RESERVED_TAG_KEYS:
             yield Problem(f"tags.{key}", value, "is set by swarmstack itself; choose another tag key")

@@ -110,3 +110,10 @@ def test_the_packs_log_retentions_are_the_configs() -> None:
     from swarmstack.config.rules import AWS_LOG_RETENTION
 
     assert PACK == AWS_LOG_RETENTION
+
+
+def test_the_pack_finds_nodes_by_the_programs_role_tag() -> None:
+    from policies._cluster import ROLE_TAG as PACK
+    from swarmstack.config.tags import ROLE_TAG
+
+    assert PACK == ROLE_TAG
