@@ -18,7 +18,7 @@ from components.common.names import KEY_VAULT_NAME
 from components.common.namespace import LOG_GROUP_KINDS, cluster_tree, log_group_names, state_prefix
 from swarmstack.config.cron import parse_cron
 from swarmstack.config.model import BACKUP_SCHEDULE, PRUNE_SCHEDULE, PRUNE_UNTIL
-from swarmstack.config.patterns import CLUSTER_NAME, DURATION, LABEL_KEY, LABEL_VALUE, POOL_NAME
+from swarmstack.config.patterns import CLUSTER_NAME, DURATION, LABEL_KEY, LABEL_VALUE, POOL_NAME, RESERVED_LABEL_PREFIX
 
 if TYPE_CHECKING:
     from swarmstack.config.model import ClusterConfig
@@ -183,7 +183,7 @@ def _problems(p: NodeUserData) -> list[str]:
     if not _REGION.match(p.region):
         out.append(f"region {p.region!r} is not a region name such as eu-west-1")
     for key, value in sorted(p.labels.items()):
-        if not _LABEL_KEY.match(key) or key.startswith("swarmstack."):
+        if not _LABEL_KEY.match(key) or key.startswith(RESERVED_LABEL_PREFIX):
             out.append(f"label key {key!r} must be letters, digits, '.', '_' or '-' (and not start with swarmstack.)")
         if not isinstance(value, str) or not _LABEL_VALUE.match(value):
             out.append(f"label {key}={value!r}: values may hold letters, digits and . _ : / @ + - only")
@@ -193,7 +193,7 @@ def _problems(p: NodeUserData) -> list[str]:
         if name == MANAGER_POOL or not _POOL.match(name):
             out.append(f"pool_labels: {name!r} is not a worker pool name")
         for key, value in sorted(labels.items()):
-            if not _LABEL_KEY.match(key) or key.startswith("swarmstack.") or not _LABEL_VALUE.match(value):
+            if not _LABEL_KEY.match(key) or key.startswith(RESERVED_LABEL_PREFIX) or not _LABEL_VALUE.match(value):
                 out.append(f"pool_labels: {name} label {key}={value!r} is not a valid label")
     if p.docker_api and p.role != "manager":
         out.append("docker_api: only managers serve the Docker API")

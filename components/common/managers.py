@@ -1,20 +1,18 @@
 """The manager group as both clouds build it: its pool name, its size and its raft
 quorum, computed once from the typed config and passed down. Pure.
 
-The node script reads the pool name too (`userdata/`: a node whose pool is
-`MANAGER_POOL` is a manager, and no worker pool may take it).
+The pool name is a config fact (`swarmstack/config/model.py`: the config refuses a worker
+pool of that name); the node script reads it too (`userdata/`: a node whose pool is
+`MANAGER_POOL` is a manager).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from swarmstack.config.model import ClusterConfig
+from swarmstack.config.model import MANAGER_POOL, ClusterConfig
 
-MANAGER_POOL = "managers"
-"""The managers' pool name: their node group's name (`<cluster>-managers`), their label."""
+__all__ = ["MANAGER_POOL", "ManagerPlan", "manager_plan", "quorum"]
 
 
 def quorum(managers: int) -> int:

@@ -17,6 +17,8 @@ from swarmstack.config.cron import parse_cron
 from swarmstack.config.patterns import CLUSTER_NAME, DURATION, POOL_NAME
 
 MAX_WORKERS = 1000
+MANAGER_POOL = "managers"
+"""The managers' pool name: their node group's name (`<cluster>-managers`); no worker pool may take it."""
 PRUNE_SCHEDULE = "42 1 * * *"
 """The prune's default schedule (the user data's too)."""
 PRUNE_UNTIL = "24h"

@@ -22,6 +22,9 @@ LABEL_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 LABEL_VALUE = r"^[A-Za-z0-9._:/@+-]{0,128}$"
 """A node label's value, as the node script passes it to `docker node update`."""
 
+RESERVED_LABEL_PREFIX = "swarmstack."
+"""Node labels swarmstack sets itself (`swarmstack.holder`, ...): a pool's labels may not start so."""
+
 DURATION = r"^(\d+[hms])+$"
 """A Go duration of hours, minutes and seconds (`24h`, `90m`, `1h30m`), as `docker ... prune
 --filter until=` takes it."""

@@ -58,14 +58,24 @@ def test_the_model_checks_names_with_the_shared_patterns() -> None:
     assert WorkerPool.model_json_schema()["properties"]["name"]["pattern"] == POOL_NAME
 
 
-@given(st.text(alphabet="abAZ09-._:/@+ ", max_size=70))
-def test_the_config_and_the_user_data_agree_on_label_names(key: str) -> None:
+@given(st.sampled_from(["general", "managers", "batch-2"]),
+       st.one_of(st.text(alphabet="abAZ09-._:/@+ ", max_size=70), st.sampled_from(["swarmstack.holder", "swarmstack"])),
+       st.text(alphabet="aZ09-._:/@+ =,", max_size=130))
+def test_the_config_refuses_what_the_user_data_would(pool: str, key: str, value: str) -> None:
+    """A stack the config passes renders its user data: a worker pool's name and labels are
+    checked by the same patterns in both."""
     from swarmstack.config.rules import check
-    from userdata.params import _LABEL_KEY
+    from userdata.params import params_for
 
-    raw = {"cloud": "aws", "name": "demo", "workers": [{"name": "general", "labels": {key: "v"}}]}
-    refused = any(p.path.startswith("workers[0].labels") for p in check(ClusterConfig.model_validate(raw), raw))
-    assert refused == (_LABEL_KEY.fullmatch(key) is None)
+    raw = {"cloud": "aws", "name": "demo", "workers": [{"name": pool, "labels": {key: value}}]}
+    cfg = ClusterConfig.model_validate(raw)
+    refused = any(p.path.startswith("workers[0].") for p in check(cfg, raw))
+    try:
+        params_for(cfg, "eu-west-1", "worker", pool, "0123abcd", "arn:aws:kms:eu-west-1:123456789012:key/k")
+        rendered = True
+    except ValueError:
+        rendered = False
+    assert refused != rendered, (pool, key, value)
 
 
 def test_the_user_data_defaults_are_the_configs() -> None:
