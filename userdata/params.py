@@ -13,34 +13,36 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from components.common.hooks import CONVERGE_DEADLINE, DRAIN_HOOK, HEALTH_PORT, JOIN_HOOK
+from components.common.managers import MANAGER_POOL
+from components.common.names import KEY_VAULT_NAME
+from components.common.namespace import LOG_GROUP_KINDS, cluster_tree, log_group_names, state_prefix
 from swarmstack.config.cron import parse_cron
+from swarmstack.config.model import BACKUP_SCHEDULE, PRUNE_SCHEDULE, PRUNE_UNTIL
+from swarmstack.config.patterns import CLUSTER_NAME, DURATION, LABEL_KEY, LABEL_VALUE, POOL_NAME, RESERVED_LABEL_PREFIX
 
 if TYPE_CHECKING:
     from swarmstack.config.model import ClusterConfig
 
 CLOUDS = ("aws", "azure")
 ROLES = ("manager", "worker")
-MANAGER_POOL = "managers"
-LOG_GROUP_KINDS = ("containers", "events", "bootstrap", "prune")
 OS_FAMILIES = {"aws": ("amazonlinux", "ubuntu"), "azure": ("ubuntu",)}
 DEFAULT_OS = {"aws": "amazonlinux", "azure": "ubuntu"}
 # Overlay address pools tried in order; the first that does not overlap the VPC wins.
 # Docker's own default (10.0.0.0/8) overlaps almost every VPC, so we never use it.
 ADDRESS_POOLS = ("10.240.0.0/12", "172.24.0.0/13", "192.168.128.0/17")
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{1,27}$")
-_POOL = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+_NAME = re.compile(CLUSTER_NAME)
+_POOL = re.compile(POOL_NAME)
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$|^[a-z]+[a-z0-9]*$")
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]{0,128}$")
+_LABEL_KEY = re.compile(LABEL_KEY)
+_LABEL_VALUE = re.compile(LABEL_VALUE)
 _LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
 _GENERATION = re.compile(r"^[0-9a-f]{8}$")
 _HOOK = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_VAULT = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_UNTIL = re.compile(r"^(\d+[hms])+$")
+_UNTIL = re.compile(DURATION)
 _S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BLOB = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._-]+)*/[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -80,16 +82,16 @@ class NodeUserData:
     """The swarm's overlay address pool, set once at `swarm init`; must not overlap the network."""
     prune: bool = False
     """Install the prune timer (Azure; on AWS a State Manager association runs the prune)."""
-    prune_schedule: str = "42 1 * * *"
+    prune_schedule: str = PRUNE_SCHEDULE
     """5-field cron, UTC, of the prune timer."""
     prune_volumes: bool = False
     """Also prune unused volumes (destroys data)."""
-    prune_until: str = "24h"
+    prune_until: str = PRUNE_UNTIL
     """Only prune objects older than this."""
     backup_store: str = ""
     """Managers: where the raft backups go, `s3://<bucket>` (AWS) or the blob container's URL
     `https://<account>.blob.core.windows.net/<container>` (Azure); empty turns them off."""
-    backup_schedule: str = "17 3 * * *"
+    backup_schedule: str = BACKUP_SCHEDULE
     """5-field cron, UTC, of the managers' backup timer (one manager takes each backup)."""
     key_arn: str = ""
     """AWS: the cluster's KMS key, which encrypts the join tokens the nodes store."""
@@ -145,12 +147,12 @@ class NodeUserData:
     @property
     def ssm_prefix(self) -> str:
         """Where the stack's own parameters live (the TLS material): `/swarmstack/<cluster>`."""
-        return f"/swarmstack/{self.cluster}"
+        return cluster_tree(self.cluster)
 
     @property
     def state_prefix(self) -> str:
         """Where the nodes keep the swarm's state (marker, tokens, managers) for this deployment."""
-        return f"/swarmstack/{self.cluster}/{self.generation}"
+        return state_prefix(self.cluster, self.generation)
 
     @property
     def vault_url(self) -> str:
@@ -181,7 +183,7 @@ def _problems(p: NodeUserData) -> list[str]:
     if not _REGION.match(p.region):
         out.append(f"region {p.region!r} is not a region name such as eu-west-1")
     for key, value in sorted(p.labels.items()):
-        if not _LABEL_KEY.match(key) or key.startswith("swarmstack."):
+        if not _LABEL_KEY.match(key) or key.startswith(RESERVED_LABEL_PREFIX):
             out.append(f"label key {key!r} must be letters, digits, '.', '_' or '-' (and not start with swarmstack.)")
         if not isinstance(value, str) or not _LABEL_VALUE.match(value):
             out.append(f"label {key}={value!r}: values may hold letters, digits and . _ : / @ + - only")
@@ -191,7 +193,7 @@ def _problems(p: NodeUserData) -> list[str]:
         if name == MANAGER_POOL or not _POOL.match(name):
             out.append(f"pool_labels: {name!r} is not a worker pool name")
         for key, value in sorted(labels.items()):
-            if not _LABEL_KEY.match(key) or key.startswith("swarmstack.") or not _LABEL_VALUE.match(value):
+            if not _LABEL_KEY.match(key) or key.startswith(RESERVED_LABEL_PREFIX) or not _LABEL_VALUE.match(value):
                 out.append(f"pool_labels: {name} label {key}={value!r} is not a valid label")
     if p.docker_api and p.role != "manager":
         out.append("docker_api: only managers serve the Docker API")
@@ -250,7 +252,7 @@ def _problems(p: NodeUserData) -> list[str]:
 
 def _azure_problems(p: NodeUserData) -> list[str]:
     out = []
-    if not _VAULT.match(p.vault_name):
+    if not KEY_VAULT_NAME.match(p.vault_name):
         out.append(f"vault_name {p.vault_name!r} is not a Key Vault name")
     if not _URL.match(p.table_endpoint):
         out.append(f"table_endpoint {p.table_endpoint!r} must be an http(s) URL")
@@ -278,7 +280,7 @@ def address_pool_for(vpc_cidr: str | None) -> str:
 
 def log_groups_for(cluster: str) -> dict[str, str]:
     """The cluster's log groups: `/swarmstack/<cluster>/<kind>`."""
-    return {kind: f"/swarmstack/{cluster}/{kind}" for kind in LOG_GROUP_KINDS}
+    return log_group_names(cluster)
 
 
 def pool_labels_of(cluster: ClusterConfig) -> dict[str, dict[str, str]]:

@@ -26,21 +26,19 @@ from typing import Any
 import jinja2
 import yaml
 
+from components.common.managers import MANAGER_POOL
+from components.common.namespace import tls_prefix
+from components.common.node_paths import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_PATH, UNIT_DIR, template_paths
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
-from userdata.params import MANAGER_POOL, NodeUserData
+from userdata.params import NodeUserData
 
 TEMPLATES = Path(__file__).parent / "templates"
 # EC2 refuses user data over 16 KiB (before base64); cloud-init reads gzip itself.
 EC2_USER_DATA_LIMIT = 16384
-NODE_SCRIPT = "/usr/local/sbin/swarmstack-node"
-DAEMON_BASE = "/etc/swarmstack/daemon.json"
-UNIT_DIR = "/etc/systemd/system"
 RESTORE_TEMPLATE = "node/restore.sh.j2"
 RESTORE_TOOL_KEY = "tools/restore.sh"
 """AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
-RESTORE_TOOL_PATH = "/usr/local/lib/swarmstack/restore.sh"
-"""Azure: the restore tool's file, written from the custom data (64 KiB: room enough)."""
 
 
 @dataclass(frozen=True)
@@ -87,12 +85,12 @@ AZURE_CUSTOM_DATA_LIMIT = 65535
 
 def _tool_context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
-    context.update(ssm_prefix=params.ssm_prefix, state_prefix=params.state_prefix, vault_url=params.vault_url,
+    context.update(tls_prefix=tls_prefix(params.cluster), state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),
                    engine_packages=list(ENGINE_PACKAGES[params.os]), manager_pool=MANAGER_POOL,
-                   restore_tool_key=RESTORE_TOOL_KEY, restore_tool_path=RESTORE_TOOL_PATH)
+                   restore_tool_key=RESTORE_TOOL_KEY, **template_paths())
     return context
 
 

@@ -29,6 +29,7 @@ from components.aws.observability import LogGroups, LogGroupsArgs, Monitoring, M
 from components.aws.registry import Registry, RegistryArgs, repository_name
 from components.aws.store import ClusterKey, ClusterKeyArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
+from components.common.managers import MANAGER_POOL, manager_plan
 from components.common.names import bucket_name
 from components.common.ports import DOCKER_TLS_PORT, Exposure
 from components.common.summary import cluster_summary, cluster_tags
@@ -37,9 +38,6 @@ from swarmstack.config.model import ClusterConfig
 
 if TYPE_CHECKING:
     from userdata.params import NodeUserData
-
-MANAGER_POOL = "managers"
-
 
 def network_args(settings: StackConfig, log_key_arn: pulumi.Input[str] | None = None
                  ) -> NewNetworkArgs | ExistingNetworkArgs:
@@ -118,6 +116,7 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         cfg, region, tags = settings.cluster, settings.region, cluster_tags(settings)
         lb_cfg, api = cfg.load_balancer, cfg.docker_api.enabled
+        manager = manager_plan(cfg)
 
         # Drawn once per deployment: the nodes keep the swarm's state under it, so a stack
         # destroyed and re-created under the same name forms a new swarm.
@@ -203,7 +202,7 @@ class Cluster(pulumi.ComponentResource):
         # first node boots and is deleted only after the last node has drained.
         boot: list[pulumi.Resource] = [logs, *network.node_egress]
         managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
-            role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
+            role="manager", pool=manager.pool, count=manager.count,
             instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gib,
             security_group_id=groups.managers_id, instance_profile_arn=identities["manager"].profile_arn,
             user_data=user_data("manager", MANAGER_POOL),
@@ -232,8 +231,8 @@ class Cluster(pulumi.ComponentResource):
             balancer.attach(attached)
 
         monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
-            cluster=cfg.name, region=region, events_group=logs.names["events"], manager_count=cfg.managers.count,
-            manager_group=managers.group_name,
+            cluster=cfg.name, region=region, events_group=logs.names["events"], manager_count=manager.count,
+            manager_quorum=manager.quorum, manager_group=managers.group_name,
             worker_groups={pool: group.group_name for pool, group in workers.items()},
             lb_arn_suffix=balancer.arn_suffix if balancer else None,
             target_groups=balancer.target_groups if balancer else {}, tags=tags, key_arn=key.arn,

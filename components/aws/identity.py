@@ -49,6 +49,8 @@ import pulumi_aws as aws
 from components.aws.backup import PREFIX as BACKUP_PREFIX
 from components.aws.backup import RESTORE_TOOL_KEY, bucket_arn_of
 from components.aws.registry import pull_statements, repository_arn
+from components.common.namespace import cluster_tree, state_prefix, tls_prefix
+from swarmstack.config.tags import ROLE_TAG
 
 WORKER_READS = ("init", "tokens/worker", "managers")
 """What a worker reads of its generation's state."""
@@ -113,8 +115,9 @@ def node_policy(role: Literal["manager", "worker"], partition: str, region: str,
     stack's own parameters (TLS) sit beside it under `/swarmstack/<cluster>/tls/`. With
     `backup_bucket_arn` the managers may keep raft backups there (`backup_statements`); with
     `repository_arns` the node pulls from those ECR repositories (`registry.pull_statements`)."""
-    tree = f"arn:{partition}:ssm:{region}:{account}:parameter/swarmstack/{cluster}"
-    state, tls = f"{tree}/{generation}", f"{tree}/tls"
+    parameter = f"arn:{partition}:ssm:{region}:{account}:parameter"
+    tree = parameter + cluster_tree(cluster)
+    state, tls = parameter + state_prefix(cluster, generation), parameter + tls_prefix(cluster)
     through_ssm = {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
     context = "kms:EncryptionContext:PARAMETER_ARN"
     if role == "manager":
@@ -215,7 +218,7 @@ class NodeIdentity(pulumi.ComponentResource):
         partition = aws.get_partition(opts=invoke).partition
         role = aws.iam.Role(f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(trust_policy()),
                             description=f"swarmstack {args.cluster} {args.role} nodes",
-                            tags={**args.tags, "Name": f"{name}-role", "swarmstack:role": args.role}, opts=child)
+                            tags={**args.tags, "Name": f"{name}-role", ROLE_TAG: args.role}, opts=child)
         document = pulumi.Output.all(pulumi.Output.from_input(args.key_arn),
                                      pulumi.Output.from_input(args.generation), *args.log_group_arns).apply(
             lambda values: node_policy(

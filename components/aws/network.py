@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from components.common.cidr import split
 from components.common.names import LIMITS, fit
+from components.common.namespace import cluster_tree
 
 
 def subnet_problem(vpc_id: str, subnets: list[tuple[str, str, str]]) -> str | None:
@@ -186,7 +187,7 @@ class Network(pulumi.ComponentResource):
         # IAM names are global to the account: the region keeps two stacks of one name apart.
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
-        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/swarmstack/{name}/flow-logs",
+        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"{cluster_tree(name)}/flow-logs",
                                         retention_in_days=args.flow_log_retention_days,
                                         kms_key_id=args.flow_log_kms_key_arn, tags=args.tags, opts=child)
         role = aws.iam.Role(f"{name}-flow-logs",

@@ -33,6 +33,7 @@ import pulumi_aws as aws
 from components.common.hooks import DRAIN_HEARTBEAT, DRAIN_HOOK, JOIN_HEARTBEAT, JOIN_HOOK, group_delete_timeout
 from components.common.names import LIMITS, fit
 from swarmstack.config.architecture import architecture
+from swarmstack.config.tags import CLUSTER_TAG, POOL_TAG, ROLE_TAG
 
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 ROOT_DEVICE = "/dev/xvda"  # Amazon Linux's root device; a custom AMI must use the same
@@ -104,11 +105,6 @@ def pool_architecture(instance_types: list[str]) -> Literal["x86_64", "arm64"]:
 def default_image_parameter(arch: str) -> str:
     """The public SSM parameter naming the current Amazon Linux 2023 AMI. Pure."""
     return AL2023.format(arch=arch)
-
-
-def quorum(managers: int) -> int:
-    """Raft's majority of `managers`. Pure."""
-    return managers // 2 + 1
 
 
 def refresh_preferences(role: Literal["manager", "worker"], count: int) -> dict[str, Any]:
@@ -190,8 +186,8 @@ class NodeGroup(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         arch = pool_architecture(args.instance_types)
         image = self._image(args, arch)
-        node_tags = {**args.tags, "Name": f"{args.cluster}-{args.pool}", "swarmstack:cluster": args.cluster,
-                     "swarmstack:role": args.role, "swarmstack:pool": args.pool}
+        node_tags = {**args.tags, "Name": f"{args.cluster}-{args.pool}", CLUSTER_TAG: args.cluster,
+                     ROLE_TAG: args.role, POOL_TAG: args.pool}
         ebs: dict[str, Any] = {"volume_size": args.disk_gib, "volume_type": "gp3", "encrypted": "true",
                                "delete_on_termination": "true"}
         if args.ebs_kms_key_arn is not None:

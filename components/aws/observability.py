@@ -22,16 +22,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.nodes import quorum
 from components.common.cert_expiry import WARN_DAYS, warning_at, warning_message
 from components.common.names import LIMITS, fit
-
-KINDS = ("containers", "events", "bootstrap", "prune")
-
-
-def group_names(cluster: str) -> dict[str, str]:
-    """`/swarmstack/<cluster>/<kind>` for every kind. Pure; the nodes use the same names."""
-    return {kind: f"/swarmstack/{cluster}/{kind}" for kind in KINDS}
+from components.common.namespace import log_group_names
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,7 @@ class LogGroups(pulumi.ComponentResource):
     def __init__(self, name: str, args: LogGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:aws:LogGroups", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.names = group_names(args.cluster)
+        self.names = log_group_names(args.cluster)
         self.arns = {}
         for kind, group in self.names.items():
             resource = aws.cloudwatch.LogGroup(
@@ -130,6 +123,8 @@ class MonitoringArgs:
     """The log group of the nodes' Docker events."""
     manager_count: int
     """How many managers there should be."""
+    manager_quorum: int
+    """Raft's majority of them (`components/common/managers.py`): the alarm fires below it."""
     manager_group: pulumi.Input[str]
     """The managers' auto scaling group."""
     worker_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -214,10 +209,10 @@ class Monitoring(pulumi.ComponentResource):
               period=300, evaluation_periods=1, threshold=RESTART_THRESHOLD,
               comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching")
         manager_dims = {"AutoScalingGroupName": args.manager_group}
-        alarm("managers-below-quorum", f"Fewer than {quorum(args.manager_count)} of {args.manager_count} managers "
+        alarm("managers-below-quorum", f"Fewer than {args.manager_quorum} of {args.manager_count} managers "
               "are in service: the swarm cannot schedule or change anything.", namespace="AWS/AutoScaling",
               metric_name="GroupInServiceInstances", dimensions=manager_dims, statistic="Minimum", period=60,
-              evaluation_periods=2, threshold=quorum(args.manager_count), comparison_operator="LessThanThreshold",
+              evaluation_periods=2, threshold=args.manager_quorum, comparison_operator="LessThanThreshold",
               treat_missing_data="breaching")
         alarm("managers-missing", f"Fewer than {args.manager_count} managers are in service: one more loss "
               "may cost the quorum.", namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",

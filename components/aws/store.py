@@ -17,6 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.common.namespace import cluster_tree
+
 
 def key_policy(partition: str, region: str, account: str, cluster: str, for_logs: bool) -> dict[str, Any]:
     """The key policy. Pure.
@@ -50,7 +52,7 @@ def key_policy(partition: str, region: str, account: str, cluster: str, for_logs
             "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
             "Resource": "*",
             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
-                                      f"arn:{partition}:logs:{region}:{account}:log-group:/swarmstack/{cluster}/*"}},
+                                      f"arn:{partition}:logs:{region}:{account}:log-group:{cluster_tree(cluster)}/*"}},
         })
     return {"Version": "2012-10-17", "Statement": statements}
 

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 import pulumi_tls as tls
 
 from components.common.cert_expiry import RENEW_HOURS, pem_expiry
+from components.common.namespace import tls_prefix
 
 CA_HOURS = 10 * 365 * 24
 LEAF_HOURS = 2 * 365 * 24
@@ -77,7 +78,7 @@ class DockerTls(pulumi.ComponentResource):
         server_key, server_cert, server_end = self._leaf(name, "server", args, ca_cert, ca_key, ["server_auth"])
         client_key, client_cert, _ = self._leaf(name, "client", args, ca_cert, ca_key, ["client_auth"])
         self.expiries = {"server": server_end, "ca": ca_end}
-        prefix = f"/swarmstack/{args.cluster}/tls"
+        prefix = tls_prefix(args.cluster)
         stored = {"ca-cert": (ca_cert, "String"), "server-cert": (server_cert, "String"),
                   "server-key": (server_key, "SecureString")}
         self.parameter_names = []

@@ -27,6 +27,7 @@ from components.azure.observability import Logs, LogsArgs, Monitoring, Monitorin
 from components.azure.registry import Registry, RegistryArgs
 from components.azure.store import StoredTls, SwarmStore, SwarmStoreArgs
 from components.azure.tls import DockerTls, DockerTlsArgs
+from components.common.managers import manager_plan
 from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
@@ -81,6 +82,7 @@ class Cluster(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:azure:Cluster", name, cluster_summary(settings), opts)
         cfg = settings.cluster
+        manager = manager_plan(cfg)
         child = pulumi.ResourceOptions(parent=self)
         location = settings.region
         tags = cluster_tags(settings)
@@ -150,7 +152,8 @@ class Cluster(pulumi.ComponentResource):
         if cfg.logging.enabled:
             logs = Logs(f"{name}-logs", LogsArgs(
                 resource_group=rg, location=location, retention_days=cfg.logging.retention_days,
-                manager_count=cfg.managers.count, manager_computer_prefix=manager_prefix,
+                manager_count=manager.count, manager_quorum=manager.quorum,
+                manager_computer_prefix=manager_prefix,
                 action_group_ids=monitoring.action_group_ids, tags=tags, node_metrics=cfg.metrics.enabled),
                 opts=child)
             if cfg.metrics.enabled:
@@ -206,7 +209,7 @@ class Cluster(pulumi.ComponentResource):
                 boot_dependencies=[identities, store, *([backups] if backups and role == "manager" else [])],
                 tags=tags), opts=child)
 
-        managers = node_pool("managers", "manager", [cfg.managers.instance_type], cfg.managers.count,
+        managers = node_pool(manager.pool, "manager", [cfg.managers.instance_type], manager.count,
                              cfg.managers.disk_gib, False, {}, manager_prefix)
         workers = {pool.name: node_pool(pool.name, "worker", list(pool.instance_type), pool.count, pool.disk_gib,
                                         pool.spot, pool.labels, computer_name_prefix(name, f"w-{pool.name}"))

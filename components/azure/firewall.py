@@ -23,6 +23,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.common.ports import NEVER_OPEN, Exposure, Ingress, Role, ingress_matrix
+from swarmstack.config.tags import ROLE_TAG
 
 FIRST_PRIORITY = 100
 LAST_PRIORITY = 4096
@@ -188,7 +189,7 @@ class Firewall(pulumi.ComponentResource):
         for role in ROLES:
             asg = azure.network.ApplicationSecurityGroup(
                 f"{name}-{role}", resource_group_name=args.resource_group, location=args.location,
-                application_security_group_name=f"{name}-{role}", tags={**args.tags, "swarmstack:role": role},
+                application_security_group_name=f"{name}-{role}", tags={**args.tags, ROLE_TAG: role},
                 opts=child)
             self.asg_ids[role] = asg.id
         for role in ROLES:
@@ -197,7 +198,7 @@ class Firewall(pulumi.ComponentResource):
                 f"{name}-{role}", resource_group_name=args.resource_group, location=args.location,
                 network_security_group_name=f"{name}-{role}",
                 security_rules=[self._rule(rule) for rule in self.rules[role]],
-                tags={**args.tags, "swarmstack:role": role}, opts=child)
+                tags={**args.tags, ROLE_TAG: role}, opts=child)
             self.nsg_ids[role] = nsg.id
         self.register_outputs({"asgIds": self.asg_ids, "nsgIds": self.nsg_ids})
 

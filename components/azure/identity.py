@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azure_native as azure
 
+from swarmstack.config.tags import ROLE_TAG
+
 ROLES = ("managers", "workers")
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 
@@ -55,7 +57,7 @@ class Identities(pulumi.ComponentResource):
         for role in ROLES:
             identity = azure.managedidentity.UserAssignedIdentity(
                 f"{name}-{role}", resource_group_name=args.resource_group, location=args.location,
-                resource_name_=f"{name}-{role}", tags={**args.tags, "swarmstack:role": role}, opts=child)
+                resource_name_=f"{name}-{role}", tags={**args.tags, ROLE_TAG: role}, opts=child)
             self.ids[role] = identity.id
             self.principal_ids[role] = identity.principal_id
             self.client_ids[role] = identity.client_id

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.common.hooks import CONVERGE_DEADLINE, HEALTH_PATH, HEALTH_PORT, REPAIR_GRACE
+from swarmstack.config.tags import POOL_TAG, ROLE_TAG
 
 ADMIN_USER = "swarmadmin"
 DEFAULT_IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
@@ -181,7 +182,7 @@ class NodePool(pulumi.ComponentResource):
             identity=azure.compute.VirtualMachineScaleSetIdentityArgs(
                 type=azure.compute.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.identity_id]),
             virtual_machine_profile=profile,
-            tags={**args.tags, "swarmstack:role": args.role, "swarmstack:pool": args.pool},
+            tags={**args.tags, ROLE_TAG: args.role, POOL_TAG: args.pool},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.boot_dependencies)))
         if args.collection_rule_id is not None:
             azure.monitor.DataCollectionRuleAssociation(

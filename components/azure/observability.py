@@ -31,11 +31,6 @@ FACILITIES = {"local0": "containers", "local1": "docker events", "local2": "swar
               "daemon": "dockerd and systemd services"}
 
 
-def quorum(managers: int) -> int:
-    """Raft's majority of `managers`."""
-    return managers // 2 + 1
-
-
 def quorum_query(computer_prefix: str) -> str:
     """KQL: how many managers sent a heartbeat in the window (0 when none did)."""
     return ("Heartbeat\n"
@@ -54,7 +49,9 @@ class LogsArgs:
     retention_days: int
     """Log Analytics retention, 30 to 730 days."""
     manager_count: int
-    """How many managers the swarm should have (the alert fires below its quorum)."""
+    """How many managers the swarm should have."""
+    manager_quorum: int
+    """Raft's majority of them (`components/common/managers.py`): the alert fires below it."""
     manager_computer_prefix: str
     """Host name prefix of the managers, as in the Heartbeat table."""
     action_group_ids: Sequence[pulumi.Input[str]]
@@ -98,12 +95,12 @@ class Logs(pulumi.ComponentResource):
         azure.monitor.ScheduledQueryRule(
             f"{name}-quorum", resource_group_name=args.resource_group, location=args.location,
             rule_name=f"{name}-manager-quorum", display_name=f"{name}: swarm managers below quorum",
-            description=f"Fewer than {quorum(args.manager_count)} of {args.manager_count} managers sent a "
+            description=f"Fewer than {args.manager_quorum} of {args.manager_count} managers sent a "
                         "heartbeat: the swarm cannot schedule or join until quorum is back.",
             severity=1, enabled=True, scopes=[workspace.id], evaluation_frequency="PT5M", window_size="PT10M",
             criteria=azure.monitor.ScheduledQueryRuleCriteriaArgs(all_of=[azure.monitor.ConditionArgs(
                 query=quorum_query(args.manager_computer_prefix), time_aggregation="Minimum",
-                metric_measure_column="managers", operator="LessThan", threshold=quorum(args.manager_count),
+                metric_measure_column="managers", operator="LessThan", threshold=args.manager_quorum,
                 failing_periods=azure.monitor.ConditionFailingPeriodsArgs(
                     number_of_evaluation_periods=1, min_failing_periods_to_alert=1))]),
             actions=azure.monitor.ActionsArgs(action_groups=list(args.action_group_ids))

@@ -42,6 +42,7 @@ import pulumi_azure_native as azure
 
 from components.azure.identity import role_definition
 from components.common.cert_expiry import expiry_epoch, warning_message
+from components.common.names import KEY_VAULT_NAME
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
@@ -61,8 +62,6 @@ PLACEHOLDER = "pending"
 """The value a token secret has until the first manager writes the real token."""
 
 
-KEY_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
-"""3 to 24 characters: letters, digits and single dashes, starting with a letter, not ending with a dash."""
 STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 """3 to 24 lowercase letters and digits."""
 SUFFIX = re.compile(r"^[a-z0-9]{4,8}$")

@@ -17,6 +17,10 @@ import re
 
 HASH_LENGTH = 6
 
+KEY_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+"""An Azure Key Vault's name (the program makes it, the node script reads it): 3 to 24
+characters, letters, digits and single dashes, starting with a letter, not ending with a dash."""
+
 LIMITS: dict[str, int] = {
     "lb": 32,               # elbv2 load balancer and target group names
     "asg": 255,             # auto scaling group

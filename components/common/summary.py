@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from swarmstack.config.load import StackConfig
+from swarmstack.config.tags import CLUSTER_TAG, STACK_TAG
 
 
 def cluster_tags(settings: StackConfig) -> dict[str, str]:
     """Tags every resource carries: the user's, plus the cluster's own."""
-    return {**settings.cluster.tags, "swarmstack:cluster": settings.cluster.name,
-            "swarmstack:stack": settings.stack}
+    return {**settings.cluster.tags, CLUSTER_TAG: settings.cluster.name,
+            STACK_TAG: settings.stack}
 
 
 def cluster_summary(settings: StackConfig) -> dict[str, Any]:

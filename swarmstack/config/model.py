@@ -14,10 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from swarmstack.config.cron import parse_cron
+from swarmstack.config.patterns import CLUSTER_NAME, DURATION, POOL_NAME
 
 MAX_WORKERS = 1000
 KEEP_IMAGES = 30
 """Images an ECR repository keeps when `registry.keepImages` is unset."""
+MANAGER_POOL = "managers"
+"""The managers' pool name: their node group's name (`<cluster>-managers`); no worker pool may take it."""
+PRUNE_SCHEDULE = "42 1 * * *"
+"""The prune's default schedule (the user data's too)."""
+PRUNE_UNTIL = "24h"
+"""The prune's default age."""
+BACKUP_SCHEDULE = "17 3 * * *"
+"""The raft backups' default schedule (the user data's too)."""
 
 
 class Model(BaseModel):
@@ -48,7 +57,7 @@ class Managers(Model):
 class WorkerPool(Model):
     """A named group of workers sharing machine types, disk and labels."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}$")]
+    name: Annotated[str, Field(pattern=POOL_NAME)]
     """Pool name: lowercase letters, digits and dashes, at most 24 characters."""
     count: Annotated[int, Field(ge=0, le=MAX_WORKERS, strict=True)] = 1
     """Desired number of workers in this pool."""
@@ -173,11 +182,11 @@ class Prune(Model):
 
     enabled: bool = True
     """Run the prune on every node on `schedule`."""
-    schedule: str = "42 1 * * *"
+    schedule: str = PRUNE_SCHEDULE
     """Standard 5-field cron, in UTC."""
     volumes: bool = False
     """Also prune unused volumes. Destroys data: off unless you mean it."""
-    until: str = "24h"
+    until: str = PRUNE_UNTIL
     """Only prune objects older than this (a Go duration such as `24h`, `90m`)."""
 
     @field_validator("schedule")
@@ -191,7 +200,7 @@ class Prune(Model):
     def _duration(cls, value: str) -> str:
         import re
 
-        if not re.fullmatch(r"(\d+[hms])+", value):
+        if not re.fullmatch(DURATION, value):
             raise ValueError("must be a duration such as 24h, 90m or 1h30m")
         return value
 
@@ -202,7 +211,7 @@ class Backup(Model):
 
     enabled: bool | None = None
     """Take backups; unset means on for `production: true` stacks and off otherwise."""
-    schedule: str = "17 3 * * *"
+    schedule: str = BACKUP_SCHEDULE
     """Standard 5-field cron, in UTC: when one manager takes a backup."""
     retention_days: Annotated[int, Field(ge=1, le=3650, strict=True)] = 14
     """Days a backup is kept before the store deletes it, 1 to 3650."""
@@ -266,7 +275,7 @@ class ClusterConfig(Model):
 
     cloud: Literal["aws", "azure"]
     """Which cloud the stack deploys to (its region: `aws:region` or `azure-native:location`)."""
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,27}$")]
+    name: Annotated[str, Field(pattern=CLUSTER_NAME)]
     """Cluster name: lowercase letters, digits and dashes, 2 to 28 characters."""
     production: bool = False
     """Production stacks get stricter policies (deletion protection, no single manager)."""

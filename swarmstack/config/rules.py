@@ -9,8 +9,10 @@ from typing import Any
 
 from swarmstack.config.architecture import architecture
 from swarmstack.config.cron import parse_cron, ssm_association_problem
-from swarmstack.config.model import MAX_WORKERS, ClusterConfig
+from swarmstack.config.model import MANAGER_POOL, MAX_WORKERS, ClusterConfig
+from swarmstack.config.patterns import LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_PREFIX
 from swarmstack.config.problems import Problem
+from swarmstack.config.tags import RESERVED_TAG_KEYS
 
 # Ports the swarm and the Docker engine own; a published port may not take one.
 RESERVED_PORTS = {
@@ -198,15 +200,25 @@ def _workers(cfg: ClusterConfig) -> Iterator[Problem]:
         if pool.name in seen:
             yield Problem(f"workers[{index}].name", pool.name, "another pool has this name; names must be unique")
         seen.add(pool.name)
+        if pool.name == MANAGER_POOL:
+            yield Problem(f"workers[{index}].name", pool.name,
+                          f"{MANAGER_POOL!r} is the managers' pool; give the workers' pool another name")
         if len(pool.instance_type) > 1 and not pool.spot:
             yield Problem(f"workers[{index}].instanceType", pool.instance_type,
                           "several instance types are only used by spot pools; give one or set spot: true")
         if len(set(pool.instance_type)) != len(pool.instance_type):
             yield Problem(f"workers[{index}].instanceType", pool.instance_type, "lists a type twice")
         for key in pool.labels:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", key):
+            if not re.fullmatch(LABEL_KEY, key):
                 yield Problem(f"workers[{index}].labels.{key}", pool.labels[key],
                               "label names are letters, digits, '.', '_' and '-', at most 63 characters")
+            elif key.startswith(RESERVED_LABEL_PREFIX):
+                yield Problem(f"workers[{index}].labels.{key}", pool.labels[key],
+                              f"labels starting with {RESERVED_LABEL_PREFIX} are swarmstack's own; choose another name")
+            if not re.fullmatch(LABEL_VALUE, pool.labels[key]):
+                yield Problem(f"workers[{index}].labels.{key}", pool.labels[key],
+                              "label values are letters, digits, '.', '_', ':', '/', '@', '+' and '-', "
+                              "at most 128 characters")
 
 
 def _instance_types(cfg: ClusterConfig) -> Iterator[Problem]:
@@ -393,5 +405,5 @@ def _tags(cfg: ClusterConfig) -> Iterator[Problem]:
         if cfg.cloud == "azure" and (re.search(r"[<>%&\\?/]", key) or len(key) > 512 or len(value) > 256):
             yield Problem(f"tags.{key}", value, "Azure tag names may not contain < > % & \\ ? / "
                           "(at most 512 characters, values 256)")
-        if key in ("Name", "swarmstack:cluster", "swarmstack:role", "swarmstack:pool"):
+        if key in RESERVED_TAG_KEYS:
             yield Problem(f"tags.{key}", value, "is set by swarmstack itself; choose another tag key")

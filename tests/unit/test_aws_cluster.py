@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from components.aws.identity import UNSCOPABLE_ACTIONS
-from components.aws.nodes import architecture, quorum
+from components.aws.nodes import architecture
+from components.common.managers import quorum
 from swarmstack.config.cron import parse_cron, to_aws
 from swarmstack.config.load import read_stack_file, validate
 from swarmstack.engine.aws import AwsBackend

@@ -20,12 +20,12 @@ from components.aws.nodes import (
     default_image_parameter,
     lifecycle_policy,
     pool_architecture,
-    quorum,
     refresh_preferences,
 )
 from components.aws.observability import dashboard_body
 from components.aws.store import key_policy
 from components.aws.tls import server_names
+from components.common.managers import quorum
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, ssm_association_problem, to_aws
 from swarmstack.engine.aws import check_instance_refresh, check_lifecycle_hook, check_schedule_expression

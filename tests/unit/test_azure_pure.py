@@ -13,8 +13,9 @@ from components.azure.firewall import LAST_PRIORITY, assign_priorities, node_rul
 from components.azure.load_balancer import lb_rules
 from components.azure.network import subnet_plan
 from components.azure.nodes import os_disk_type, terminate_notice
-from components.azure.observability import quorum, quorum_query
+from components.azure.observability import quorum_query
 from components.azure.store import KEY_VAULT_NAME, STORAGE_ACCOUNT_NAME, key_vault_name, storage_account_name
+from components.common.managers import quorum
 from components.common.ports import Exposure
 
 ADMINS = ("203.0.113.0/24",)

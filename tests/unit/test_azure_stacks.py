@@ -16,6 +16,7 @@ import yaml
 from cryptography import x509
 
 from components.azure.store import CA_CERT, MANAGER_TOKEN, NEAR_EXPIRY, SERVER_CERT, SERVER_KEY, WORKER_TOKEN
+from components.common.node_paths import NODE_SCRIPT
 from swarmstack.config.cron import parse_cron, to_systemd
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.azure import DEPLOYER_OBJECT_ID, AzureBackend
@@ -565,7 +566,7 @@ def test_user_data_carries_the_store_and_the_prune_schedule(run: tuple[Graph, di
     prune = cluster.get("prune", {})
     for pool, scale_set in scale_sets(graph).items():
         files = {f["path"]: f["content"] for f in cloud_config(scale_set)["write_files"]}
-        script = files["/usr/local/sbin/swarmstack-node"]
+        script = files[NODE_SCRIPT]
         assert vault in script
         timer = files["/etc/systemd/system/swarmstack-prune.timer"]
         assert f"OnCalendar={to_systemd(parse_cron(prune.get('schedule', '42 1 * * *')))}" in timer

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.common.node_paths import DAEMON_BASE, NODE_SCRIPT
 from swarmstack.config.cron import parse_cron, to_systemd
 from userdata import NodeUserData, render
 from userdata.render import node_files
@@ -58,18 +59,18 @@ def test_managers_get_the_api_and_clean_up_workers_neither() -> None:
     assert "/etc/systemd/system/swarmstack-cleanup.timer" in m
     assert not any("tls" in path or "cleanup" in path for path in w)
     # TLS settings join daemon.json at boot, once the server key is in place.
-    assert "readonly DOCKER_API=true" in m["/usr/local/sbin/swarmstack-node"]
-    assert "readonly DOCKER_API=false" in w["/usr/local/sbin/swarmstack-node"]
-    assert "2376" not in w["/etc/swarmstack/daemon.json"]
+    assert "readonly DOCKER_API=true" in m[NODE_SCRIPT]
+    assert "readonly DOCKER_API=false" in w[NODE_SCRIPT]
+    assert "2376" not in w[DAEMON_BASE]
 
 
 def test_logs_go_to_syslog_facilities_the_agent_ships() -> None:
-    daemon = files(worker())["/etc/swarmstack/daemon.json"]
+    daemon = files(worker())[DAEMON_BASE]
     assert '"log-driver": "syslog"' in daemon and '"syslog-facility": "local0"' in daemon
     events = files(worker())["/etc/systemd/system/swarmstack-docker-events.service"]
     assert "docker events --format \"{{json .}}\"" in events and "local1.info" in events
     quiet = files(worker(logging=False))
-    assert '"log-driver": "local"' in quiet["/etc/swarmstack/daemon.json"]
+    assert '"log-driver": "local"' in quiet[DAEMON_BASE]
     assert "/etc/systemd/system/swarmstack-docker-events.service" not in quiet
 
 
@@ -82,8 +83,8 @@ def test_the_prune_timer_fires_when_the_config_says(schedule: str) -> None:
 def test_volumes_are_pruned_only_when_asked_with_the_same_commands_as_on_aws() -> None:
     from components.common.prune import prune_commands
 
-    plain = files(worker())["/usr/local/sbin/swarmstack-node"]
-    both = files(worker(prune_volumes=True, prune_until="90m"))["/usr/local/sbin/swarmstack-node"]
+    plain = files(worker())[NODE_SCRIPT]
+    both = files(worker(prune_volumes=True, prune_until="90m"))[NODE_SCRIPT]
     assert "volume prune" not in plain and "volume prune" in both
     for commands, script in ((prune_commands("24h", False), plain), (prune_commands("90m", True), both)):
         rendered = " ".join(shlex.quote(command) for command in commands)
@@ -92,7 +93,7 @@ def test_volumes_are_pruned_only_when_asked_with_the_same_commands_as_on_aws() -
 
 
 def test_the_script_names_the_nodes_own_store_and_identity() -> None:
-    script = files(worker())["/usr/local/sbin/swarmstack-node"]
+    script = files(worker())[NODE_SCRIPT]
     assert "readonly CLIENT_ID=12345678-1234-1234-1234-123456789012" in script
     assert "https://prod-abc123.vault.azure.net" in script
     assert "readonly POOL_LABELS=(tier=batch)" in script
@@ -117,14 +118,14 @@ def test_bad_parameters_are_refused_before_rendering(change: dict, message: str)
                          ids=["manager-api", "worker", "manager-plain"])
 def test_the_node_script_is_shellcheck_clean(tmp_path: Path, params: NodeUserData) -> None:
     script = tmp_path / "swarmstack-node"
-    script.write_text(files(params)["/usr/local/sbin/swarmstack-node"])
+    script.write_text(files(params)[NODE_SCRIPT])
     result = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
 def test_the_script_parses_and_refuses_unknown_commands(tmp_path: Path) -> None:
     script = tmp_path / "swarmstack-node"
-    script.write_text(files(worker())["/usr/local/sbin/swarmstack-node"])
+    script.write_text(files(worker())[NODE_SCRIPT])
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     result = subprocess.run(["bash", str(script), "bogus"], capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "SWARMSTACK_STATE_DIR": str(tmp_path / "state"),
@@ -137,7 +138,7 @@ def test_the_compacted_azure_script_keeps_its_python_intact() -> None:
     from test_userdata import python_programs
 
     for params in (manager(), worker()):
-        script = files(params)["/usr/local/sbin/swarmstack-node"]
+        script = files(params)[NODE_SCRIPT]
         programs = python_programs(script)
         assert len(programs) >= 4
         for program in programs:

@@ -26,9 +26,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import userdata
+from components.common.node_paths import DAEMON_BASE, NODE_SCRIPT, STATE_DIR, UNIT_DIR
 from swarmstack.config.load import load_stack
 from userdata.params import ADDRESS_POOLS, NodeUserData, address_pool_for, params_for
-from userdata.render import EC2_USER_DATA_LIMIT, NODE_SCRIPT, environment, files_of, render, units_of
+from userdata.render import EC2_USER_DATA_LIMIT, environment, files_of, render, units_of
 
 GENERATION = "0a1b2c3d"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -118,7 +119,7 @@ def test_managers_with_a_backup_store_run_the_backup_timer_on_its_schedule() -> 
                                   backup_store="s3://prod-backups-1", backup_schedule="17 3 * * *")
     files = files_of(render(manager))
     assert "OnCalendar=*-*-* 03:17:00 UTC" in files["/etc/systemd/system/swarmstack-backup.timer"]
-    assert "ExecStart=/usr/local/sbin/swarmstack-node backup" in files["/etc/systemd/system/swarmstack-backup.service"]
+    assert f"ExecStart={NODE_SCRIPT} backup" in files[f"{UNIT_DIR}/swarmstack-backup.service"]
     assert "swarmstack-backup.timer" in units_of(manager)
     off = dataclasses.replace(manager, backup_store="")
     assert "/etc/systemd/system/swarmstack-backup.timer" not in files_of(render(off))
@@ -130,7 +131,7 @@ def test_logging_off_gives_no_log_groups_and_local_driver() -> None:
     quiet = cluster.model_copy(update={"logging": cluster.logging.model_copy(update={"enabled": False})})
     p = params_for(quiet, "eu-west-1", "worker", "general", GENERATION, KEY)
     assert p.log_groups is None
-    daemon = json.loads(files_of(render(p))["/etc/swarmstack/daemon.json"])
+    daemon = json.loads(files_of(render(p))[DAEMON_BASE])
     assert daemon["log-driver"] == "local"
     assert "readonly BOOTSTRAP_LOG_GROUP=''" in files_of(render(p))[NODE_SCRIPT]
 
@@ -275,7 +276,7 @@ def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_
 def test_daemon_json_and_units(stack: str, role: str, pool: str) -> None:
     p = params(stack, role, pool)
     files = files_of(render(p))
-    daemon = json.loads(files["/etc/swarmstack/daemon.json"])
+    daemon = json.loads(files[DAEMON_BASE])
     assert "live-restore" not in daemon, "live-restore is incompatible with swarm mode"
     assert daemon["no-new-privileges"] is True and daemon["userland-proxy"] is False
     assert daemon["metrics-addr"] == "127.0.0.1:9323"
@@ -307,7 +308,7 @@ def test_no_one_shot_chain_can_strand_a_node(stack: str, role: str, pool: str) -
     for path, text in units.items():
         assert "Requires=" not in text and "RequiredBy=" not in text and "BindsTo=" not in text, path
     converge = units["/etc/systemd/system/swarmstack-converge.service"]
-    assert "ExecStart=/usr/local/sbin/swarmstack-node converge" in converge
+    assert f"ExecStart={NODE_SCRIPT} converge" in converge
     assert "Restart=on-failure" in converge and f"RestartSec={p.retry_seconds}s" in converge
     assert "StartLimitIntervalSec=0" in converge
     assert "WantedBy=multi-user.target" in converge  # and so after every reboot
@@ -375,7 +376,7 @@ def test_encode_refuses_oversized_user_data() -> None:
 def test_script_settings_default_to_production_and_are_overridable() -> None:
     script = files_of(render(params("prod-aws", "manager", "managers")))[NODE_SCRIPT]
     assert 'readonly IMDS="${SWARMSTACK_IMDS_ENDPOINT:-http://169.254.169.254}"' in script
-    assert 'readonly STATE_DIR="${SWARMSTACK_STATE_DIR:-/var/lib/swarmstack}"' in script
+    assert f'readonly STATE_DIR="${{SWARMSTACK_STATE_DIR:-{STATE_DIR}}}"' in script
     assert "export AWS_ENDPOINT_URL" not in script, "production uses the CLI's own regional endpoints"
     with_endpoint = files_of(render(dataclasses.replace(params("prod-aws", "manager", "managers"),
                                                         aws_endpoint_url="http://10.0.0.5:4566")))[NODE_SCRIPT]
