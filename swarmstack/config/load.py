@@ -36,6 +36,9 @@ _HINTS = {
     "ca": "must be generated or provided",
     "backup.retentionDays": "must be a whole number of days from 1 to 3650",
     "backup.enabled": "must be true or false (unset: on for production stacks)",
+    "sharedVolumes.enabled": "must be true or false",
+    "sharedVolumes.throughputMode": "must be elastic or bursting",
+    "sharedVolumes.quotaGiB": "must be a whole number of GiB from 100 (the premium share minimum) to 102400",
 }
 
 

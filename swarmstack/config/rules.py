@@ -66,7 +66,19 @@ def check(cfg: ClusterConfig, raw: dict[str, Any]) -> list[Problem]:
         *_image(cfg),
         *_prune(cfg),
         *_tags(cfg),
+        *_shared_volumes(cfg),
     ]
+
+
+def _shared_volumes(cfg: ClusterConfig) -> Iterator[Problem]:
+    """Each cloud's own knob: EFS has no size to provision, an Azure share no throughput mode."""
+    shared = cfg.shared_volumes
+    if cfg.cloud == "aws" and shared.quota_gi_b is not None:
+        yield Problem("sharedVolumes.quotaGiB", shared.quota_gi_b,
+                      "is for Azure; EFS grows with what is stored: remove it (or set throughputMode)")
+    if cfg.cloud == "azure" and shared.throughput_mode is not None:
+        yield Problem("sharedVolumes.throughputMode", shared.throughput_mode,
+                      "is for AWS; an Azure premium share's throughput follows quotaGiB: remove it (or set quotaGiB)")
 
 
 def _prune(cfg: ClusterConfig) -> Iterator[Problem]:
