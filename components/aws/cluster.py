@@ -21,6 +21,7 @@ from components.aws.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.aws.nodes import NodeGroup, NodeGroupArgs
 from components.aws.security_groups import SecurityGroups, SecurityGroupsArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
+from components.aws.volumes import SharedVolumes, SharedVolumesArgs, volume_create_command
 from components.common.names import bucket_name
 from components.common.ports import DOCKER_TLS_PORT, Exposure
 from components.common.summary import cluster_summary, cluster_tags
@@ -231,6 +232,13 @@ class Cluster(pulumi.ComponentResource):
                 volumes=cfg.prune.volumes, log_group=logs.names["prune"]),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]))
 
+        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
+            cluster=cfg.name, vpc_id=network.vpc_id, subnet_ids=network.node_subnet_ids,
+            subnet_count=cfg.zone_count, node_groups={"managers": groups.managers_id, "workers": groups.workers_id},
+            has_workers=bool(cfg.workers), key_arn=key.arn,
+            throughput_mode=cfg.shared_volumes.throughput_mode or "elastic", production=cfg.production,
+            tags=tags), opts=child) if cfg.shared_volumes.enabled else None
+
         self.exports = {
             "vpcId": network.vpc_id,
             "nodeSubnetIds": network.node_subnet_ids,
@@ -247,6 +255,10 @@ class Cluster(pulumi.ComponentResource):
             self.exports["loadBalancerDns"] = balancer.dns_name
         if backups is not None:
             self.exports["backupStore"] = backups.store
+        if shared is not None:
+            self.exports["sharedVolumes"] = {
+                "fileSystemId": shared.file_system_id, "address": shared.dns_name, "device": ":/",
+                "volumeCreate": shared.dns_name.apply(volume_create_command)}
         if certificates is not None:
             if balancer is not None:
                 self.exports["dockerHost"] = balancer.dns_name.apply(lambda d: f"tcp://{d}:2376")
