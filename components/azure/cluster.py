@@ -26,6 +26,7 @@ from components.azure.names import computer_name_prefix
 from components.azure.network import ExistingNetworkArgs, Network, NewNetworkArgs
 from components.azure.node_pool import DEFAULT_IMAGE, NodePool, NodePoolArgs
 from components.azure.swarm_store import StoredTls, SwarmStore, SwarmStoreArgs
+from components.azure.volumes import MINIMUM_QUOTA_GIB, SharedVolumes, SharedVolumesArgs, volume_create_command
 from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
@@ -199,6 +200,12 @@ class Cluster(pulumi.ComponentResource):
                                         pool.spot, pool.labels, computer_name_prefix(name, f"w-{pool.name}"))
                    for pool in cfg.workers}
 
+        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
+            cluster=name, suffix=suffix.result, resource_group=rg, location=location,
+            node_subnet_ids=[network.subnet_ids["managers"], network.subnet_ids["workers"]],
+            quota_gib=cfg.shared_volumes.quota_gi_b or MINIMUM_QUOTA_GIB, production=cfg.production, tags=tags),
+            opts=child) if cfg.shared_volumes.enabled else None
+
         self.exports = {
             "resourceGroup": rg,
             "vnetId": network.vnet_id,
@@ -221,6 +228,11 @@ class Cluster(pulumi.ComponentResource):
                 balancer.address if balancer is not None else pulumi.Output.from_input("<a manager's address>")
             self.exports["dockerHost"] = pulumi.Output.concat("tcp://", target, ":2376")
             self.exports["clientTls"] = docker_tls.client_bundle
+        if shared is not None:
+            self.exports["sharedVolumes"] = {
+                "account": shared.account_name, "address": shared.host,
+                "device": shared.export.apply(lambda e: f":{e}"),
+                "volumeCreate": shared.account_name.apply(volume_create_command)}
         if logs is not None:
             self.exports["logWorkspaceId"] = logs.workspace_id
             self.exports["logWorkspaceCustomerId"] = logs.workspace_customer_id
