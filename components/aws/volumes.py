@@ -16,6 +16,7 @@ volume driver (`type=nfs`), so a volume follows its service from node to node.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,6 +57,11 @@ def volume_create_command(dns_name: str, name: str = "shared") -> str:
     """The `docker volume create` that mounts the file system's root with Docker's local driver. Pure."""
     return (f"docker volume create --driver local --opt type=nfs "
             f"--opt o=addr={dns_name},{MOUNT_OPTIONS} --opt device=:/ {name}")
+
+
+def _nth(index: int) -> Callable[[list[str]], str]:
+    """The `index`th of a list, for `Output.apply`."""
+    return lambda ids: ids[index]
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ class SharedVolumes(pulumi.ComponentResource):
         for index in range(args.subnet_count):
             aws.efs.MountTarget(
                 f"{name}-{ZONE_LETTERS[index]}", file_system_id=file_system.id,
-                subnet_id=args.subnet_ids.apply(lambda ids, i=index: ids[i]), security_groups=[group.id],
+                subnet_id=args.subnet_ids.apply(_nth(index)), security_groups=[group.id],
                 opts=child)
         self.file_system_id = file_system.id
         self.dns_name = file_system.dns_name

@@ -195,3 +195,25 @@ def test_the_engine_refuses_a_missing_key_and_a_bad_backup_status(backend: AwsBa
 ])
 def test_file_system_settings_are_checked_as_efs_checks_them(inputs: dict[str, Any], problem: str | None) -> None:
     assert check_file_system(inputs) == problem
+
+
+# ------------------------------------------------------------------ the policy pack over the real program
+
+def test_the_pack_passes_the_shared_volumes_and_its_rules_bite(prod: Shared) -> None:
+    import copy
+
+    from swarmstack.policy import evaluate
+
+    assert [f for f in evaluate(prod.graph) if f.level == "mandatory"] == []
+    preview = evaluate(prod.graph, preview=True)
+    assert [f for f in preview if f.level == "mandatory" and not f.message.startswith("can't run policy")] == []
+    broken = copy.deepcopy(prod.graph)
+    [fs] = broken.of_type("aws:efs/fileSystem:FileSystem")
+    fs.outputs["encrypted"] = fs.inputs["encrypted"] = False
+    [rule] = [r for r in broken.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+              if r.name.endswith("in-workers-tcp-2049")]
+    for props in (rule.inputs, rule.outputs):
+        props.pop("referencedSecurityGroupId")
+        props["cidrIpv4"] = "0.0.0.0/0"
+    hit = {f.rule for f in evaluate(broken) if f.level == "mandatory"}
+    assert {"efs-encrypted", "nfs-not-open-to-cidrs"} <= hit

@@ -133,6 +133,23 @@ def test_the_model_refuses_nfs_outside_file_storage_and_bad_names(az: AzureBacke
 def test_the_model_refuses_a_subnet_rule_without_the_storage_endpoint(az: AzureBackend) -> None:
     subnet = az.get(az.arm_id("rg", "Microsoft.Network", "virtualNetworks", "net") + "/subnets/nodes")
     assert subnet is not None
-    with pytest.raises(EngineError, match="has no service endpoint for Microsoft.Storage"):
+    with pytest.raises(EngineError, match=r"has no service endpoint for Microsoft\.Storage"):
         _account(az, "fencedfiles", networkRuleSet={
             "defaultAction": "Deny", "virtualNetworkRules": [{"virtualNetworkResourceId": subnet.id}]})
+
+
+# ------------------------------------------------------------------ the policy pack over the real program
+
+def test_the_pack_passes_the_nfs_share_and_its_rule_bites(prod: tuple[Graph, AzureBackend]) -> None:
+    import copy
+
+    from swarmstack.policy import evaluate
+
+    graph, _ = prod
+    assert [f for f in evaluate(graph) if f.level == "mandatory"] == []
+    preview = evaluate(graph, preview=True)
+    assert [f for f in preview if f.level == "mandatory" and not f.message.startswith("can't run policy")] == []
+    broken = copy.deepcopy(graph)
+    account = nfs_account(broken)
+    account.outputs["networkRuleSet"]["defaultAction"] = "Allow"
+    assert "nfs-account-network-closed" in {f.rule for f in evaluate(broken) if f.level == "mandatory"}
