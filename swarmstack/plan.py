@@ -30,6 +30,9 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "comparisonOperator", "threshold"),
     "aws:ssm/parameter:Parameter": ("name", "type"),
     "aws:ssm/association:Association": ("scheduleExpression",),
+    "aws:efs/fileSystem:FileSystem": ("encrypted", "kmsKeyId", "throughputMode"),
+    "aws:efs/backupPolicy:BackupPolicy": ("backupPolicy",),
+    "aws:efs/mountTarget:MountTarget": ("subnetId", "securityGroups"),
     "azure-native:network:VirtualNetwork": ("addressSpace",),
     "azure-native:network:Subnet": ("addressPrefix",),
     "azure-native:network:SecurityRule": ("priority", "direction", "access", "protocol",
@@ -37,6 +40,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "azure-native:compute:VirtualMachineScaleSet": ("sku", "zones"),
     "azure-native:network:LoadBalancer": ("sku",),
     "azure-native:operationalinsights:Workspace": ("retentionInDays",),
+    "azure-native:storage:FileShare": ("enabledProtocols", "shareQuota", "rootSquash"),
 }
 
 

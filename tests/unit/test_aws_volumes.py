@@ -217,3 +217,19 @@ def test_the_pack_passes_the_shared_volumes_and_its_rules_bite(prod: Shared) -> 
         props["cidrIpv4"] = "0.0.0.0/0"
     hit = {f.rule for f in evaluate(broken) if f.level == "mandatory"}
     assert {"efs-encrypted", "nfs-not-open-to-cidrs"} <= hit
+
+
+def test_the_estimate_prices_the_file_system_and_the_plan_shows_it(prod: Shared) -> None:
+    from decimal import Decimal
+
+    from swarmstack.cost import estimate
+    from swarmstack.plan import render_text
+    from swarmstack.prices import load_prices
+
+    items = [i for i in estimate(prod.graph, "eu-west-1", load_prices("aws")).items
+             if i.resource == "prod-volumes-fs"]
+    assert [(i.quantity, i.unit_price, i.monthly) for i in items] == [
+        (Decimal(10), Decimal("0.33"), Decimal("3.30")), (Decimal(10), Decimal("0.055"), Decimal("0.55")),
+        (Decimal(20), Decimal("0.03"), Decimal("0.60")), (Decimal(5), Decimal("0.06"), Decimal("0.30"))]
+    text = render_text(prod.graph, "eu-west-1")
+    assert "sharedVolumes" in text and "encrypted=true" in text.replace(" ", "").replace(":", "=")

@@ -153,3 +153,16 @@ def test_the_pack_passes_the_nfs_share_and_its_rule_bites(prod: tuple[Graph, Azu
     account = nfs_account(broken)
     account.outputs["networkRuleSet"]["defaultAction"] = "Allow"
     assert "nfs-account-network-closed" in {f.rule for f in evaluate(broken) if f.level == "mandatory"}
+
+
+def test_the_estimate_prices_the_provisioned_share(prod: tuple[Graph, AzureBackend]) -> None:
+    from decimal import Decimal
+
+    from swarmstack.cost import estimate
+    from swarmstack.prices import load_prices
+
+    graph, _ = prod
+    result = estimate(graph, "westeurope", load_prices("azure"))
+    [item] = [i for i in result.items if i.resource == "prod-volumes-share"]
+    assert (item.quantity, item.unit_price, item.monthly) == (Decimal(256), Decimal("0.2223"), Decimal("56.91"))
+    assert not [i for i in result.items if i.resource == "prod-volumes-account"]
