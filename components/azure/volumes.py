@@ -26,9 +26,8 @@ from components.azure.names import storage_account_name
 
 SHARE = "volumes"
 """The NFS share's name."""
-MOUNT_OPTIONS = "vers=4,minorversion=1,sec=sys,nconnect=4"
-"""Azure's documented NFS mount options for Linux (`vers=4,minorversion=1,sec=sys`), with
-`nconnect=4` that Azure recommends for premium shares."""
+MOUNT_OPTIONS = "vers=4,minorversion=1,sec=sys"
+"""Azure's documented NFS mount options for Linux."""
 MINIMUM_QUOTA_GIB = 100
 """A premium share is provisioned in GiB, at least 100."""
 
