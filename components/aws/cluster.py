@@ -187,7 +187,15 @@ class Cluster(pulumi.ComponentResource):
         # What every node reads or needs from its first boot to its drain: the group
         # depends on it (components stand for their children), so it exists before the
         # first node boots and is deleted only after the last node has drained.
-        boot: list[pulumi.Resource] = [logs, *network.node_egress]
+        # The shared volumes too: a node is gone before its NFS server (a hard mount whose server
+        # vanished would hang the node's drain).
+        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
+            cluster=cfg.name, vpc_id=network.vpc_id, subnet_ids=network.node_subnet_ids,
+            subnet_count=cfg.zone_count, node_groups={"managers": groups.managers_id, "workers": groups.workers_id},
+            has_workers=bool(cfg.workers), key_arn=key.arn,
+            throughput_mode=cfg.shared_volumes.throughput_mode or "elastic", production=cfg.production,
+            tags=tags), opts=child) if cfg.shared_volumes.enabled else None
+        boot: list[pulumi.Resource] = [logs, *network.node_egress, *([shared] if shared else [])]
         managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
             role="manager", pool=MANAGER_POOL, count=cfg.managers.count,
             instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gi_b,
@@ -231,13 +239,6 @@ class Cluster(pulumi.ComponentResource):
                 cluster=cfg.name, region=region, schedule=cfg.prune.schedule, until=cfg.prune.until,
                 volumes=cfg.prune.volumes, log_group=logs.names["prune"]),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]))
-
-        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
-            cluster=cfg.name, vpc_id=network.vpc_id, subnet_ids=network.node_subnet_ids,
-            subnet_count=cfg.zone_count, node_groups={"managers": groups.managers_id, "workers": groups.workers_id},
-            has_workers=bool(cfg.workers), key_arn=key.arn,
-            throughput_mode=cfg.shared_volumes.throughput_mode or "elastic", production=cfg.production,
-            tags=tags), opts=child) if cfg.shared_volumes.enabled else None
 
         self.exports = {
             "vpcId": network.vpc_id,

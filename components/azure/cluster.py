@@ -155,6 +155,13 @@ class Cluster(pulumi.ComponentResource):
             generated = tls.PrivateKey(f"{name}-ssh", algorithm="RSA", rsa_bits=4096, opts=child)
             ssh_key = generated.public_key_openssh.apply(lambda key: key.strip())
 
+        # Before the scale sets, which depend on it: nodes go before their NFS server on destroy.
+        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
+            cluster=name, suffix=suffix.result, resource_group=rg, location=location,
+            node_subnet_ids=[network.subnet_ids["managers"], network.subnet_ids["workers"]],
+            quota_gib=cfg.shared_volumes.quota_gi_b or MINIMUM_QUOTA_GIB, production=cfg.production, tags=tags),
+            opts=child) if cfg.shared_volumes.enabled else None
+
         pools = balancer.pool_ids if balancer else {}
         services = "workers" if exposure.has_workers else "managers"
 
@@ -191,7 +198,8 @@ class Cluster(pulumi.ComponentResource):
                 custom_data=custom_data(role, pool_name, labels), public_addresses=network.nodes_public,
                 computer_name_prefix=prefix, collection_rule_id=logs.collection_rule_id if logs else None,
                 image=image_of(settings),
-                boot_dependencies=[identities, store, *([backups] if backups and role == "manager" else [])],
+                boot_dependencies=[identities, store, *([backups] if backups and role == "manager" else []),
+                                   *([shared] if shared else [])],
                 tags=tags), opts=child)
 
         managers = node_pool("managers", "manager", [cfg.managers.instance_type], cfg.managers.count,
@@ -199,12 +207,6 @@ class Cluster(pulumi.ComponentResource):
         workers = {pool.name: node_pool(pool.name, "worker", list(pool.instance_type), pool.count, pool.disk_gi_b,
                                         pool.spot, pool.labels, computer_name_prefix(name, f"w-{pool.name}"))
                    for pool in cfg.workers}
-
-        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
-            cluster=name, suffix=suffix.result, resource_group=rg, location=location,
-            node_subnet_ids=[network.subnet_ids["managers"], network.subnet_ids["workers"]],
-            quota_gib=cfg.shared_volumes.quota_gi_b or MINIMUM_QUOTA_GIB, production=cfg.production, tags=tags),
-            opts=child) if cfg.shared_volumes.enabled else None
 
         self.exports = {
             "resourceGroup": rg,

@@ -233,3 +233,15 @@ def test_the_estimate_prices_the_file_system_and_the_plan_shows_it(prod: Shared)
         (Decimal(20), Decimal("0.03"), Decimal("0.60")), (Decimal(5), Decimal("0.06"), Decimal("0.30"))]
     text = render_text(prod.graph, "eu-west-1")
     assert "sharedVolumes" in text and "encrypted=true" in text.replace(" ", "").replace(":", "=")
+
+
+def test_every_node_group_is_deleted_before_the_mount_targets(prod: Shared) -> None:
+    """A node whose NFS server vanished first would hang on its hard mounts while it drains."""
+    groups = prod.graph.of_type("aws:autoscaling/group:Group")
+    needed = [*prod.graph.of_type("aws:efs/mountTarget:MountTarget"),
+              *[r for r in prod.graph.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                if r.name.startswith("prod-volumes-in-")]]
+    assert groups and len(needed) == 5
+    for group in groups:
+        for resource in needed:
+            assert prod.graph.depends_on(group.urn, resource.urn), (group.name, resource.name)

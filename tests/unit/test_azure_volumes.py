@@ -166,3 +166,13 @@ def test_the_estimate_prices_the_provisioned_share(prod: tuple[Graph, AzureBacke
     [item] = [i for i in result.items if i.resource == "prod-volumes-share"]
     assert (item.quantity, item.unit_price, item.monthly) == (Decimal(256), Decimal("0.2223"), Decimal("56.91"))
     assert not [i for i in result.items if i.resource == "prod-volumes-account"]
+
+
+def test_every_scale_set_is_deleted_before_the_share(prod: tuple[Graph, AzureBackend]) -> None:
+    """A node whose NFS server vanished first would hang on its hard mounts while it drains."""
+    graph, _ = prod
+    scale_sets = graph.of_type("azure-native:compute:VirtualMachineScaleSet")
+    [share] = graph.of_type(SHARE)
+    assert scale_sets
+    for scale_set in scale_sets:
+        assert graph.depends_on(scale_set.urn, share.urn) and graph.depends_on(scale_set.urn, nfs_account(graph).urn)
