@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import firewall, identity, maintenance, nodes, observability, quorum, registry, stores, summary
+from . import firewall, identity, maintenance, nodes, observability, quorum, registry, stores, summary, volumes
 
 PACK_NAME = "swarmstack"
 PACK_VERSION = "0.1.0"
 """Keep equal to `version` in PulumiPolicy.yaml (a test checks)."""
 
-_MODULES = (firewall, nodes, quorum, observability, identity, stores, registry, maintenance, summary)
+_MODULES = (firewall, nodes, quorum, observability, identity, stores, registry, maintenance, summary, volumes)
 
 RESOURCE_POLICIES = [p for m in _MODULES for p in m.RESOURCE_POLICIES]
 STACK_POLICIES = [p for m in _MODULES for p in m.STACK_POLICIES]
@@ -56,3 +56,4 @@ SCANNER_EQUIVALENTS: dict[str, str] = {
     "cluster-summary-visible": "none",
     "node-roles-least-privilege": "none (scanners judge one document at a time, not what a role holds)",
 }
+SCANNER_EQUIVALENTS.update(volumes.SCANNER_EQUIVALENTS)

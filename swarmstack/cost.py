@@ -191,6 +191,8 @@ def _aws(graph: Graph, t: _Table) -> tuple[list[Item], int]:
                            "4 per group)", count, "metric-month", t.get("customMetricMonth")))
     for board in _of(graph, "aws:cloudwatch/dashboard:Dashboard"):
         items.append(_item(board, "alarms", "CloudWatch dashboard", 1, "dashboard-month", t.get("dashboardMonth")))
+    for fs in _of(graph, "aws:efs/fileSystem:FileSystem"):
+        items += _aws_file_system(fs, t)
     for bucket in _of(graph, "aws:s3/bucket:Bucket"):
         stored = t.usage["bucketGB"]
         what = "raft backups" if (bucket.inputs.get("tags") or {}).get("swarmstack:purpose") == "raft-backups" \
@@ -205,6 +207,23 @@ def _aws(graph: Graph, t: _Table) -> tuple[list[Item], int]:
                            "(assumed; pulls in the region and basic scanning are free)", stored, "GB-month",
                            t.get("ecrGBMonth")))
     return items, nodes
+
+
+def _aws_file_system(fs: Resource, t: _Table) -> list[Item]:
+    """Shared volumes: EFS Standard storage and its AWS Backup copy for the assumed GB stored;
+    with elastic throughput, the assumed GB read and written (bursting has no transfer charge)."""
+    stored = t.usage["efsGB"]
+    items = [_item(fs, "storage", f"EFS Standard: {_gb(stored)} GB stored (assumed: shared volumes)", stored,
+                   "GB-month", t.get("efsStandardGBMonth")),
+             _item(fs, "storage", f"EFS backups (AWS Backup, warm): {_gb(stored)} GB (assumed: one full copy)",
+                   stored, "GB-month", t.get("efsBackupGBMonth"))]
+    if str(fs.inputs.get("throughputMode") or "bursting") == "elastic":
+        read, written = t.usage["efsReadGBMonth"], t.usage["efsWriteGBMonth"]
+        items.append(_item(fs, "storage", f"EFS elastic throughput: {_gb(read)} GB read/month (assumed)", read,
+                           "GB", t.get("efsElasticReadGB")))
+        items.append(_item(fs, "storage", f"EFS elastic throughput: {_gb(written)} GB written/month (assumed)",
+                           written, "GB", t.get("efsElasticWriteGB")))
+    return items
 
 
 def _aws_group(group: Resource, count: int, templates: dict[str, Resource], t: _Table) -> list[Item]:
@@ -324,7 +343,16 @@ def _azure(graph: Graph, t: _Table) -> tuple[list[Item], int]:
         items.append(_item(vault, "key vault", f"Key Vault operations: {nodes} nodes × {_gb(operations)}/month "
                            "(assumed)", nodes * operations / 10000, "10k operations",
                            t.get("keyVaultPer10kOperations")))
+    for share in _of(graph, "azure-native:storage:FileShare"):
+        account = next((a for a in _of(graph, "azure-native:storage:StorageAccount")
+                        if a.outputs.get("name") == share.outputs.get("accountName")), None)
+        sku = str(((account.inputs.get("sku") if account else None) or {}).get("name") or "Premium_LRS")
+        quota = _number(share.inputs.get("shareQuota"), 100)
+        items.append(_item(share, "storage", f"premium file share {sku}: {quota} GiB provisioned (billed whether "
+                           "used or not)", quota, "GiB-month", t.get("premiumFilesGiBMonth", sku)))
     for account in _of(graph, "azure-native:storage:StorageAccount"):
+        if account.inputs.get("kind") == "FileStorage":
+            continue  # billed by its shares' provisioned size, above
         stored = t.usage["storageGB"]
         sku = str((account.inputs.get("sku") or {}).get("name") or "Standard_LRS")
         items.append(_item(account, "storage", f"storage account {sku}: {_gb(stored)} GB stored (assumed: "

@@ -33,6 +33,9 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:ssm/association:Association": ("scheduleExpression",),
     "aws:ecr/repository:Repository": ("name", "imageTagMutability", "imageScanningConfiguration"),
     "azure-native:containerregistry:Registry": ("sku", "adminUserEnabled", "anonymousPullEnabled"),
+    "aws:efs/fileSystem:FileSystem": ("encrypted", "kmsKeyId", "throughputMode"),
+    "aws:efs/backupPolicy:BackupPolicy": ("backupPolicy",),
+    "aws:efs/mountTarget:MountTarget": ("subnetId", "securityGroups"),
     "azure-native:network:VirtualNetwork": ("addressSpace",),
     "azure-native:network:Subnet": ("addressPrefix",),
     "azure-native:network:SecurityRule": ("priority", "direction", "access", "protocol",
@@ -40,6 +43,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "azure-native:compute:VirtualMachineScaleSet": ("sku", "zones"),
     "azure-native:network:LoadBalancer": ("sku",),
     "azure-native:operationalinsights:Workspace": ("retentionInDays",),
+    "azure-native:storage:FileShare": ("enabledProtocols", "shareQuota", "rootSquash"),
 }
 
 

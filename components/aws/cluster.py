@@ -29,6 +29,7 @@ from components.aws.observability import LogGroups, LogGroupsArgs, Monitoring, M
 from components.aws.registry import Registry, RegistryArgs, repository_name
 from components.aws.store import ClusterKey, ClusterKeyArgs
 from components.aws.tls import DockerTls, DockerTlsArgs
+from components.aws.volumes import SharedVolumes, SharedVolumesArgs, volume_create_command
 from components.common.managers import MANAGER_POOL, manager_plan
 from components.common.names import bucket_name
 from components.common.ports import DOCKER_TLS_PORT, Exposure
@@ -200,7 +201,15 @@ class Cluster(pulumi.ComponentResource):
         # What every node reads or needs from its first boot to its drain: the group
         # depends on it (components stand for their children), so it exists before the
         # first node boots and is deleted only after the last node has drained.
-        boot: list[pulumi.Resource] = [logs, *network.node_egress]
+        # The shared volumes too: a node is gone before its NFS server (a hard mount whose server
+        # vanished would hang the node's drain).
+        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
+            cluster=cfg.name, vpc_id=network.vpc_id, subnet_ids=network.node_subnet_ids,
+            subnet_count=cfg.zone_count, node_groups={"managers": groups.managers_id, "workers": groups.workers_id},
+            has_workers=bool(cfg.workers), key_arn=key.arn,
+            throughput_mode=cfg.shared_volumes.throughput_mode or "elastic", production=cfg.production,
+            tags=tags), opts=child) if cfg.shared_volumes.enabled else None
+        boot: list[pulumi.Resource] = [logs, *network.node_egress, *([shared] if shared else [])]
         managers = NodeGroup(f"{name}-{MANAGER_POOL}", NodeGroupArgs(
             role="manager", pool=manager.pool, count=manager.count,
             instance_types=[cfg.managers.instance_type], spot=False, disk_gib=cfg.managers.disk_gib,
@@ -270,6 +279,10 @@ class Cluster(pulumi.ComponentResource):
         if registry is not None:
             self.exports["registry"] = registry.address
             self.exports["registryRepositories"] = registry.urls
+        if shared is not None:
+            self.exports["sharedVolumes"] = {
+                "fileSystemId": shared.file_system_id, "address": shared.dns_name, "device": ":/",
+                "volumeCreate": shared.dns_name.apply(volume_create_command)}
         if certificates is not None:
             if balancer is not None:
                 self.exports["dockerHost"] = balancer.dns_name.apply(lambda d: f"tcp://{d}:2376")

@@ -27,6 +27,7 @@ from components.azure.observability import Logs, LogsArgs, Monitoring, Monitorin
 from components.azure.registry import Registry, RegistryArgs
 from components.azure.store import StoredTls, SwarmStore, SwarmStoreArgs
 from components.azure.tls import DockerTls, DockerTlsArgs
+from components.azure.volumes import MINIMUM_QUOTA_GIB, SharedVolumes, SharedVolumesArgs, volume_create_command
 from components.common.managers import manager_plan
 from components.common.ports import Exposure
 from components.common.summary import cluster_summary, cluster_tags
@@ -170,6 +171,13 @@ class Cluster(pulumi.ComponentResource):
             generated = tls.PrivateKey(f"{name}-ssh", algorithm="RSA", rsa_bits=4096, opts=child)
             ssh_key = generated.public_key_openssh.apply(lambda key: key.strip())
 
+        # Before the scale sets, which depend on it: nodes go before their NFS server on destroy.
+        shared = SharedVolumes(f"{name}-volumes", SharedVolumesArgs(
+            cluster=name, suffix=suffix.result, resource_group=rg, location=location,
+            node_subnet_ids=[network.subnet_ids["managers"], network.subnet_ids["workers"]],
+            quota_gib=cfg.shared_volumes.quota_gib or MINIMUM_QUOTA_GIB, production=cfg.production, tags=tags),
+            opts=child) if cfg.shared_volumes.enabled else None
+
         pools = balancer.pool_ids if balancer else {}
         services = "workers" if exposure.has_workers else "managers"
 
@@ -206,7 +214,8 @@ class Cluster(pulumi.ComponentResource):
                 custom_data=custom_data(role, pool_name, labels), public_addresses=network.nodes_public,
                 computer_name_prefix=prefix, collection_rule_id=logs.collection_rule_id if logs else None,
                 image=image_of(settings),
-                boot_dependencies=[identities, store, *([backups] if backups and role == "manager" else [])],
+                boot_dependencies=[identities, store, *([backups] if backups and role == "manager" else []),
+                                   *([shared] if shared else [])],
                 tags=tags), opts=child)
 
         managers = node_pool(manager.pool, "manager", [cfg.managers.instance_type], manager.count,
@@ -241,6 +250,11 @@ class Cluster(pulumi.ComponentResource):
                 balancer.address if balancer is not None else pulumi.Output.from_input("<a manager's address>")
             self.exports["dockerHost"] = pulumi.Output.concat("tcp://", target, ":2376")
             self.exports["clientTls"] = docker_tls.client_bundle
+        if shared is not None:
+            self.exports["sharedVolumes"] = {
+                "account": shared.account_name, "address": shared.host,
+                "device": shared.export.apply(lambda e: f":{e}"),
+                "volumeCreate": shared.account_name.apply(volume_create_command)}
         if logs is not None:
             self.exports["logWorkspaceId"] = logs.workspace_id
             self.exports["logWorkspaceCustomerId"] = logs.workspace_customer_id

@@ -39,6 +39,9 @@ _HINTS = {
     "metrics.diskAlarmPercent": "must be a whole percentage from 50 to 99",
     "metrics.memoryAlarmPercent": "must be a whole percentage from 50 to 99",
     "registry.keepImages": "must be a whole number of images from 1 to 1000",
+    "sharedVolumes.enabled": "must be true or false",
+    "sharedVolumes.throughputMode": "must be elastic or bursting",
+    "sharedVolumes.quotaGiB": "must be a whole number of GiB from 100 (the premium share minimum) to 102400",
 }
 
 

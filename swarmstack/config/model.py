@@ -255,6 +255,21 @@ class Registry(Model):
     """AWS: images a repository keeps, newest first, 1 to 1000 (ECR lifecycle policy); unset: 30."""
 
 
+class SharedVolumes(Model):
+    """A network file system every node mounts, for Docker volumes that follow a service from
+    node to node (AWS: an encrypted EFS file system; Azure: a premium Azure Files NFS share).
+    Off by default: it costs money whether or not a volume uses it (docs/volumes.md)."""
+
+    enabled: bool = False
+    """Create the file system and open NFS (2049/tcp) to it from the nodes only."""
+    throughput_mode: Literal["elastic", "bursting"] | None = None
+    """AWS only: EFS throughput, `elastic` (the default: scales with the traffic, billed per GiB
+    moved) or `bursting` (scales with the data stored, no transfer charge)."""
+    quota_gib: Annotated[int, Field(ge=100, le=102400, strict=True)] | None = Field(default=None, alias="quotaGiB")
+    """Azure only: the share's provisioned size in GiB, 100 (the premium minimum, the default) to
+    102400; Azure bills the provisioned size and scales the share's IOPS and throughput with it."""
+
+
 class Image(Model):
     """The node OS image; unset means the cloud's current default looked up at deploy."""
 
@@ -305,6 +320,8 @@ class ClusterConfig(Model):
     """The private container registry (off unless enabled)."""
     image: Image = Image()
     """The node OS image."""
+    shared_volumes: SharedVolumes = SharedVolumes()
+    """A network file system for Docker volumes shared by the nodes (opt-in)."""
     tags: dict[str, str] = Field(default_factory=dict)
     """Tags put on every resource that takes tags."""
 

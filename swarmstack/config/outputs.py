@@ -114,6 +114,11 @@ OUTPUTS: tuple[StackOutput, ...] = (
     StackOutput("registryRepositories", CLOUDS,
                 "Each listed repository's full image address (`registry.repositories` name → address).",
                 when="`registry.enabled`", exported=lambda c: c.registry.enabled),
+    StackOutput("sharedVolumes", CLOUDS,
+                "The NFS file system Docker's `local` driver mounts (AWS: `fileSystemId`, `address`, `device`; "
+                "Azure: `account`, `address`, `device`) and the exact `volumeCreate` command; "
+                "see docs/volumes.md.",
+                when="`sharedVolumes.enabled`", exported=lambda c: c.shared_volumes.enabled),
 )
 
 

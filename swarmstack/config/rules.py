@@ -75,6 +75,7 @@ def check(cfg: ClusterConfig, raw: dict[str, Any]) -> list[Problem]:
         *_prune(cfg),
         *_metrics(cfg),
         *_tags(cfg),
+        *_shared_volumes(cfg),
     ]
 
 
@@ -82,6 +83,17 @@ def _metrics(cfg: ClusterConfig) -> Iterator[Problem]:
     if cfg.metrics.enabled and cfg.cloud == "azure" and not cfg.logging.enabled:
         yield Problem("metrics.enabled", True, "on Azure the metrics go to the Log Analytics workspace of "
                       "`logging`: set logging.enabled to true, or metrics.enabled to false")
+
+
+def _shared_volumes(cfg: ClusterConfig) -> Iterator[Problem]:
+    """Each cloud's own knob: EFS has no size to provision, an Azure share no throughput mode."""
+    shared = cfg.shared_volumes
+    if cfg.cloud == "aws" and shared.quota_gib is not None:
+        yield Problem("sharedVolumes.quotaGiB", shared.quota_gib,
+                      "is for Azure; EFS grows with what is stored: remove it (or set throughputMode)")
+    if cfg.cloud == "azure" and shared.throughput_mode is not None:
+        yield Problem("sharedVolumes.throughputMode", shared.throughput_mode,
+                      "is for AWS; an Azure premium share's throughput follows quotaGiB: remove it (or set quotaGiB)")
 
 
 def _prune(cfg: ClusterConfig) -> Iterator[Problem]:

@@ -1699,3 +1699,115 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+# ---------------------------------------------------------------- efs
+
+EFS_THROUGHPUT_MODES = ("bursting", "provisioned", "elastic")
+EFS_PERFORMANCE_MODES = ("generalPurpose", "maxIO")
+EFS_MOUNT_TARGET_GROUPS = 5
+"""At most 5 security groups on a mount target (AWS: CreateMountTarget, SecurityGroups)."""
+
+
+def check_file_system(i: dict[str, Any]) -> str | None:
+    """Why EFS would refuse these file system settings, or None (moto checks only kmsKeyId
+    without encrypted). Pure."""
+    throughput = i.get("throughputMode", "bursting")
+    performance = i.get("performanceMode", "generalPurpose")
+    if throughput not in EFS_THROUGHPUT_MODES:
+        return f"throughputMode must be one of {', '.join(EFS_THROUGHPUT_MODES)}, got {throughput!r}"
+    if performance not in EFS_PERFORMANCE_MODES:
+        return f"performanceMode must be generalPurpose or maxIO, got {performance!r}"
+    if throughput == "elastic" and performance != "generalPurpose":
+        return "elastic throughput needs performanceMode generalPurpose"
+    if (throughput == "provisioned") != (i.get("provisionedThroughputInMibps") is not None):
+        return "provisionedThroughputInMibps is given with, and only with, throughputMode provisioned"
+    if i.get("kmsKeyId") and not _truthy(i.get("encrypted")):
+        return "kmsKeyId needs encrypted: true"
+    return None
+
+
+def _efs_model(aws: AwsBackend, file_system_id: str) -> Any:
+    from moto.efs.models import efs_backends
+
+    return efs_backends[aws.account][aws.region].file_systems_by_id[file_system_id]
+
+
+def _existing_file_system(aws: AwsBackend, type_: str, name: str, i: dict[str, Any]) -> dict[str, Any]:
+    fsid = need(i, "fileSystemId", type_, name)
+    return dict(aws.client("efs").describe_file_systems(FileSystemId=fsid)["FileSystems"][0])
+
+
+@handles("aws:efs/fileSystem:FileSystem")
+def _file_system(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    problem = check_file_system(i)
+    if problem:
+        raise EngineError(f"efs FileSystem '{name}': BadRequest: {problem}")
+    kwargs: dict[str, Any] = {"CreationToken": i.get("creationToken") or f"{name}-{abs(hash(name)) % 10**7:07d}",
+                              "PerformanceMode": i.get("performanceMode", "generalPurpose"),
+                              "ThroughputMode": i.get("throughputMode", "bursting"),
+                              "Encrypted": _truthy(i.get("encrypted"))}
+    if i.get("kmsKeyId"):
+        # moto does not look the key up; EFS refuses a key that does not exist or is not symmetric.
+        key = aws.client("kms").describe_key(KeyId=i["kmsKeyId"])["KeyMetadata"]
+        if key.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT" or key.get("KeyState") != "Enabled":
+            raise EngineError(f"efs FileSystem '{name}': EFS takes only enabled symmetric KMS keys, "
+                              f"got {key.get('KeySpec')} ({key.get('KeyState')})")
+        kwargs["KmsKeyId"] = i["kmsKeyId"]
+    if i.get("provisionedThroughputInMibps") is not None:
+        kwargs["ProvisionedThroughputInMibps"] = float(i["provisionedThroughputInMibps"])
+    if i.get("tags"):
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+    efs = aws.client("efs")
+    fs = efs.create_file_system(**kwargs)
+    fsid = fs["FileSystemId"]
+    policies = as_list(i.get("lifecyclePolicies"))
+    if policies:
+        efs.put_lifecycle_configuration(FileSystemId=fsid, LifecyclePolicies=[
+            {k[0].upper() + k[1:]: v for k, v in policy.items()} for policy in policies])
+    return fsid, {"arn": fs["FileSystemArn"], "dnsName": f"{fsid}.efs.{aws.region}.amazonaws.com",
+                  "creationToken": kwargs["CreationToken"], "encrypted": kwargs["Encrypted"],
+                  "kmsKeyId": i.get("kmsKeyId", ""), "ownerId": aws.account,
+                  "performanceMode": kwargs["PerformanceMode"], "throughputMode": kwargs["ThroughputMode"],
+                  "numberOfMountTargets": 0, **tags_all(i)}
+
+
+@handles("aws:efs/backupPolicy:BackupPolicy")
+def _efs_backup_policy(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """moto has no PutBackupPolicy: the handler checks the status and sets the file system's
+    backup flag in moto's model, so DescribeBackupPolicy answers as EFS would."""
+    fs = _existing_file_system(aws, "efs BackupPolicy", name, i)
+    status = (i.get("backupPolicy") or {}).get("status")
+    if status not in ("ENABLED", "DISABLED"):
+        raise EngineError(f"efs BackupPolicy '{name}': ValidationException: status must be ENABLED or DISABLED, "
+                          f"got {status!r}")
+    _efs_model(aws, fs["FileSystemId"])._backup = status == "ENABLED"
+    return fs["FileSystemId"], {}
+
+
+@handles("aws:efs/mountTarget:MountTarget")
+def _mount_target(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """moto keeps one mount target per zone and one VPC per file system; the handler adds that
+    the groups (1 to 5) are in the subnet's VPC, which moto does not check."""
+    fs = _existing_file_system(aws, "efs MountTarget", name, i)
+    subnet_id = need(i, "subnetId", "efs MountTarget", name)
+    groups = [str(g) for g in as_list(i.get("securityGroups"))]
+    if not 1 <= len(groups) <= EFS_MOUNT_TARGET_GROUPS:
+        raise EngineError(f"efs MountTarget '{name}': give 1 to {EFS_MOUNT_TARGET_GROUPS} security groups, "
+                          f"got {len(groups)} (none means the VPC's default group)")
+    subnet = aws.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
+    for group in aws.ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"]:
+        if group["VpcId"] != subnet["VpcId"]:
+            raise EngineError(f"efs MountTarget '{name}': SecurityGroupNotFound: {group['GroupId']} is in "
+                              f"{group['VpcId']}, the subnet in {subnet['VpcId']}")
+    kwargs: dict[str, Any] = {"FileSystemId": fs["FileSystemId"], "SubnetId": subnet_id, "SecurityGroups": groups}
+    if i.get("ipAddress"):
+        kwargs["IpAddress"] = i["ipAddress"]
+    target = aws.client("efs").create_mount_target(**kwargs)
+    zone = target["AvailabilityZoneName"]
+    return target["MountTargetId"], {
+        "availabilityZoneName": zone, "availabilityZoneId": target.get("AvailabilityZoneId", ""),
+        "ipAddress": target["IpAddress"], "networkInterfaceId": target["NetworkInterfaceId"],
+        "fileSystemArn": fs["FileSystemArn"], "ownerId": aws.account,
+        "dnsName": f"{fs['FileSystemId']}.efs.{aws.region}.amazonaws.com",
+        "mountTargetDnsName": f"{zone}.{fs['FileSystemId']}.efs.{aws.region}.amazonaws.com"}

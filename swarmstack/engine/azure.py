@@ -861,17 +861,87 @@ def _storage_account(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[st
         raise EngineError(f"{where}: sku.name {sku!r} is not a storage SKU")
     if i.get("kind") not in ("StorageV2", "Storage", "BlobStorage", "BlockBlobStorage", "FileStorage"):
         raise EngineError(f"{where}: kind {i.get('kind')!r} is not a storage account kind")
+    if i.get("kind") == "FileStorage" and not sku.startswith("Premium"):
+        raise EngineError(f"{where}: a FileStorage account is premium only: sku.name Premium_LRS or Premium_ZRS, "
+                          f"got {sku}")
     if i.get("kind") != "StorageV2" and sku.startswith("Standard"):
         raise EngineError(f"{where}: tables need a general-purpose account: kind StorageV2")
     if i.get("minimumTlsVersion") not in (None, "TLS1_0", "TLS1_1", "TLS1_2"):
         raise EngineError(f"{where}: minimumTlsVersion must be TLS1_0, TLS1_1 or TLS1_2")
     az.check_references(i, where)
+    _check_network_rules(az, i.get("networkRuleSet"), where)
     rid = az.arm_id(group, "Microsoft.Storage", "storageAccounts", account)
     out = {**common(az, "StorageAccount", name, i, "Microsoft.Storage/storageAccounts", account),
            "primaryEndpoints": {s: f"https://{account}.{s}.core.windows.net/" for s in ("blob", "table", "queue",
                                                                                        "file")}}
     az.global_names["storageAccounts"].add(account)
     az.add(Stored("storageAccounts", account, rid, {**i, **out}))
+    return rid, out
+
+
+def _check_network_rules(az: AzureBackend, rules: Any, where: str) -> None:
+    """A storage firewall: default action Allow or Deny, bypass from the documented set; each
+    virtual network rule names a subnet whose `Microsoft.Storage` service endpoint is on (Azure
+    refuses the rule otherwise) when the model holds its inputs."""
+    if not rules:
+        return
+    if rules.get("defaultAction") not in ("Allow", "Deny"):
+        raise EngineError(f"{where}: networkRuleSet.defaultAction must be Allow or Deny, "
+                          f"got {rules.get('defaultAction')!r}")
+    for part in str(rules.get("bypass", "AzureServices")).replace(" ", "").split(","):
+        if part not in ("None", "Logging", "Metrics", "AzureServices"):
+            raise EngineError(f"{where}: networkRuleSet.bypass '{part}' is not None, Logging, Metrics or AzureServices")
+    for index, rule in enumerate(rules.get("virtualNetworkRules") or []):
+        subnet = az.resolve(str(rule.get("virtualNetworkResourceId") or ""),
+                            f"{where}: networkRuleSet.virtualNetworkRules[{index}]", ("subnets",))
+        if rule.get("action", "Allow") != "Allow":
+            raise EngineError(f"{where}: networkRuleSet.virtualNetworkRules[{index}].action must be Allow")
+        endpoints = {e.get("service") for e in subnet.outputs.get("serviceEndpoints") or []}
+        if "Microsoft.Storage" not in endpoints:
+            raise EngineError(f"{where}: NetworkAclsValidationFailure: subnet {subnet.id} has no service endpoint "
+                              "for Microsoft.Storage")
+
+
+FILE_SHARE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+"""3 to 63 lowercase letters, digits and single dashes, starting and ending with a letter or digit."""
+PREMIUM_SHARE_GIB = (100, 102400)
+"""A premium (FileStorage) share's provisioned size: 100 GiB to 100 TiB."""
+
+
+@handles("azure-native:storage:FileShare")
+def _file_share(az: AzureBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
+    """NFS shares only in premium FileStorage accounts with secure transfer off; quota within
+    the premium range; root squash from the documented set."""
+    where = az.where("FileShare", name)
+    account = _account_of(az, i, where)
+    share = name_of(i, "shareName", name)
+    if not FILE_SHARE_NAME.match(share):
+        raise EngineError(f"{where}: share name {share!r} must be 3-63 lowercase letters, digits and single dashes, "
+                          "starting and ending with a letter or digit")
+    protocol = i.get("enabledProtocols", "SMB")
+    if protocol not in ("SMB", "NFS"):
+        raise EngineError(f"{where}: enabledProtocols must be SMB or NFS, got {protocol!r}")
+    premium = account.outputs.get("kind") == "FileStorage"
+    if protocol == "NFS":
+        if not premium:
+            raise EngineError(f"{where}: NFS shares need a premium FileStorage account; '{account.name}' is "
+                              f"{account.outputs.get('kind')}")
+        if account.outputs.get("enableHttpsTrafficOnly", True) is not False:
+            raise EngineError(f"{where}: NFS shares are unreachable while secure transfer is required: set "
+                              f"enableHttpsTrafficOnly false on '{account.name}'")
+    squash = i.get("rootSquash")
+    if squash is not None and (protocol != "NFS" or squash not in ("NoRootSquash", "RootSquash", "AllSquash")):
+        raise EngineError(f"{where}: rootSquash is for NFS shares: NoRootSquash, RootSquash or AllSquash, got "
+                          f"{squash!r} on {protocol}")
+    quota = as_int(i.get("shareQuota", PREMIUM_SHARE_GIB[0] if premium else 5120), where, "shareQuota")
+    low, high = PREMIUM_SHARE_GIB if premium else (1, 102400)
+    if not low <= quota <= high:
+        raise EngineError(f"{where}: shareQuota {quota} GiB is outside {low}-{high} for a "
+                          f"{'premium' if premium else 'standard'} share")
+    rid = f"{account.id}/fileServices/default/shares/{share}"
+    out = {"name": share, "type": "Microsoft.Storage/storageAccounts/fileServices/shares",
+           "enabledProtocols": protocol, "shareQuota": quota}
+    az.add(Stored("shares", share, rid, {**i, **out}, parent=account))
     return rid, out
 
 

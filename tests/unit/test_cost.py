@@ -250,7 +250,8 @@ def test_an_override_file_merges_negotiated_prices_over_the_snapshot(tmp_path: P
     ({"regions": {"eu-west-1": {"natGatewayHours": 0.04}}},
      "regions.eu-west-1.natGatewayHours: unknown key; valid keys here: instances, spotDiscount, ebsGBMonth, "
      "natGatewayHour, natGatewayGB, nlbHour, nlbLcuHour, publicIpv4Hour, kmsKeyMonth, kmsPer10kRequests, "
-     "logsIngestGB, logsStoreGBMonth, alarmMonth, customMetricMonth, dashboardMonth, s3GBMonth, ecrGBMonth"),
+     "logsIngestGB, logsStoreGBMonth, alarmMonth, customMetricMonth, dashboardMonth, s3GBMonth, ecrGBMonth, "
+     "efsStandardGBMonth, efsElasticReadGB, efsElasticWriteGB, efsBackupGBMonth"),
     ({"regions": {"eu-west-1": {"instances": {"m6i.large": "cheap"}}}},
      "regions.eu-west-1.instances.m6i.large = 'cheap': must be a number, 0 or more"),
     ({"usage": {"logGBPerNodeMonth": -1}}, "usage.logGBPerNodeMonth = Decimal('-1'): must be a number, 0 or more"),

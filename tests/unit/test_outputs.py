@@ -4,6 +4,7 @@ output names are exactly the ones declared for its cloud and config, and so are 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,18 @@ def test_a_stack_exports_exactly_the_documented_outputs(stack: str) -> None:
         f"{stack}: exported but not in swarmstack/config/outputs.py: {sorted(set(graph.outputs) - set(expected))}; "
         f"declared but not exported: {sorted(set(expected) - set(graph.outputs))}")
     assert graph.secret_outputs == {name for name, o in expected.items() if o.secret}
+
+
+FEATURES = {"registry": {"enabled": True, "repositories": ["app"]}, "sharedVolumes": {"enabled": True},
+            "metrics": {"enabled": True}}
+
+
+@pytest.mark.parametrize("stack", ["prod-aws", "prod-azure"])
+def test_the_opt_in_features_export_exactly_their_documented_outputs(stack: str) -> None:
+    config = stack_config(stack)
+    config["swarmstack:cluster"].update(copy.deepcopy(FEATURES))
+    cluster = validate(stack, stack, config).cluster
+    graph = graph_of(stack, config)
+    expected = documented(cluster)
+    assert {"registry", "registryRepositories", "sharedVolumes"} <= set(expected)
+    assert sorted(graph.outputs) == sorted(expected)

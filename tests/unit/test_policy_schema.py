@@ -31,6 +31,11 @@ READ: dict[str, list[str]] = {
         "metadataOptions.httpTokens", "metadataOptions.httpPutResponseHopLimit", "rootBlockDevice.encrypted",
         "ebsBlockDevices.encrypted", "userData", "userDataBase64", "vpcSecurityGroupIds"],
     "aws:ebs/volume:Volume": ["encrypted"],
+    "aws:efs/fileSystem:FileSystem": ["encrypted"],
+    "aws:efs/mountTarget:MountTarget": ["securityGroups"],
+    "azure-native:storage:FileShare": ["enabledProtocols", "accountName"],
+    "azure-native:storage:StorageAccount": [
+        "name", "accountName", "networkRuleSet.defaultAction", "networkRuleSet.ipRules.iPAddressOrRange"],
     "aws:autoscaling/group:Group": [
         "tags.key", "tags.value", "launchTemplate.id", "launchTemplate.name",
         "mixedInstancesPolicy.instancesDistribution.onDemandPercentageAboveBaseCapacity",
