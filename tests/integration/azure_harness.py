@@ -32,7 +32,7 @@ from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _ente
 
 from userdata import NodeUserData, files_of, render
 from userdata.params import address_pool_for, pool_labels_of
-from userdata.render import RESTORE_TOOL_PATH
+from userdata.render import NODE_SCRIPT, RESTORE_TOOL_PATH
 
 HERE = Path(__file__).resolve().parent
 STACK = "prod-azure"
@@ -257,7 +257,7 @@ class AzureHarness(Harness):
         (node_dir / "bin").mkdir()
         (node_dir / "bin" / "apt-mark").write_text("#!/bin/sh\necho \"apt-mark $*: not on a harness node\" >&2\nexit 1\n")
         (node_dir / "bin" / "apt-mark").chmod(0o755)
-        (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
+        (node_dir / "swarmstack-node").write_text(files[NODE_SCRIPT])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
         if RESTORE_TOOL_PATH in files:  # the restore tool: Azure keeps it in the managers' custom data
             (node_dir / "restore.sh").write_text(files[RESTORE_TOOL_PATH])

@@ -46,6 +46,9 @@ from typing import Any, TypeVar
 
 import node_iam
 
+from components.common.namespace import log_group_names
+from components.common.node_paths import NODE_SCRIPT
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 STACK = "prod-aws"
@@ -56,7 +59,6 @@ IMDS_PORT = 8080
 MOTO_URL = f"http://{CLOUD_IP}:{MOTO_PORT}"
 IMDS_URL = f"http://{CLOUD_IP}:{IMDS_PORT}"
 ZONES = ("a", "b", "c")
-LOG_KINDS = ("containers", "events", "bootstrap", "prune")
 HOOK = "swarmstack-drain"
 CLONE_NEWNET = 0x40000000
 TOOLS = ("dockerd", "containerd", "runc", "ip", "nsenter", "unshare", "curl", "flock")
@@ -526,7 +528,7 @@ class Harness:
             # The cluster key (components/aws/store.py): the nodes store the join tokens under it.
             self.key_arn = str(self.cloud.aws("kms", "create_key", Description="swarmstack prod")["KeyMetadata"]["Arn"])
             node_iam.grant_node_policies(self.cloud.aws, self.cloud.identities, self.region, self.cluster,
-                                         [f"/swarmstack/{self.cluster}/{kind}" for kind in LOG_KINDS], self.key_arn,
+                                         list(log_group_names(self.cluster).values()), self.key_arn,
                                          self.generation)
         except BaseException:
             self.close()
@@ -541,8 +543,8 @@ class Harness:
         """Log groups, TLS parameters, launch templates, ASGs with the drain hook."""
         cloud = self.cloud
         assert cloud is not None
-        for kind in LOG_KINDS:
-            cloud.aws("logs", "create_log_group", logGroupName=f"/swarmstack/{self.cluster}/{kind}")
+        for group in log_group_names(self.cluster).values():
+            cloud.aws("logs", "create_log_group", logGroupName=group)
         for name, value in (tls or {}).items():
             cloud.aws("ssm", "put_parameter", Name=f"/swarmstack/{self.cluster}/tls/{name}", Value=value,
                       Type="SecureString")
@@ -589,7 +591,7 @@ class Harness:
         params = self.userdata.params_for(self.stack.cluster, self.region, role, pool, self.generation,
                                           self.key_arn)
         files = self.userdata.files_of(self.userdata.render(params))
-        (node_dir / "swarmstack-node").write_text(files["/usr/local/sbin/swarmstack-node"])
+        (node_dir / "swarmstack-node").write_text(files[NODE_SCRIPT])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
         self.net.attach(node.ns, ip)
         # The machine's address as EC2 knows it (moto drew another): what the leader checks
