@@ -20,7 +20,10 @@ class Problem:
     """What is wrong and what would be valid."""
 
     def line(self, source: str) -> str:
-        key = self.path if ":" in self.path else f"{ROOT_KEY}.{self.path}" if self.path else ROOT_KEY
+        # A full key (`aws:region`) has its namespace in its first segment; a key below the
+        # cluster may hold a colon further on (`tags.swarmstack:stack`).
+        full = ":" in self.path.split(".", 1)[0]
+        key = self.path if full else f"{ROOT_KEY}.{self.path}" if self.path else ROOT_KEY
         return f"{source}: {key} = {show(self.value)}: {self.message}"
 
 

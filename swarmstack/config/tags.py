@@ -14,5 +14,5 @@ ROLE_TAG = "swarmstack:role"
 the firewall groups and identities of a role."""
 POOL_TAG = "swarmstack:pool"
 """A node group's pool name."""
-RESERVED_TAG_KEYS = ("Name", CLUSTER_TAG, ROLE_TAG, POOL_TAG)
+RESERVED_TAG_KEYS = ("Name", CLUSTER_TAG, STACK_TAG, ROLE_TAG, POOL_TAG)
 """Tag keys a stack's `tags` may not set."""

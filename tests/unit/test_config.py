@@ -143,6 +143,8 @@ BAD = [
      "\"m7g.large\"]: mixes x86_64 and arm64 (Graviton) types; one image cannot boot both: keep one "
      "architecture per pool"),
     ("tags.Name", "x", "tags.Name = x: is set by swarmstack itself; choose another tag key"),
+    ("tags.swarmstack:stack", "mine", "tags.swarmstack:stack = mine: is set by swarmstack itself; choose another "
+     "tag key"),
     ("alarms.email", ["ops@example.com", "ops"], "alarms.email[1] = ops: is not an email address such as "
      "ops@example.com"),
     ("alarms.https", ["http://hooks.example.com/a"], "alarms.https[0] = http://hooks.example.com/a: must be an "
