@@ -284,6 +284,7 @@ class Cluster(pulumi.ComponentResource):
         boot: list[pulumi.Resource] = [logs, *network.node_egress, *([shared] if shared else [])]
         made: dict[str, NodeGroup] = {}
         for pool in plan.pools:
+            lifecycle_roles: dict[str, pulumi.Input[str]]
             if pool.role == "manager":
                 security_group, lifecycle_roles = groups.managers_id, {"manager": identities["manager"].role_name}
                 dependencies = [identities["manager"], *boot, *([certificates] if certificates else []),

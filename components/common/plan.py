@@ -81,7 +81,7 @@ class RegistryPlan:
 class VolumesPlan:
     """The shared NFS volumes."""
 
-    throughput_mode: str
+    throughput_mode: Literal["elastic", "bursting"]
     """EFS's throughput mode (AWS)."""
     quota_gib: int | None
     """The share's quota, GiB, or None for the cloud's minimum (Azure)."""
