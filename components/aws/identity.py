@@ -19,7 +19,7 @@ Service Authorization Reference; "star only" means the action has no resource ty
   instead of `AmazonSSMManagedInstanceCore` (which allows `ssm:GetParameter(s)` on `*` and
   so hands every worker the manager token): the agent's channels (`ssmmessages:*Channel`,
   the six `ec2messages:` calls; star only), its registration and association calls on this
-  account's instances, and the one document the prune runs (`AWS-RunShellScript`).
+  account's instances, and the one document the prune and the metrics agent run (`AWS-RunShellScript`).
 - CloudWatch Logs: write to the cluster's own log groups.
 - Node metrics (`metrics.py`), when on: `cloudwatch:PutMetricData` into the cluster's own
   namespace only (the `cloudwatch:namespace` condition) and `ec2:DescribeTags`.
@@ -57,7 +57,7 @@ WORKER_READS = ("init", "tokens/worker", "managers")
 MANAGER_ONLY = ("tokens/manager",)
 """Generation state a worker must never read (besides the whole `tls/` tree)."""
 PRUNE_DOCUMENT = "AWS-RunShellScript"
-"""The SSM document the prune association runs (`maintenance.py`)."""
+"""The SSM document the prune association (`maintenance.py`) and the metrics agent's (`metrics.py`) run."""
 SESSION_CHANNELS = ("ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
                     "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel")
 AGENT_MESSAGES = ("ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
