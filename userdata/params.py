@@ -41,6 +41,8 @@ _URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
 _GENERATION = re.compile(r"^[0-9a-f]{8}$")
 _HOOK = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d{1,5})?$")
+"""A registry host as image names start with it: lower-case DNS labels, an optional port."""
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _UNTIL = re.compile(DURATION)
 _S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -115,6 +117,10 @@ class NodeUserData:
     """Azure: Resource Manager (the leader lists the cluster's machines)."""
     table: str = "swarm"
     """Azure: table name of the init marker and the manager list."""
+    registry: str = ""
+    """Azure: the cluster registry's login server (`<name>.azurecr.io`); the custom data then
+    carries the registry tool and its timer. Empty: no registry. AWS nodes get the same tool
+    from a State Manager association (`components/aws/registry.py`): EC2's 16 KiB are full."""
     health_port: int = HEALTH_PORT
     """Azure: loopback port where the Application Health extension reads the node's health."""
     stale_marker_seconds: int = 600
@@ -143,6 +149,13 @@ class NodeUserData:
             raise ValueError("invalid node user data: " + "; ".join(problems))
         if not self.os:
             object.__setattr__(self, "os", DEFAULT_OS[self.cloud])
+
+    def registry_tool(self) -> RegistryTool | None:
+        """The registry tool this node's custom data carries (Azure), or None."""
+        if not self.registry:
+            return None
+        return RegistryTool(cluster=self.cluster, cloud=self.cloud, registry=self.registry,
+                            imds_endpoint=self.imds_endpoint, identity_client_id=self.identity_client_id)
 
     @property
     def ssm_prefix(self) -> str:
@@ -241,6 +254,11 @@ def _problems(p: NodeUserData) -> list[str]:
     if p.cloud == "aws" and not _KMS_ARN.match(p.key_arn):
         out.append(f"key_arn {p.key_arn!r} must be the ARN of the cluster's KMS key (the join tokens are "
                    "encrypted with it)")
+    if p.registry and p.cloud != "azure":
+        out.append(f"registry {p.registry!r}: only Azure's custom data carries the registry tool; "
+                   "AWS runs it from State Manager (components/aws/registry.py)")
+    elif p.registry and not _REGISTRY.match(p.registry):
+        out.append(f"registry {p.registry!r} must be a registry host such as myreg.azurecr.io")
     if p.cloud == "azure":
         out.extend(_azure_problems(p))
     for name in TIMERS:
@@ -343,3 +361,36 @@ def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, genera
         key_arn=key_arn,
         worker_poll_seconds=worker_poll_for(sum(p.count for p in cluster.workers)),
     )
+
+
+@dataclass(frozen=True)
+class RegistryTool:
+    """What the registry tool (`templates/node/registry.sh.j2`) depends on: the registry and
+    how a node of this cloud proves who it is. AWS: one tool for every node (the instance
+    role answers); Azure: one per node role (its user-assigned identity)."""
+
+    cluster: str
+    cloud: str
+    registry: str
+    """The registry host: `<account>.dkr.ecr.<region>.amazonaws.com` or `<name>.azurecr.io`."""
+    region: str = ""
+    """AWS: the registry's region (ECR's endpoint)."""
+    imds_endpoint: str = "http://169.254.169.254"
+    """Azure: where the node asks for its identity's token."""
+    identity_client_id: str = ""
+    """Azure: the client id of the node role's identity."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.cloud not in CLOUDS:
+            problems.append(f"cloud {self.cloud!r} must be one of {', '.join(CLOUDS)}")
+        if not _REGISTRY.match(self.registry):
+            problems.append(f"registry {self.registry!r} must be a registry host such as myreg.azurecr.io")
+        if self.cloud == "aws" and not _REGION.match(self.region):
+            problems.append(f"region {self.region!r} must be an AWS region such as eu-west-1")
+        if self.cloud == "azure" and not _GUID.match(self.identity_client_id):
+            problems.append(f"identity_client_id {self.identity_client_id!r} must be a GUID")
+        if self.cloud == "azure" and not _URL.match(self.imds_endpoint):
+            problems.append(f"imds_endpoint {self.imds_endpoint!r} must be an http(s) URL")
+        if problems:
+            raise ValueError("invalid registry tool: " + "; ".join(problems))

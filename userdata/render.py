@@ -28,15 +28,26 @@ import yaml
 
 from components.common.managers import MANAGER_POOL
 from components.common.namespace import tls_prefix
-from components.common.node_paths import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_PATH, UNIT_DIR, template_paths
+from components.common.node_paths import (
+    DAEMON_BASE,
+    NODE_SCRIPT,
+    REGISTRY_TOOL,
+    RESTORE_TOOL_PATH,
+    UNIT_DIR,
+    template_paths,
+)
 from components.common.prune import prune_commands
 from swarmstack.config.cron import parse_cron, to_systemd
-from userdata.params import NodeUserData
+from userdata.params import NodeUserData, RegistryTool
 
 TEMPLATES = Path(__file__).parent / "templates"
 # EC2 refuses user data over 16 KiB (before base64); cloud-init reads gzip itself.
 EC2_USER_DATA_LIMIT = 16384
 RESTORE_TEMPLATE = "node/restore.sh.j2"
+REGISTRY_TEMPLATE = "node/registry.sh.j2"
+REGISTRY_REFRESH = "1h"
+"""How often a node runs the registry tool: install the helper again if it went, and (the
+leader) re-send fresh credentials to the services. ECR's tokens last 12 hours, ACR's 3."""
 RESTORE_TOOL_KEY = "tools/restore.sh"
 """AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
 
@@ -85,7 +96,7 @@ AZURE_CUSTOM_DATA_LIMIT = 65535
 
 def _tool_context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
-    context.update(tls_prefix=tls_prefix(params.cluster), state_prefix=params.state_prefix, vault_url=params.vault_url,
+    context.update(registry_refresh=REGISTRY_REFRESH, tls_prefix=tls_prefix(params.cluster), state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),
@@ -112,6 +123,15 @@ def restore_tool(params: NodeUserData) -> str:
                          f"a {params.role} with backup_store {params.backup_store!r}")
     text = _environment().get_template(RESTORE_TEMPLATE).render(_tool_context(params))
     return compact(text).rstrip("\n") + "\n"
+
+
+def registry_tool(tool: RegistryTool) -> str:
+    """The registry tool (`templates/node/registry.sh.j2`): the Docker credential helper that
+    answers with the node's own identity, and the leader's refresh of the services'
+    registry credentials. Azure's custom data carries it; on AWS a State Manager
+    association writes and runs it. Pure."""
+    context = dataclasses.asdict(tool) | template_paths()
+    return _environment().get_template(REGISTRY_TEMPLATE).render(context).rstrip("\n") + "\n"
 
 
 def restore_tool_sha256(params: NodeUserData) -> str:
@@ -150,6 +170,12 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
         ]
     if params.cloud == "azure" and _restores(params):
         files.append(NodeFile(RESTORE_TOOL_PATH, "0644", RESTORE_TEMPLATE))
+    if params.registry:
+        files += [
+            NodeFile(REGISTRY_TOOL, "0755", REGISTRY_TEMPLATE),
+            NodeFile(f"{UNIT_DIR}/swarmstack-registry.service", "0644", "common/swarmstack-registry.service.j2"),
+            NodeFile(f"{UNIT_DIR}/swarmstack-registry.timer", "0644", "common/swarmstack-registry.timer.j2"),
+        ]
     if params.cloud == "azure":
         files.append(NodeFile(f"{UNIT_DIR}/swarmstack-health.service", "0644", "azure/swarmstack-health.service.j2"))
         if params.logging:
@@ -161,6 +187,10 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
     for file in files:
         if file.template == RESTORE_TEMPLATE:
             rendered.append(dataclasses.replace(file, content=restore_tool(params)))
+            continue
+        tool = params.registry_tool()
+        if file.template == REGISTRY_TEMPLATE and tool is not None:
+            rendered.append(dataclasses.replace(file, content=registry_tool(tool)))
             continue
         text = env.get_template(file.template).render(context)
         if file.path == NODE_SCRIPT:
@@ -216,6 +246,8 @@ def units_of(params: NodeUserData) -> list[str]:
         units.append("swarmstack-backup.timer")
     if params.prune:
         units.append("swarmstack-prune.timer")
+    if params.registry:
+        units.append("swarmstack-registry.timer")
     if params.cloud == "azure":
         units.append("swarmstack-health.service")
         if params.logging:

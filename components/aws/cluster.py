@@ -247,7 +247,7 @@ class Cluster(pulumi.ComponentResource):
         return Registry(f"{self._prefix}-registry", RegistryArgs(
             cluster=plan.name, repositories=list(plan.registry.repositories),
             immutable_tags=plan.registry.immutable_tags, keep_images=plan.registry.keep_images, key_arn=key.arn,
-            production=plan.production, tags=self._tags), opts=self._child)
+            region=self._settings.region, production=plan.production, tags=self._tags), opts=self._child)
 
     def _volumes(self, plan: ClusterPlan, network: Network, groups: SecurityGroups,
                  key: ClusterKey) -> SharedVolumes | None:

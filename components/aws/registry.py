@@ -17,6 +17,15 @@ which is what the scoped actions decide) and, on the repository itself,
 `ecr:BatchCheckLayerAvailability`, `ecr:GetDownloadUrlForLayer`, `ecr:BatchGetImage`.
 `pull_statements` holds them; the node roles (`identity.py`) carry them, scoped to
 `repository_arns`, which are known before the repositories exist (account, region, name).
+
+The nodes pull without a stored password through the registry tool
+(`userdata/templates/node/registry.sh.j2`): root's Docker CLI asks the tool, as the credential
+helper `docker-credential-swarmstack`, and it asks ECR with the instance role; on the swarm's
+leader it re-sends fresh credentials to the services of the registry every hour (the swarm
+never refreshes the ones a service was deployed with, and ECR's last 12 hours). EC2's
+16 KiB of user data are full, so one State Manager association (`AWS-RunShellScript`, the
+document the node roles already run) writes the tool and runs it: when it is created, on
+each instance that registers later, and every hour (`tool_script`).
 """
 
 from __future__ import annotations
@@ -28,10 +37,17 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.common.node_paths import REGISTRY_TOOL
+from userdata.params import RegistryTool
+from userdata.render import REGISTRY_REFRESH, registry_tool
+
 PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
 """What pulling an image asks of the repository it is in."""
 TOKEN_ACTION = "ecr:GetAuthorizationToken"
 """The registry login: `*` is the only resource it takes."""
+SCHEDULE = f"rate({REGISTRY_REFRESH.removesuffix('h')} hour)"
+"""How often State Manager runs the registry tool again (the Azure timer's period)."""
+_EOF = "SWARMSTACK_REGISTRY_TOOL"
 
 
 def repository_name(cluster: str, name: str) -> str:
@@ -61,6 +77,26 @@ def pull_statements(repository_arns: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def tool_script(cluster: str, region: str, registry: str) -> str:
+    """The script State Manager runs on every node: write the registry tool (atomically) and
+    run `converge`. Pure."""
+    tool = registry_tool(RegistryTool(cluster=cluster, cloud="aws", registry=registry, region=region))
+    if f"\n{_EOF}\n" in f"\n{tool}":
+        raise ValueError(f"the registry tool holds the line {_EOF}, which ends its heredoc")
+    return "\n".join([
+        "#!/bin/bash",
+        "set -euo pipefail",
+        f"tool={REGISTRY_TOOL}",
+        'new=$(mktemp "$tool.XXXXXX")',
+        f"cat >\"$new\" <<'{_EOF}'",
+        tool.rstrip("\n"),
+        _EOF,
+        'chmod 755 "$new"',
+        'mv "$new" "$tool"',
+        'exec "$tool" converge',
+    ])
+
+
 def lifecycle_policy(keep: int) -> dict[str, Any]:
     """Expire all but the newest `keep` images (tagged or not): one rule, `tagStatus: any`.
     Pure."""
@@ -86,6 +122,8 @@ class RegistryArgs:
     """Images each repository keeps, newest first."""
     key_arn: pulumi.Input[str]
     """The cluster's KMS key: encrypts the images."""
+    region: str
+    """The stack's region (the registry's)."""
     production: bool
     """Production repositories keep their images on `pulumi destroy` (no force delete)."""
     tags: dict[str, str]
@@ -93,7 +131,8 @@ class RegistryArgs:
 
 
 class Registry(pulumi.ComponentResource):
-    """ECR repositories, each scanned on push, under the cluster key, with a lifecycle policy."""
+    """ECR repositories, each scanned on push, under the cluster key, with a lifecycle policy,
+    and the State Manager association that keeps the registry tool on every node."""
 
     address: pulumi.Output[str]
     """The registry host (`<account>.dkr.ecr.<region>.amazonaws.com`)."""
@@ -121,4 +160,11 @@ class Registry(pulumi.ComponentResource):
             self.arns[repo] = repository.arn
         first = next(iter(self.urls.values()))
         self.address = first.apply(lambda url: url.split("/", 1)[0])
+        aws.ssm.Association(
+            f"{name}-tool", name="AWS-RunShellScript", association_name=f"swarmstack-{args.cluster}-registry",
+            schedule_expression=SCHEDULE,
+            targets=[{"key": "tag:swarmstack:cluster", "values": [args.cluster]}],
+            parameters={"commands": self.address.apply(lambda host: tool_script(args.cluster, args.region, host)),
+                        "executionTimeout": "600"},
+            max_concurrency="100%", max_errors="100%", compliance_severity="MEDIUM", opts=child)
         self.register_outputs({"address": self.address, "urls": self.urls})

@@ -116,8 +116,8 @@ class Cluster(pulumi.ComponentResource):
         backups = self._backup(plan, base, store, identities)
         registry = self._registry(plan, base, identities)
         shared = self._volumes(plan, base, network)
-        nodes = self._nodes(plan, base, network, firewall, identities, balancer, store, backups, shared, logs,
-                            docker_tls is not None)
+        nodes = self._nodes(plan, base, network, firewall, identities, balancer, store, backups, registry, shared,
+                            logs, docker_tls is not None)
         self._metrics(plan, base, monitoring, logs)
         self.exports = self._exports(base, network, firewall, store, nodes, balancer, backups, registry, docker_tls,
                                      shared, logs)
@@ -239,11 +239,13 @@ class Cluster(pulumi.ComponentResource):
         return generated.public_key_openssh.apply(lambda k: k.strip())
 
     def _custom_data(self, pool: PoolPlan, base: Base, identities: Identities, store: SwarmStore,
-                     backups: BackupContainer | None, docker_api: bool) -> pulumi.Output[str]:
+                     backups: BackupContainer | None, registry: Registry | None,
+                     docker_api: bool) -> pulumi.Output[str]:
         cfg, name, location = self._settings.cluster, self._prefix, self._location
         role, role_key = pool.role, _role_key(pool.role)
         values = [store.vault_name, store.table_endpoint, identities.client_ids[role_key], base.generation,
-                  backups.store if backups is not None and role == "manager" else ""]
+                  backups.store if backups is not None and role == "manager" else "",
+                  registry.address if registry is not None else ""]
         return pulumi.Output.all(*values).apply(lambda v: encode(render(NodeUserData(
             cluster=name, cloud="azure", role=role, pool=pool.name, region=location, labels=dict(pool.labels),
             pool_labels=pool_labels_of(cfg) if role == "manager" else {},
@@ -252,14 +254,15 @@ class Cluster(pulumi.ComponentResource):
             identity_client_id=v[2],
             logging=cfg.logging.enabled, prune=cfg.prune.enabled,
             prune_schedule=cfg.prune.schedule, prune_volumes=cfg.prune.volumes, prune_until=cfg.prune.until,
-            backup_store=v[4], backup_schedule=cfg.backup.schedule,
+            backup_store=v[4], backup_schedule=cfg.backup.schedule, registry=v[5],
             worker_poll_seconds=worker_poll_for(sum(p.count for p in cfg.workers)),
             address_pool=address_pool_for(cfg.network.new.cidr if cfg.network.new else None),
         )), "azure"))
 
     def _nodes(self, plan: ClusterPlan, base: Base, network: Network, firewall: Firewall, identities: Identities,
                balancer: LoadBalancer | None, store: SwarmStore, backups: BackupContainer | None,
-               shared: SharedVolumes | None, logs: Logs | None, docker_api: bool) -> NodePools:
+               registry: Registry | None, shared: SharedVolumes | None, logs: Logs | None,
+               docker_api: bool) -> NodePools:
         """A scale set per pool, the managers first. The balancer's pools: the published
         ports' for the service nodes (the workers, else the managers), the Docker API's for
         the managers."""
@@ -279,11 +282,11 @@ class Cluster(pulumi.ComponentResource):
                     subnet_id=network.subnet_ids[role_key], nsg_id=firewall.nsg_ids[role_key],
                     asg_id=firewall.asg_ids[role_key], backend_pool_ids=[pools[role_key]] if wanted else [],
                     identity_id=identities.ids[role_key], ssh_public_key=ssh_key,
-                    custom_data=self._custom_data(pool, base, identities, store, backups, docker_api),
+                    custom_data=self._custom_data(pool, base, identities, store, backups, registry, docker_api),
                     public_addresses=network.nodes_public, computer_name_prefix=self._computer_prefix(pool),
                     collection_rule_id=logs.collection_rule_id if logs else None, image=image_of(self._settings),
                     boot_dependencies=[identities, store, *([backups] if backups and manager else []),
-                                       *([shared] if shared else [])],
+                                       *([registry] if registry else []), *([shared] if shared else [])],
                     tags=self._tags), opts=self._child)
         managers = made.pop(plan.manager_pool.name)
         return NodePools(managers=managers, workers=made)

@@ -9,8 +9,13 @@ nodes' managed identities (`AcrPull` on the registry) and by nobody without Entr
 - The admin user is off: no shared user name and password exists to leak; anonymous pull is
   off: an image is only pulled with an Entra token.
 - `AcrPull` (pull only: no push, no delete) for both node identities, scoped to this
-  registry, not its resource group. A node logs in with its identity
-  (`az acr login --name <registry> --identity` or the token exchange docs/registry.md shows).
+  registry, not its resource group. Nodes pull without a stored password through the
+  registry tool the custom data carries (`userdata/templates/node/registry.sh.j2`, run by
+  `swarmstack-registry.timer` at boot and every hour): root's Docker CLI asks it, as the
+  credential helper `docker-credential-swarmstack`, and it exchanges the node identity's
+  Entra token for an ACR refresh token; on the swarm's leader it re-sends fresh credentials
+  to the registry's services (the swarm never refreshes them; ACR's last 3 hours). The
+  scale sets wait for this component (registry and role assignments) before they boot.
 
 Repositories appear on first push; `keepImages` and `immutableTags` are ECR settings
 (the config refuses them on Azure).

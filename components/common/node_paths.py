@@ -26,10 +26,16 @@ LOG_FILE = "/var/log/swarmstack/bootstrap.log"
 """The node script's log."""
 RESTORE_TOOL_PATH = "/usr/local/lib/swarmstack/restore.sh"
 """Azure: the managers' restore tool, written from the custom data."""
+REGISTRY_TOOL = "/usr/local/sbin/swarmstack-registry"
+"""The registry tool (`templates/node/registry.sh.j2`): Azure writes it from the custom data,
+AWS's State Manager association (`components/aws/registry.py`) from its own script."""
+CREDENTIAL_HELPER = "/usr/local/bin/docker-credential-swarmstack"
+"""The Docker CLI's credential helper for the cluster's registry: a link to the registry tool."""
 
 
 def template_paths() -> dict[str, str]:
     """The paths as the templates name them (`{{ node_script }}`, `{{ state_dir }}`, ...)."""
     return {"node_script": NODE_SCRIPT, "daemon_base": DAEMON_BASE, "docker_dropin": DOCKER_DROPIN,
             "state_dir": STATE_DIR, "run_dir": RUN_DIR, "health_dir": HEALTH_DIR, "log_file": LOG_FILE,
-            "restore_tool_path": RESTORE_TOOL_PATH}
+            "restore_tool_path": RESTORE_TOOL_PATH, "registry_tool": REGISTRY_TOOL,
+            "credential_helper": CREDENTIAL_HELPER}
