@@ -90,7 +90,7 @@ def aws_cli() -> str | None:
         return explicit if os.access(explicit, os.X_OK) else None
     if os.access("/usr/bin/aws", os.X_OK):
         return "/usr/bin/aws"
-    venv = ROOT / ".venv" / "bin" / "aws"
+    venv = Path(sys.executable).parent / "aws"  # the running interpreter's environment
     if venv.exists():
         return str(venv)
     found = shutil.which("aws")
@@ -435,6 +435,7 @@ class Node:
             "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
             "--pidfile", str(self.dir / "docker.pid"),
             "--iptables=false", "--ip-masq=false", "--bridge=none",
+            *(f"--insecure-registry={registry}" for registry in self.harness.insecure_registries),
         ]
         # awslogs signs with the node role's session (on EC2 it asks IMDS for the same)
         cloud = self.harness.cloud
@@ -517,6 +518,8 @@ class Harness:
         self.counter = 0
         self.timer_period = timer_period
         self.cleanup_period = cleanup_period
+        self.insecure_registries: list[str] = []
+        """Plain-HTTP registries the engines may pull from (a test's stand-in for ECR)."""
         self._stop_timers = threading.Event()
         self._timer_thread: threading.Thread | None = None
         self.net: Network | None = None  # type: ignore[assignment]

@@ -115,11 +115,14 @@ def log_group_arn(region: str, account: str, name: str) -> str:
 
 
 def grant_node_policies(aws: Callable[..., Any], ids: Identities, region: str, cluster: str,
-                        log_groups: list[str], key_arn: str, generation: str) -> None:
-    """Each role's one inline policy, the program's document (`identity.node_policy`)."""
+                        log_groups: list[str], key_arn: str, generation: str,
+                        repository_arns: list[str] | None = None) -> None:
+    """Each role's one inline policy, the program's document (`identity.node_policy`); with
+    `repository_arns`, as a cluster with those ECR repositories grants it."""
     arns = [log_group_arn(region, ids.account, group) for group in log_groups]
     for role in ROLES:
-        document = node_policy(role, PARTITION, region, ids.account, cluster, arns, key_arn, generation)  # type: ignore[arg-type]
+        document = node_policy(role, PARTITION, region, ids.account, cluster, arns, key_arn, generation,  # type: ignore[arg-type]
+                               repository_arns=repository_arns)
         aws("iam", "put_role_policy", RoleName=ids.roles[role], PolicyName=f"{cluster}-{role}-policy",
             PolicyDocument=json.dumps(document))
 
