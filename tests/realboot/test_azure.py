@@ -34,11 +34,13 @@ def test_azure_nodes_boot_before_role_assignments_apply(clusters: Any, timing: A
     writes to Key Vault for two (its role assignment applies last): the manager can win
     the election and init, then fail to store the tokens. It must still store them; the
     worker joins. Then, on the same cluster, issue 10: no secret was on a command line
-    while it formed, and containers cannot reach the metadata service."""
+    while it formed, and containers cannot reach the metadata service; and issue 12: the
+    registry tool's timer ran under systemd and left the credential helper in root's
+    Docker config."""
     from argv_watch import ArgvWatch
     from cluster_azure import AzureRealBootCluster
 
-    cluster = clusters(kind=AzureRealBootCluster)
+    cluster = clusters(kind=AzureRealBootCluster, overrides={"registry": REGISTRY})
     cluster.provision(1, {"general": 1})
     started = time.monotonic()
     cluster.faults.add("denied", 60)
@@ -57,6 +59,38 @@ def test_azure_nodes_boot_before_role_assignments_apply(clusters: Any, timing: A
     checked = time.monotonic()
     containers_cannot_reach_the_metadata_service(cluster)
     timing("containers and the metadata service, checked", time.monotonic() - checked)
+    the_registry_timer_installed_the_helper(cluster)
+
+
+REGISTRY = "prodrega1b2c3.azurecr.io"
+
+
+def the_registry_timer_installed_the_helper(cluster: Any) -> None:
+    """Issue 12 under real systemd: the custom data's `swarmstack-registry.timer` ran the tool
+    (`converge`) on every node and it succeeded (on the leader too, where the refresh looks
+    for services); root's Docker config names the helper for the registry and holds no
+    password; the timer stays armed for the hourly run. The helper's answer itself needs
+    the registry's token exchange (tests/unit/test_registry_tool.py)."""
+    import json
+
+    for member in cluster.members:
+        node = member.machine
+        def ran() -> dict[str, str] | None:
+            shown = dict(line.split("=", 1) for line in node.sh(  # noqa: B023 (called at once)
+                "systemctl show -p Result,ExecMainStatus,ExecMainExitTimestampMonotonic,ActiveState "
+                "swarmstack-registry.service").splitlines() if "=" in line)
+            done = shown.get("ExecMainExitTimestampMonotonic", "0") != "0" and shown.get("ActiveState") != "activating"
+            return shown if done else None
+
+        shown = wait_for(f"{member.name}: swarmstack-registry.service ran", ran, 90, cluster.diagnostics)
+        assert (shown["Result"], shown["ExecMainStatus"]) == ("success", "0"), shown
+        config = json.loads(node.sh("cat /root/.docker/config.json"))
+        assert config == {"credHelpers": {REGISTRY: "swarmstack"}}, config
+        assert node.sh("stat -c %a /root/.docker /root/.docker/config.json").split() == ["700", "600"]
+        assert node.sh("readlink -f /usr/local/bin/docker-credential-swarmstack").strip() == \
+            "/usr/local/sbin/swarmstack-registry"
+        assert node.sh("systemctl is-active swarmstack-registry.timer").strip() == "active"
+        assert "swarmstack-registry" in node.sh("systemctl list-timers --all --no-legend swarmstack-registry.timer")
 
 
 def no_secret_on_a_command_line(cluster: Any, watch: Any, tokens: list[str]) -> None:

@@ -310,7 +310,7 @@ def test_on_azure_the_custom_data_carries_the_tool_and_its_timer_and_nodes_wait_
         assert f"readonly REGISTRY={host}" in tool and "/oauth2/exchange" in tool
         assert f"ExecStart={REGISTRY_TOOL} converge" in files[f"{UNIT_DIR}/swarmstack-registry.service"]
         timer = files[f"{UNIT_DIR}/swarmstack-registry.timer"]
-        assert "OnBootSec=1min" in timer and "OnUnitActiveSec=1h" in timer
+        assert "OnActiveSec=10s" in timer and "OnUnitActiveSec=1h" in timer
         assert "swarmstack-registry.timer" in custom.split("runcmd:", 1)[1]
         assert CREDENTIAL_HELPER.endswith("/docker-credential-swarmstack")
         assert graph.depends_on(scale_set.urn, registry.urn)
