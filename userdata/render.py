@@ -47,7 +47,7 @@ RESTORE_TEMPLATE = "node/restore.sh.j2"
 REGISTRY_TEMPLATE = "node/registry.sh.j2"
 REGISTRY_REFRESH = "1h"
 """How often a node runs the registry tool: install the helper again if it went, and (the
-leader) re-send fresh credentials to the services. ECR's tokens last 12 hours, ACR's 3."""
+leader) re-send fresh credentials to the services. ECR's tokens last 12 hours, ACR's refresh tokens a few."""
 RESTORE_TOOL_KEY = "tools/restore.sh"
 """AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
 

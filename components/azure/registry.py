@@ -14,7 +14,7 @@ nodes' managed identities (`AcrPull` on the registry) and by nobody without Entr
   `swarmstack-registry.timer` at boot and every hour): root's Docker CLI asks it, as the
   credential helper `docker-credential-swarmstack`, and it exchanges the node identity's
   Entra token for an ACR refresh token; on the swarm's leader it re-sends fresh credentials
-  to the registry's services (the swarm never refreshes them; ACR's last 3 hours). The
+  to the registry's services (the swarm never refreshes them; ACR's last a few hours). The
   scale sets wait for this component (registry and role assignments) before they boot.
 
 Repositories appear on first push; `keepImages` and `immutableTags` are ECR settings

@@ -74,6 +74,14 @@ class Node:
         self._script("aws", f'#!/bin/bash\necho "$*" >>"{tmp}/aws-calls"\n'
                             f'[[ -n ${{AWS_FAIL:-}} ]] && {{ echo "AccessDenied" >&2; exit 254; }}\necho {token}\n')
         self._script("docker", FAKE_DOCKER)
+        for tool in ("curl", "python3", "base64"):  # what a secret passes through: record each command line
+            real = shutil.which(tool, path="/usr/bin:/bin")
+            assert real is not None, tool
+            self._script(tool, f'#!/bin/bash\nprintf "%s\\n" "$*" >>"{tmp}/argv"\nexec {real} "$@"\n')
+
+    def argv(self) -> str:
+        path = self.tmp / "argv"
+        return path.read_text() if path.exists() else ""
 
     def _script(self, name: str, text: str) -> None:
         path = self.bin / name
@@ -151,6 +159,7 @@ def test_the_helper_answers_for_the_registry_with_the_nodes_ecr_token(node: Node
                             env=node.env(), capture_output=True, text=True)
     assert stored.returncode == 0 and not list(node.tmp.rglob("*.secret"))
     assert "Secret" not in node.config.read_text() and PASSWORD not in node.config.read_text()
+    assert "-d" in node.argv() and "-c import json" in node.argv() and PASSWORD not in node.argv()  # no secret in argv
 
 
 def test_the_leader_refreshes_the_registrys_services_and_leaves_the_others(node: Node) -> None:
@@ -247,6 +256,8 @@ def test_on_azure_the_helper_exchanges_the_identitys_token_for_an_acr_refresh_to
     assert exchange["form"] == {"grant_type": ["access_token"], "service": [AZURE_HOST],
                                 "access_token": ["entra-token"]}
     assert json.loads(node.config.read_text())["credHelpers"] == {AZURE_HOST: "swarmstack"}
+    argv = node.argv()  # both tokens went through curl and python3, neither on a command line
+    assert "oauth2/exchange" in argv and "entra-token" not in argv and "acr-refresh-token" not in argv
 
 
 def test_the_tool_is_shellcheck_clean_on_both_clouds(tmp_path: Path) -> None:
