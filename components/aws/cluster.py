@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws.backup import BackupBucket, BackupBucketArgs, backup_bucket_name
 from components.aws.firewall import SecurityGroups, SecurityGroupsArgs
-from components.aws.identity import NodeIdentity, NodeIdentityArgs
+from components.aws.identity import Account, NodeIdentity, NodeIdentityArgs, account_of
 from components.aws.load_balancer import (
     AccessLogBucket,
     AccessLogBucketArgs,
@@ -42,7 +41,7 @@ from swarmstack.config.load import StackConfig
 if TYPE_CHECKING:
     from userdata.params import NodeUserData
 
-def network_args(settings: StackConfig, log_key_arn: pulumi.Input[str] | None = None
+def network_args(settings: StackConfig, account: Account, log_key_arn: pulumi.Input[str] | None = None
                  ) -> NewNetworkArgs | ExistingNetworkArgs:
     cfg = settings.cluster
     if cfg.network.existing is not None:
@@ -53,7 +52,7 @@ def network_args(settings: StackConfig, log_key_arn: pulumi.Input[str] | None = 
     assert n is not None
     return NewNetworkArgs(cidr=n.cidr, zones=n.zones, nat=n.nat, flow_logs=n.flow_logs,
                           flow_log_retention_days=cfg.logging.retention_days, tags=cluster_tags(settings),
-                          flow_log_kms_key_arn=log_key_arn)
+                          account=account, flow_log_kms_key_arn=log_key_arn)
 
 
 def node_params(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
@@ -129,6 +128,7 @@ class Cluster(pulumi.ComponentResource):
         self._prefix, self._settings, self._tags = name, settings, cluster_tags(settings)
         self._child = pulumi.ResourceOptions(parent=self)
         plan = plan_cluster(settings.cluster)
+        self._account = account_of(settings.region, self)  # once: each lookup is a provider call
 
         # Drawn once per deployment: the nodes keep the swarm's state under it, so a stack
         # destroyed and re-created under the same name forms a new swarm.
@@ -156,11 +156,13 @@ class Cluster(pulumi.ComponentResource):
     def _store(self, plan: ClusterPlan) -> ClusterKey:
         """The cluster key of the SSM store (init marker, tokens, TLS), the logs and the buckets."""
         return ClusterKey(f"{self._prefix}", ClusterKeyArgs(cluster=plan.name, region=self._settings.region,
-                                                          for_logs=plan.logging.kms, tags=self._tags),
+                                                          for_logs=plan.logging.kms, tags=self._tags,
+                                                          account=self._account),
                           opts=self._child)
 
     def _network(self, plan: ClusterPlan, key: ClusterKey) -> Network:
-        return Network(f"{self._prefix}", network_args(self._settings, key.arn if plan.logging.kms else None),
+        return Network(f"{self._prefix}", network_args(self._settings, self._account,
+                                                       key.arn if plan.logging.kms else None),
                        opts=self._child)
 
     def _firewall(self, plan: ClusterPlan, network: Network) -> SecurityGroups:
@@ -181,15 +183,15 @@ class Cluster(pulumi.ComponentResource):
         the roles can name it and the bucket policy can name the manager role."""
         if plan.backup is None:
             return None
-        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
-        return backup_bucket_name(plan.name, account, self._settings.region)
+        return backup_bucket_name(plan.name, self._account.id, self._settings.region)
 
     def _identity(self, plan: ClusterPlan, logs: LogGroups, key: ClusterKey,
                   backup_bucket: str | None) -> dict[str, NodeIdentity]:
         return {
             role: NodeIdentity(f"{self._prefix}-{role}", NodeIdentityArgs(
                 role=role, cluster=plan.name, region=self._settings.region, log_group_arns=list(logs.arns.values()),
-                key_arn=key.arn, generation=self._generation, tags=self._tags, backup_bucket=backup_bucket,
+                key_arn=key.arn, generation=self._generation, tags=self._tags, account=self._account,
+                backup_bucket=backup_bucket,
                 metrics_namespace=namespace(plan.name) if plan.metrics is not None else None,
                 repositories=tuple(repository_name(plan.name, r) for r in plan.registry.repositories)
                 if plan.registry is not None else ()), opts=self._child)
@@ -207,7 +209,7 @@ class Cluster(pulumi.ComponentResource):
         if plan.docker_api is not None:
             forwards.append(docker_api_forward())
         logs_bucket = AccessLogBucket(f"{self._prefix}-lb-logs", AccessLogBucketArgs(
-            retention_days=plan.logging.retention_days, tags=self._tags,
+            retention_days=plan.logging.retention_days, tags=self._tags, account=self._account,
             name=self._generation.apply(lambda g: bucket_name(f"swarmstack-{plan.name}-lb-logs-{g}"))),
             opts=self._child) if plan.production else None
         return LoadBalancer(f"{self._prefix}-lb", LoadBalancerArgs(
@@ -299,7 +301,8 @@ class Cluster(pulumi.ComponentResource):
                 spot=pool.spot, disk_gib=pool.disk_gib, security_group_id=security_group,
                 instance_profile_arn=identities[pool.role].profile_arn,
                 user_data=self._user_data(pool.role, pool.name, network, key, backups),
-                lifecycle_roles=lifecycle_roles, boot_dependencies=dependencies, **common), opts=self._child)
+                lifecycle_roles=lifecycle_roles, boot_dependencies=dependencies, account=self._account, **common),
+                opts=self._child)
         managers = made.pop(plan.manager_pool.name)
         return NodeGroups(managers=managers, workers=made)
 
@@ -323,7 +326,7 @@ class Cluster(pulumi.ComponentResource):
         return Monitoring(f"{self._prefix}-monitoring", MonitoringArgs(
             cluster=plan.name, region=self._settings.region, events_group=logs.names["events"],
             manager_count=plan.managers.count, manager_quorum=plan.managers.quorum,
-            manager_group=nodes.managers.group_name, worker_groups=nodes.worker_names(),
+            manager_group=nodes.managers.group_name, account=self._account, worker_groups=nodes.worker_names(),
             lb_arn_suffix=balancer.arn_suffix if balancer else None,
             target_groups=balancer.target_groups if balancer else {}, tags=self._tags, key_arn=key.arn,
             alarm_emails=list(cfg.alarms.email), alarm_https=list(cfg.alarms.https),

@@ -178,6 +178,27 @@ def trust_policy() -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Where the stack deploys. Every ARN and every name global to the account needs it; the
+    cluster looks it up once (`account_of`) and hands it to each component, because each
+    lookup is a synchronous provider call (`get_caller_identity`, `get_partition`)."""
+
+    id: str
+    """The 12-digit account id."""
+    partition: str
+    """`aws`, `aws-cn` or `aws-us-gov`."""
+    region: str
+    """The stack's region (`aws:region`)."""
+
+
+def account_of(region: str, parent: pulumi.Resource) -> Account:
+    """The deploying account, from two provider lookups (the region is the stack's)."""
+    invoke = pulumi.InvokeOptions(parent=parent)
+    return Account(id=aws.get_caller_identity(opts=invoke).account_id,
+                   partition=aws.get_partition(opts=invoke).partition, region=region)
+
+
+@dataclass(frozen=True)
 class NodeIdentityArgs:
     """What a node role needs."""
 
@@ -195,6 +216,8 @@ class NodeIdentityArgs:
     """This deployment's generation: where the nodes keep the swarm's state."""
     tags: dict[str, str]
     """Tags for the role and profile."""
+    account: Account
+    """The account, partition and region (looked up once by the cluster: `account_of`)."""
     backup_bucket: str | None = None
     """The raft backup bucket's name (deterministic, so known before the bucket exists), or None."""
     metrics_namespace: str | None = None
@@ -213,9 +236,7 @@ class NodeIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:aws:NodeIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity(opts=invoke).account_id
-        partition = aws.get_partition(opts=invoke).partition
+        account, partition = args.account.id, args.account.partition
         role = aws.iam.Role(f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(trust_policy()),
                             description=f"swarmstack {args.cluster} {args.role} nodes",
                             tags={**args.tags, "Name": f"{name}-role", ROLE_TAG: args.role}, opts=child)

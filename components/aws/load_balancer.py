@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.identity import Account
 from components.common.names import lb_name
 from components.common.ports import DOCKER_TLS_PORT
 
@@ -162,6 +163,8 @@ class AccessLogBucketArgs:
     """Days after which log objects expire."""
     tags: dict[str, str]
     """Tags for the bucket."""
+    account: Account
+    """The account, partition and region (looked up once by the cluster: `account_of`)."""
     name: pulumi.Input[str] | None = None
     """The bucket's name (globally unique, 3 to 63 lowercase characters); None lets Pulumi name it."""
 
@@ -175,9 +178,7 @@ class AccessLogBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: AccessLogBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:aws:AccessLogBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity(opts=invoke).account_id
-        partition = aws.get_partition(opts=invoke).partition
+        account, partition = args.account.id, args.account.partition
         bucket = aws.s3.Bucket(f"{name}-bucket", bucket=args.name, force_destroy=False,
                                tags={**args.tags, "Name": f"{name}-bucket"},
                                opts=child)

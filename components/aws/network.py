@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.identity import Account
 from components.common.cidr import split
 from components.common.names import LIMITS, fit
 from components.common.namespace import cluster_tree
@@ -54,6 +55,8 @@ class NewNetworkArgs:
     """Retention of the flow log group."""
     tags: dict[str, str]
     """Tags for every resource."""
+    account: Account
+    """The account, partition and region (looked up once by the cluster: `account_of`)."""
     flow_log_kms_key_arn: pulumi.Input[str] | None = None
     """Encrypt the flow log group with this key (when the stack encrypts its logs)."""
 
@@ -185,16 +188,14 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NewNetworkArgs) -> None:
         child = pulumi.ResourceOptions(parent=self)
         # IAM names are global to the account: the region keeps two stacks of one name apart.
-        invoke = pulumi.InvokeOptions(parent=self)
-        region = aws.get_region(opts=invoke).region
+        region = args.account.region
         group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"{cluster_tree(name)}/flow-logs",
                                         retention_in_days=args.flow_log_retention_days,
                                         kms_key_id=args.flow_log_kms_key_arn, tags=args.tags, opts=child)
         role = aws.iam.Role(f"{name}-flow-logs",
                             name=fit(f"swarmstack-{name}-{region}-flow-logs", LIMITS["iam-role"]),
                             assume_role_policy=pulumi.Output.json_dumps(flow_logs_trust_policy(
-                                aws.get_partition(opts=invoke).partition, region,
-                                aws.get_caller_identity(opts=invoke).account_id)),
+                                args.account.partition, region, args.account.id)),
                             tags=args.tags, opts=child)
         aws.iam.RolePolicy(f"{name}-flow-logs", name=fit(f"{name}-flow-logs", LIMITS["iam-policy"]), role=role.id,
                            policy=pulumi.Output.json_dumps({

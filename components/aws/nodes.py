@@ -30,6 +30,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.identity import Account
 from components.common.hooks import DRAIN_HEARTBEAT, DRAIN_HOOK, JOIN_HEARTBEAT, JOIN_HOOK, group_delete_timeout
 from components.common.names import LIMITS, fit
 from swarmstack.config.architecture import architecture
@@ -154,6 +155,8 @@ class NodeGroupArgs:
     user_data: pulumi.Input[str]
     """The cloud-init user data, already base64-encoded."""
     public_ip: bool
+    account: Account
+    """The account, partition and region (looked up once by the cluster: `account_of`)."""
     """Give nodes public addresses (only when they sit in public subnets)."""
     image_id: str | None = None
     """A pinned AMI id; wins over `image_parameter`."""
@@ -244,10 +247,7 @@ class NodeGroup(pulumi.ComponentResource):
             tags=[{"key": k, "value": v, "propagate_at_launch": False}
                   for k, v in {**node_tags, "Name": f"{name}-asg"}.items()],
             **placement)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity(opts=invoke).account_id
-        partition = aws.get_partition(opts=invoke).partition
-        region = aws.get_region(opts=invoke).region
+        account, partition, region = args.account.id, args.account.partition, args.account.region
         grants = [aws.iam.RolePolicy(
             f"{name}-lifecycle-{label}", name=fit(f"{name}-lifecycle-{label}", LIMITS["iam-policy"]), role=role_name,
             policy=pulumi.Output.json_dumps(lifecycle_policy(partition, region, account, group_args["name"])),

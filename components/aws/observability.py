@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.identity import Account
 from components.common.cert_expiry import WARN_DAYS, warning_at, warning_message
 from components.common.names import LIMITS, fit
 from components.common.namespace import log_group_names
@@ -127,6 +128,8 @@ class MonitoringArgs:
     """Raft's majority of them (`components/common/managers.py`): the alarm fires below it."""
     manager_group: pulumi.Input[str]
     """The managers' auto scaling group."""
+    account: Account
+    """The account, partition and region (looked up once by the cluster: `account_of`)."""
     worker_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Pool name to auto scaling group."""
     lb_arn_suffix: pulumi.Input[str] | None = None
@@ -245,7 +248,7 @@ class Monitoring(pulumi.ComponentResource):
         topic `WARN_DAYS` before the certificate ends. A re-issued certificate has a new
         end, so the schedule moves with it."""
         child = pulumi.ResourceOptions(parent=self)
-        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        account = args.account.id
         role = aws.iam.Role(f"{name}-expiry", name=fit(f"swarmstack-{args.cluster}-cert-expiry", LIMITS["iam-role"]),
                             assume_role_policy=pulumi.Output.json_dumps(scheduler_trust_policy(account)),
                             description="EventBridge Scheduler: certificate expiry warnings to the alarm topic",

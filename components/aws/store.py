@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.identity import Account
 from components.common.namespace import cluster_tree
 
 
@@ -69,6 +70,8 @@ class ClusterKeyArgs:
     """Let CloudWatch Logs encrypt the cluster's log groups with it."""
     tags: dict[str, str]
     """Tags for the key."""
+    account: Account
+    """The account, partition and region (looked up once by the cluster: `account_of`)."""
 
 
 class ClusterKey(pulumi.ComponentResource):
@@ -81,9 +84,7 @@ class ClusterKey(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swarmstack:aws:ClusterKey", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity(opts=invoke).account_id
-        partition = aws.get_partition(opts=invoke).partition
+        account, partition = args.account.id, args.account.partition
         key = aws.kms.Key(
             f"{name}-key", description=f"swarmstack {args.cluster}: SSM parameters and logs",
             enable_key_rotation=True, deletion_window_in_days=30,
