@@ -45,9 +45,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 EC2_USER_DATA_LIMIT = 16384
 RESTORE_TEMPLATE = "node/restore.sh.j2"
 REGISTRY_TEMPLATE = "node/registry.sh.j2"
-REGISTRY_REFRESH = "1h"
+REGISTRY_REFRESH_MINUTES = 30
 """How often a node runs the registry tool: install the helper again if it went, and (the
-leader) re-send fresh credentials to the services. ECR's tokens last 12 hours, ACR's refresh tokens a few."""
+leader) re-send fresh credentials to the services. ECR's tokens last 12 hours, the token
+`az acr login` gets 3 hours: every 30 minutes leaves room for several failed runs. (State
+Manager's shortest rate is 30 minutes.)"""
 RESTORE_TOOL_KEY = "tools/restore.sh"
 """AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
 
@@ -96,7 +98,7 @@ AZURE_CUSTOM_DATA_LIMIT = 65535
 
 def _tool_context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
-    context.update(registry_refresh=REGISTRY_REFRESH, tls_prefix=tls_prefix(params.cluster),
+    context.update(registry_refresh=f"{REGISTRY_REFRESH_MINUTES}min", tls_prefix=tls_prefix(params.cluster),
                    state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
@@ -131,7 +133,7 @@ def registry_tool(tool: RegistryTool) -> str:
     answers with the node's own identity, and the leader's refresh of the services'
     registry credentials. Azure's custom data carries it; on AWS a State Manager
     association writes and runs it. Pure."""
-    context = dataclasses.asdict(tool) | template_paths()
+    context = dataclasses.asdict(tool) | template_paths() | {"registry_refresh": f"{REGISTRY_REFRESH_MINUTES}min"}
     return _environment().get_template(REGISTRY_TEMPLATE).render(context).rstrip("\n") + "\n"
 
 

@@ -155,9 +155,9 @@ class NodeGroupArgs:
     user_data: pulumi.Input[str]
     """The cloud-init user data, already base64-encoded."""
     public_ip: bool
+    """Give nodes public addresses (only when they sit in public subnets)."""
     account: Account
     """The account, partition and region (looked up once by the cluster: `account_of`)."""
-    """Give nodes public addresses (only when they sit in public subnets)."""
     image_id: str | None = None
     """A pinned AMI id; wins over `image_parameter`."""
     image_parameter: str | None = None

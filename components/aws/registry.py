@@ -21,11 +21,11 @@ which is what the scoped actions decide) and, on the repository itself,
 The nodes pull without a stored password through the registry tool
 (`userdata/templates/node/registry.sh.j2`): root's Docker CLI asks the tool, as the credential
 helper `docker-credential-swarmstack`, and it asks ECR with the instance role; on the swarm's
-leader it re-sends fresh credentials to the services of the registry every hour (the swarm
+leader it re-sends fresh credentials to the services of the registry every 30 minutes (the swarm
 never refreshes the ones a service was deployed with, and ECR's last 12 hours). EC2's
 16 KiB of user data are full, so one State Manager association (`AWS-RunShellScript`, the
 document the node roles already run) writes the tool and runs it: when it is created, on
-each instance that registers later, and every hour (`tool_script`).
+each instance that registers later, and every 30 minutes (`tool_script`).
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ import pulumi_aws as aws
 
 from components.common.node_paths import REGISTRY_TOOL
 from userdata.params import RegistryTool
-from userdata.render import REGISTRY_REFRESH, registry_tool
+from userdata.render import REGISTRY_REFRESH_MINUTES, registry_tool
 
 PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
 """What pulling an image asks of the repository it is in."""
 TOKEN_ACTION = "ecr:GetAuthorizationToken"
 """The registry login: `*` is the only resource it takes."""
-SCHEDULE = f"rate({REGISTRY_REFRESH.removesuffix('h')} hour)"
+SCHEDULE = f"rate({REGISTRY_REFRESH_MINUTES} minutes)"
 """How often State Manager runs the registry tool again (the Azure timer's period)."""
 _EOF = "SWARMSTACK_REGISTRY_TOOL"
 
@@ -88,6 +88,7 @@ def tool_script(cluster: str, region: str, registry: str) -> str:
         "set -euo pipefail",
         f"tool={REGISTRY_TOOL}",
         'new=$(mktemp "$tool.XXXXXX")',
+        "trap 'rm -f \"$new\"' EXIT",
         f"cat >\"$new\" <<'{_EOF}'",
         tool.rstrip("\n"),
         _EOF,

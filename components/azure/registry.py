@@ -11,7 +11,7 @@ nodes' managed identities (`AcrPull` on the registry) and by nobody without Entr
 - `AcrPull` (pull only: no push, no delete) for both node identities, scoped to this
   registry, not its resource group. Nodes pull without a stored password through the
   registry tool the custom data carries (`userdata/templates/node/registry.sh.j2`, run by
-  `swarmstack-registry.timer` at boot and every hour): root's Docker CLI asks it, as the
+  `swarmstack-registry.timer` at boot and every 30 minutes): root's Docker CLI asks it, as the
   credential helper `docker-credential-swarmstack`, and it exchanges the node identity's
   Entra token for an ACR refresh token; on the swarm's leader it re-sends fresh credentials
   to the registry's services (the swarm never refreshes them; ACR's last a few hours). The

@@ -29,8 +29,10 @@ RESTORE_TOOL_PATH = "/usr/local/lib/swarmstack/restore.sh"
 REGISTRY_TOOL = "/usr/local/sbin/swarmstack-registry"
 """The registry tool (`templates/node/registry.sh.j2`): Azure writes it from the custom data,
 AWS's State Manager association (`components/aws/registry.py`) from its own script."""
-CREDENTIAL_HELPER = "/usr/local/bin/docker-credential-swarmstack"
-"""The Docker CLI's credential helper for the cluster's registry: a link to the registry tool."""
+CREDENTIAL_HELPER = "/usr/local/sbin/docker-credential-swarmstack"
+"""The Docker CLI's credential helper for the cluster's registry: a link to the registry tool.
+In `sbin`, which root's PATH holds on Amazon Linux too (under `sudo -i`; its sudo's
+secure_path and root's profile leave out /usr/local/bin)."""
 
 
 def template_paths() -> dict[str, str]:

@@ -177,6 +177,7 @@ class AzureHarness(Harness):
         self.nodes: list[Node] = []
         self.counter = 0
         self.timer_period = timer_period
+        self.insecure_registries: list[str] = []
         self._stop_timers = threading.Event()
         self._timer_thread: threading.Thread | None = None
         self.net = None  # type: ignore[assignment]

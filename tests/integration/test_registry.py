@@ -273,7 +273,7 @@ def test_expired_credentials_are_replaced_by_the_leaders_refresh_and_running_tas
     node_docker(swarm.manager, "service", "create", "--detach", "--name", "local", "swarmstack/sleep:test")
     sleeper_version = version(swarm, "local")
 
-    refreshed = run_tool(swarm.manager, "refresh")  # what State Manager runs every hour
+    refreshed = run_tool(swarm.manager, "refresh")  # what State Manager runs every 30 minutes
     assert refreshed.returncode == 0, refreshed.stderr
     assert "late: fresh registry credentials" in refreshed.stdout
     assert "web: fresh registry credentials" in refreshed.stdout
@@ -306,3 +306,9 @@ def test_without_the_registry_grant_the_node_gets_no_credentials(swarm: Swarm) -
         time.sleep(1)
     assert got.returncode == 1, got.stdout
     assert "AccessDenied" in got.stderr and f"no credentials for {swarm.registry}" in got.stderr
+    # The CLI would send empty credentials when the helper fails: the refresh must send none.
+    before = version(swarm, "web")
+    refreshed = run_tool(swarm.manager, "refresh")
+    assert refreshed.returncode == 1 and "no service updated" in refreshed.stderr
+    assert version(swarm, "web") == before
+    running_on_worker(swarm, "web")

@@ -69,7 +69,7 @@ def the_registry_timer_installed_the_helper(cluster: Any) -> None:
     """Issue 12 under real systemd: the custom data's `swarmstack-registry.timer` ran the tool
     (`converge`) on every node and it succeeded (on the leader too, where the refresh looks
     for services); root's Docker config names the helper for the registry and holds no
-    password; the timer stays armed for the hourly run. The helper's answer itself needs
+    password; the timer stays armed for the next run. The helper's answer itself needs
     the registry's token exchange (tests/unit/test_registry_tool.py)."""
     import json
 
@@ -87,8 +87,11 @@ def the_registry_timer_installed_the_helper(cluster: Any) -> None:
         config = json.loads(node.sh("cat /root/.docker/config.json"))
         assert config == {"credHelpers": {REGISTRY: "swarmstack"}}, config
         assert node.sh("stat -c %a /root/.docker /root/.docker/config.json").split() == ["700", "600"]
-        assert node.sh("readlink -f /usr/local/bin/docker-credential-swarmstack").strip() == \
+        assert node.sh("readlink -f /usr/local/sbin/docker-credential-swarmstack").strip() == \
             "/usr/local/sbin/swarmstack-registry"
+        # root's login shell finds the helper, which the Docker CLI looks up on the PATH
+        assert node.sh("su -l root -c 'command -v docker-credential-swarmstack'").strip() == \
+            "/usr/local/sbin/docker-credential-swarmstack"
         assert node.sh("systemctl is-active swarmstack-registry.timer").strip() == "active"
         assert "swarmstack-registry" in node.sh("systemctl list-timers --all --no-legend swarmstack-registry.timer")
 

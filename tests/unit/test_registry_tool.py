@@ -126,8 +126,18 @@ def test_install_names_the_helper_for_the_registry_and_keeps_the_rest_of_the_con
     assert stat.S_IMODE(node.config.parent.stat().st_mode) == 0o700
     assert node.helper.is_symlink() and node.helper.resolve() == node.tool.resolve()
     before = node.config.stat().st_mtime_ns
-    again = node.run(str(node.tool), "install")  # every hour: nothing to change
+    again = node.run(str(node.tool), "install")  # the next run: nothing to change
     assert again.returncode == 0 and again.stdout == "" and node.config.stat().st_mtime_ns == before
+
+
+def test_install_takes_a_null_section_and_refuses_one_that_is_not_an_object(node: Node) -> None:
+    node.config.parent.mkdir()
+    node.config.write_text(json.dumps({"credHelpers": None, "auths": None}))
+    assert node.run(str(node.tool), "install").returncode == 0
+    assert json.loads(node.config.read_text())["credHelpers"] == {AWS_HOST: "swarmstack"}
+    node.config.write_text(json.dumps({"auths": "not an object"}))
+    result = node.run(str(node.tool), "install")
+    assert result.returncode == 1 and "its credHelpers and its auths must be JSON objects" in result.stderr
 
 
 def test_install_refuses_a_config_that_is_not_json_and_says_which(node: Node) -> None:
@@ -148,13 +158,16 @@ def test_the_helper_answers_for_the_registry_with_the_nodes_ecr_token(node: Node
     calls = (node.tmp / "aws-calls").read_text().splitlines()
     assert calls[0] == ("ecr get-authorization-token --region eu-west-1 --output text "
                         "--query authorizationData[0].authorizationToken")
+    bare = subprocess.run([str(node.helper), "get"], input=AWS_HOST, env=node.env(),  # as the CLI: no newline
+                          capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 0 and json.loads(bare.stdout)["Secret"] == PASSWORD
     other = node.helper_get("ghcr.io")  # not ours: "not found", the CLI goes on without
     assert other.returncode == 1 and other.stdout.strip() == "credentials not found in native keychain"
-    assert len((node.tmp / "aws-calls").read_text().splitlines()) == 3  # no cloud call for it
+    assert len((node.tmp / "aws-calls").read_text().splitlines()) == 4  # no cloud call for it
     denied = node.helper_get(AWS_HOST, AWS_FAIL="1")
     assert denied.returncode == 1 and f"no credentials for {AWS_HOST} from the node identity" in denied.stderr
     listed = subprocess.run([str(node.helper), "list"], env=node.env(), capture_output=True, text=True)
-    assert json.loads(listed.stdout) == {AWS_HOST: "swarmstack"}
+    assert json.loads(listed.stdout) == {AWS_HOST: "AWS"}
     stored = subprocess.run([str(node.helper), "store"], input='{"ServerURL":"x","Username":"u","Secret":"s"}',
                             env=node.env(), capture_output=True, text=True)
     assert stored.returncode == 0 and not list(node.tmp.rglob("*.secret"))
@@ -173,6 +186,25 @@ def test_the_leader_refreshes_the_registrys_services_and_leaves_the_others(node:
     calls = node.calls.read_text().splitlines()
     assert "service update --quiet --detach --with-registry-auth web" in calls
     assert json.loads(node.config.read_text())["credHelpers"] == {AWS_HOST: "swarmstack"}
+
+
+def test_without_credentials_the_refresh_updates_nothing(node: Node) -> None:
+    """The CLI would send a service empty credentials when its helper fails (it drops the
+    error), replacing ones that still work: a refresh without credentials must not update."""
+    result = node.run(str(node.tool), "refresh", services=(f"web {AWS_HOST}/prod/app:1",), AWS_FAIL="1")
+    assert result.returncode == 1 and "no credentials from the node identity: no service updated" in result.stderr
+    assert node.updates() == []
+
+
+def test_within_a_refresh_the_helper_answers_with_the_credentials_fetched_once(node: Node) -> None:
+    assert node.run(str(node.tool), "install").returncode == 0
+    result = node.helper_get(AWS_HOST, SWARMSTACK_CREDENTIALS="AWS fetched-by-the-refresh")
+    assert json.loads(result.stdout)["Secret"] == "fetched-by-the-refresh"
+    assert not (node.tmp / "aws-calls").exists()  # no cloud call of its own
+    services = tuple(f"s{i} {AWS_HOST}/prod/app:{i}" for i in range(3))
+    assert node.run(str(node.tool), "refresh", services=services).returncode == 0
+    assert node.updates() == ["s0", "s1", "s2"]
+    assert len((node.tmp / "aws-calls").read_text().splitlines()) == 1  # one token for all three
 
 
 @pytest.mark.parametrize("role", ["follower", "worker"])
@@ -250,7 +282,8 @@ def test_on_azure_the_helper_exchanges_the_identitys_token_for_an_acr_refresh_to
                                          "Secret": "acr-refresh-token"}
     imds, exchange = _Azure.requests
     assert imds["path"] == "/metadata/identity/oauth2/token" and imds["metadata"] == "true"
-    assert imds["query"] == {"api-version": ["2018-02-01"], "resource": ["https://management.azure.com/"],
+    # ACR's own audience: accepted even where a policy turned off ARM-audience tokens for the registry
+    assert imds["query"] == {"api-version": ["2018-02-01"], "resource": ["https://containerregistry.azure.net"],
                              "client_id": [CLIENT_ID]}
     assert exchange["path"] == "/oauth2/exchange"
     assert exchange["form"] == {"grant_type": ["access_token"], "service": [AZURE_HOST],
@@ -298,7 +331,7 @@ def test_the_tool_refuses_what_would_break_it() -> None:
 def test_on_aws_one_association_keeps_the_tool_on_every_node(deployed: Deployed) -> None:  # noqa: F811
     (detail,) = [a for a in deployed.backend.state.get("associations", {}).values()
                  if a["associationName"] == "swarmstack-prod-registry"]
-    assert detail["name"] == "AWS-RunShellScript" and detail["scheduleExpression"] == SCHEDULE == "rate(1 hour)"
+    assert detail["name"] == "AWS-RunShellScript" and detail["scheduleExpression"] == SCHEDULE == "rate(30 minutes)"
     assert detail["targets"] == [{"key": "tag:swarmstack:cluster", "values": ["prod"]}]
     (cluster,) = deployed.graph.of_type("swarmstack:aws:Cluster")
     host = cluster.outputs["registry"]
@@ -321,7 +354,7 @@ def test_on_azure_the_custom_data_carries_the_tool_and_its_timer_and_nodes_wait_
         assert f"readonly REGISTRY={host}" in tool and "/oauth2/exchange" in tool
         assert f"ExecStart={REGISTRY_TOOL} converge" in files[f"{UNIT_DIR}/swarmstack-registry.service"]
         timer = files[f"{UNIT_DIR}/swarmstack-registry.timer"]
-        assert "OnActiveSec=10s" in timer and "OnUnitActiveSec=1h" in timer
+        assert "OnActiveSec=10s" in timer and "OnUnitActiveSec=30min" in timer
         assert "swarmstack-registry.timer" in custom.split("runcmd:", 1)[1]
         assert CREDENTIAL_HELPER.endswith("/docker-credential-swarmstack")
         assert graph.depends_on(scale_set.urn, registry.urn)
