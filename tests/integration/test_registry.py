@@ -312,3 +312,7 @@ def test_without_the_registry_grant_the_node_gets_no_credentials(swarm: Swarm) -
     assert refreshed.returncode == 1 and "no service updated" in refreshed.stderr
     assert version(swarm, "web") == before
     running_on_worker(swarm, "web")
+    # What fetching first guards against: the CLI itself goes on when its helper fails, and
+    # sends the service credentials that are empty.
+    plain = node_docker(swarm.manager, "service", "update", "--detach", "--with-registry-auth", "web", check=False)
+    assert plain.returncode == 0 and version(swarm, "web") > before, plain.stderr
