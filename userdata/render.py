@@ -96,7 +96,8 @@ AZURE_CUSTOM_DATA_LIMIT = 65535
 
 def _tool_context(params: NodeUserData) -> dict[str, Any]:
     context = dataclasses.asdict(params)
-    context.update(registry_refresh=REGISTRY_REFRESH, tls_prefix=tls_prefix(params.cluster), state_prefix=params.state_prefix, vault_url=params.vault_url,
+    context.update(registry_refresh=REGISTRY_REFRESH, tls_prefix=tls_prefix(params.cluster),
+                   state_prefix=params.state_prefix, vault_url=params.vault_url,
                    prune_calendar=to_systemd(parse_cron(params.prune_schedule)),
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),

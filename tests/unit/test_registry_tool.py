@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from test_aws_registry import Deployed, deployed  # noqa: F401  (the module's fixture)
@@ -187,7 +187,7 @@ def test_an_unknown_command_says_what_is_valid(node: Node) -> None:
 
 
 class _Azure(BaseHTTPRequestHandler):
-    requests: list[dict[str, Any]] = []
+    requests: ClassVar[list[dict[str, Any]]] = []
 
     def _answer(self, body: dict[str, str]) -> None:
         data = json.dumps(body).encode()
