@@ -13,7 +13,8 @@ touching another's. A worker that asks while another builds the same graph waits
 `azure_model_of(stack, config)` does the same for a run in a fresh Azure model
 (`AzureBackend("westeurope")`, fresh TLS and random backends): each caller gets its own copy
 of the graph and of the model as the run left it (test_azure_backup, test_azure_metrics,
-test_azure_volumes read the model's state after the run). Tests that read moto's state
+test_azure_volumes read the model's state after the run). `share_program_runs` hands the
+CLI's plan and cost runs (test_cli, test_cost) graph_of's graphs. Tests that read moto's state
 after a run, or whose point is a second, independent run, call `run_stack` themselves."""
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from swarmstack.config.load import EXAMPLES_DIR, STACKS_DIR, read_stack_file, stack_name
 from swarmstack.engine.graph import Graph
@@ -77,6 +80,25 @@ def _once(kind: str, stack: str, config: dict[str, Any], build: Callable[[], byt
     if key not in _built:
         _built[key] = _shared(stack, key, build)
     return pickle.loads(_built[key])  # our own pickle, written by this run
+
+
+def share_program_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `swarmstack.engine.run.run_stack` (as the CLI's plan and cost call it: fresh
+    backends, the project's program, or a copy of it byte for byte) hand back
+    `graph_of(stack, config)`: built once per test run, a copy of its own per call. Any
+    other run (given backends, another program) is run as before."""
+    import swarmstack.engine.run as run_module
+
+    original = run_module.run_stack
+    program = (ROOT / "__main__.py").read_bytes()
+
+    def run(stack: str, config: dict[str, Any], root: Path = ROOT, backends: Any = None) -> Graph:
+        main = Path(root) / "__main__.py"
+        if backends is None and main.is_file() and main.read_bytes() == program:
+            return graph_of(stack, config)
+        return original(stack, config, root, backends)
+
+    monkeypatch.setattr(run_module, "run_stack", run)
 
 
 def shipped_graph(stack: str) -> Graph:
