@@ -76,7 +76,9 @@ def azure_model_of(stack: str, config: dict[str, Any] | None = None) -> tuple[Gr
 
 
 def _once(kind: str, stack: str, config: dict[str, Any], build: Callable[[], bytes]) -> Any:
-    key = kind + "-" + hashlib.sha256(json.dumps([kind, stack, config], sort_keys=True).encode()).hexdigest()[:20]
+    # `examples/<name>` and `<name>` are the same Pulumi stack: the same run for the same config
+    key = kind + "-" + hashlib.sha256(json.dumps([kind, stack_name(stack), config],
+                                                 sort_keys=True).encode()).hexdigest()[:20]
     if key not in _built:
         _built[key] = _shared(stack, key, build)
     return pickle.loads(_built[key])  # our own pickle, written by this run
