@@ -322,33 +322,11 @@ def _stack_urn(graph: Graph) -> str:
     return f"urn:pulumi:{graph.stack}::{project}::pulumi:pulumi:Stack::{project}-{graph.stack}"
 
 
-class _StackResource(PolicyResource):
-    """A resource as a stack rule sees it; its `props` (a fresh unknown-checking proxy of the
-    outputs, as `_View.outputs` makes) are built when the rule first reads them, then kept:
-    most stack rules read the props of a few types only."""
-
-    def __init__(self, resource: Resource, view: _View):
-        self._props: Mapping[str, Any] | None = None
-        self._source = (resource, view)
-        super().__init__(resource.type, None, resource.urn, resource.name,  # type: ignore[arg-type]
-                         _options(resource), None, None, [], {})
-
-    @property  # type: ignore[override]
-    def props(self) -> Mapping[str, Any]:
-        if self._props is None:
-            resource, view = self._source
-            self._props = view.outputs(resource)
-        return self._props
-
-    @props.setter
-    def props(self, value: Mapping[str, Any] | None) -> None:
-        self._props = value
-
-
 def _stack_resources(graph: Graph, view: _View) -> list[PolicyResource]:
     built: dict[str, PolicyResource] = {}
     for resource in graph.resources:
-        built[resource.urn] = _StackResource(resource, view)
+        built[resource.urn] = PolicyResource(resource.type, view.outputs(resource),
+                                             resource.urn, resource.name, _options(resource), None, None, [], {})
     for resource in graph.resources:
         if resource.parent in built:
             built[resource.urn].parent = built[resource.parent]
