@@ -259,8 +259,12 @@ def evaluate(graph: Graph, config: Mapping[str, Any] | None = None, *, preview: 
         if level == DISABLED:
             continue
         if isinstance(policy, ResourceValidationPolicy):
+            # A rule of the pack names the types it judges (policies/_rules.py: its validate
+            # returns at once on any other): the others need no arguments built for it.
+            types = getattr(policy, "resource_types", None)
             for resource in graph.resources:
-                findings += _analyze(policy, level, properties, resource, view)
+                if types is None or resource.type in types:
+                    findings += _analyze(policy, level, properties, resource, view)
         elif isinstance(policy, StackValidationPolicy):
             findings += _analyze_stack(policy, level, properties, graph, view)
     return sorted(findings, key=lambda f: _ORDER.get(f.level, 2))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from shipped import graph_of
 
 from components.aws.volumes import MOUNT_OPTIONS, NFS_PORT, nfs_rules, volume_create_command
 from swarmstack.engine.aws import AwsBackend, check_file_system
@@ -125,10 +126,7 @@ def test_nfs_rules_follow_the_worker_pools() -> None:
 
 
 def test_shipped_stacks_have_no_file_system() -> None:
-    config = shipped("dev-aws")
-    with ExitStack() as exits:
-        backends = backends_for(config, exits)
-        graph = run_stack("dev-aws", config, ROOT, backends=backends)
+    graph = graph_of("dev-aws")  # the shipped stack, built once per test run (tests/unit/shipped.py)
     assert not graph.of_type("aws:efs/fileSystem:FileSystem") and "sharedVolumes" not in graph.outputs
 
 

@@ -9,31 +9,25 @@ import gzip
 from typing import Any
 
 import pytest
+from shipped import azure_model_of
 
 from components.azure.backup import BLOB_CONTRIBUTOR, CONTAINER, NONCURRENT_DAYS, management_policy, store_url
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.azure import AzureBackend
 from swarmstack.engine.graph import Graph
-from swarmstack.engine.local import RandomBackend, TlsBackend
 from swarmstack.engine.mocks import EngineError
-from swarmstack.engine.run import run_stack
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
-_GRAPHS: dict[str, tuple[Graph, AzureBackend]] = {}
 
 
 def _run(stack: str, mutate: Any = None) -> tuple[Graph, AzureBackend]:
-    key = f"{stack}{'+' if mutate else ''}"
-    if key not in _GRAPHS:
-        config = copy.deepcopy(read_stack_file(stack)[1])
-        if mutate:
-            mutate(config["swarmstack:cluster"])
-        backend = AzureBackend("westeurope")
-        graph = run_stack(stack, config, backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
-                                                   "random": RandomBackend()})
-        _GRAPHS[key] = (graph, backend)
-    return _GRAPHS[key]
+    """The stack (its cluster config changed by `mutate`) in a fresh Azure model: built once
+    per test run (tests/unit/shipped.py), a copy of the graph and the model per call."""
+    config = copy.deepcopy(read_stack_file(stack)[1])
+    if mutate:
+        mutate(config["swarmstack:cluster"])
+    return azure_model_of(stack, config)
 
 
 def _custom_data(graph: Graph) -> dict[str, str]:

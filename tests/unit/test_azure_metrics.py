@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shipped import azure_model_of
 
 from components.azure.metrics import PERF_COUNTERS, disk_query, memory_query
 from swarmstack.config.load import read_stack_file
@@ -28,8 +29,7 @@ def program(metrics: dict[str, Any] | None) -> Graph:
     config = copy.deepcopy(read_stack_file("prod-azure")[1])
     if metrics is not None:
         config["swarmstack:cluster"]["metrics"] = metrics
-    return run_stack("prod-azure", config, backends={"azure-native": AzureBackend("westeurope"),  # type: ignore[dict-item]
-                                                     "tls": TlsBackend(), "random": RandomBackend()})
+    return azure_model_of("prod-azure", config)[0]  # built once per test run (tests/unit/shipped.py)
 
 
 @pytest.fixture(scope="module")

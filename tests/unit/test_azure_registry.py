@@ -8,30 +8,23 @@ import copy
 from typing import Any
 
 import pytest
+from shipped import azure_model_of
 
 from components.azure.registry import ACR_PULL, SKU, registry_name
 from swarmstack.config.load import read_stack_file
 from swarmstack.engine.azure import AzureBackend
 from swarmstack.engine.graph import Graph
-from swarmstack.engine.local import RandomBackend, TlsBackend
 from swarmstack.engine.mocks import EngineError
-from swarmstack.engine.run import run_stack
 
 ACR = "azure-native:containerregistry:Registry"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
-_RUN: dict[str, tuple[Graph, AzureBackend]] = {}
-
-
 def deployed() -> tuple[Graph, AzureBackend]:
-    if "prod" not in _RUN:
-        config = copy.deepcopy(read_stack_file("prod-azure")[1])
-        config["swarmstack:cluster"]["registry"] = {"enabled": True, "repositories": ["app", "team/api"]}
-        backend = AzureBackend("westeurope")
-        graph = run_stack("prod-azure", config, backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
-                                                          "random": RandomBackend()})
-        _RUN["prod"] = (graph, backend)
-    return _RUN["prod"]
+    """prod-azure with the registry on, in a fresh Azure model: built once per test run
+    (tests/unit/shipped.py), a copy of the graph and the model per call."""
+    config = copy.deepcopy(read_stack_file("prod-azure")[1])
+    config["swarmstack:cluster"]["registry"] = {"enabled": True, "repositories": ["app", "team/api"]}
+    return azure_model_of("prod-azure", config)
 
 
 def test_registry_names_fit_azures_rule() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
+from shipped import azure_model_of
 
 from components.azure.store import CA_CERT, MANAGER_TOKEN, NEAR_EXPIRY, SERVER_CERT, SERVER_KEY, WORKER_TOKEN
 from components.common.node_paths import NODE_SCRIPT
@@ -86,8 +87,11 @@ def run(request: pytest.FixtureRequest) -> tuple[Graph, dict[str, Any], AzureBac
     name = request.param
     if name not in _GRAPHS:
         stack, config, backend = family(name)
-        graph = run_stack(stack, config, backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
-                                                   "random": RandomBackend()})
+        if name == "existing":  # its own pre-seeded Azure
+            graph = run_stack(stack, config, backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
+                                                       "random": RandomBackend()})
+        else:  # a fresh Azure: the run is built once per test run (tests/unit/shipped.py)
+            graph, backend = azure_model_of(stack, config)
         _GRAPHS[name] = (graph, config["swarmstack:cluster"], backend)
     return _GRAPHS[name]
 

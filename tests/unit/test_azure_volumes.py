@@ -8,13 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from shipped import azure_model_of
 
 from components.azure.volumes import MOUNT_OPTIONS, volume_create_command
 from swarmstack.engine.azure import AzureBackend
 from swarmstack.engine.graph import Graph, Resource
-from swarmstack.engine.local import RandomBackend, TlsBackend
 from swarmstack.engine.mocks import EngineError
-from swarmstack.engine.run import run_stack
 from tests.unit.test_azure_stacks import cluster_of
 
 ACCOUNT = "azure-native:storage:StorageAccount"
@@ -25,10 +24,7 @@ def run(stack: str, shared: dict[str, Any] | None) -> tuple[Graph, AzureBackend]
     config = cluster_of(stack)
     if shared is not None:
         config["swarmstack:cluster"]["sharedVolumes"] = shared
-    backend = AzureBackend("westeurope")
-    graph = run_stack(stack, config, backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
-                                               "random": RandomBackend()})
-    return graph, backend
+    return azure_model_of(stack, config)  # built once per test run (tests/unit/shipped.py)
 
 
 @pytest.fixture(scope="module")

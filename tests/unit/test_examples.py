@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from shipped import EXAMPLES, graph_of
+from shipped import EXAMPLES, graph_of, share_program_runs
 
 from swarmstack.config.load import load_stack, stack_file
 from swarmstack.policy import evaluate
@@ -56,6 +56,7 @@ def test_the_brownfield_example_runs_as_a_user_runs_it(tmp_path: Path, monkeypat
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     monkeypatch.chdir(tmp_path)
+    share_program_runs(monkeypatch)  # the plan's run is test_an_example_plans_offline_and_passes_the_policy_pack's
     assert main(["plan", "examples/brownfield-aws"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Plan for stack brownfield-aws (aws, eu-west-1)")
