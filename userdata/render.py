@@ -187,11 +187,11 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
     env = _environment()
     context = _context(params)
     rendered = []
+    tool = params.registry_tool()
     for file in files:
         if file.template == RESTORE_TEMPLATE:
             rendered.append(dataclasses.replace(file, content=restore_tool(params)))
             continue
-        tool = params.registry_tool()
         if file.template == REGISTRY_TEMPLATE and tool is not None:
             rendered.append(dataclasses.replace(file, content=registry_tool(tool)))
             continue

@@ -121,6 +121,15 @@ def run_tool(node: Any, command: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def helper_get(node: Any, server: str) -> subprocess.CompletedProcess[str]:
+    """`docker-credential-swarmstack get` in the node's namespace, as the Docker CLI calls it."""
+    from harness import Network
+
+    helper = node.dir / "bin" / "docker-credential-swarmstack"
+    return subprocess.run(["nsenter", f"--net={Network.path(node.ns)}", str(helper), "get"], input=server,
+                          env=node_env(node), capture_output=True, text=True, timeout=60)
+
+
 def node_docker(node: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """The docker CLI on the node as root would run it: the node's own Docker config."""
     from harness import DOCKER, Network
@@ -231,9 +240,7 @@ def test_each_node_installs_the_helper_and_stores_no_password(swarm: Swarm) -> N
         assert result.returncode == 0, result.stderr
         config = json.loads((node.dir / "docker-config" / "config.json").read_text())
         assert config == {"credHelpers": {swarm.registry: "swarmstack"}}
-        helper = node.dir / "bin" / "docker-credential-swarmstack"
-        got = subprocess.run(["nsenter", f"--net=/var/run/netns/{node.ns}", str(helper), "get"],
-                             input=swarm.registry, env=node_env(node), capture_output=True, text=True, timeout=60)
+        got = helper_get(node, swarm.registry)
         assert got.returncode == 0, got.stderr  # the node role's token, from moto, under the program's policy
         assert json.loads(got.stdout) == {"ServerURL": swarm.registry, "Username": "AWS", "Secret": swarm.password}
         assert swarm.password not in "".join(p.read_text() for p in (node.dir / "docker-config").iterdir())
@@ -269,9 +276,9 @@ def test_expired_credentials_are_replaced_by_the_leaders_refresh_and_running_tas
     assert not any(t["CurrentState"].startswith("Running") for t in tasks(swarm, "late"))
 
     web_task = running_on_worker(swarm, "web")
-    web_version, sleeper_version = version(swarm, "web"), None
+    web_version = version(swarm, "web")
     node_docker(swarm.manager, "service", "create", "--detach", "--name", "local", "swarmstack/sleep:test")
-    sleeper_version = version(swarm, "local")
+    local_version = version(swarm, "local")
 
     refreshed = run_tool(swarm.manager, "refresh")  # what State Manager runs every 30 minutes
     assert refreshed.returncode == 0, refreshed.stderr
@@ -280,7 +287,7 @@ def test_expired_credentials_are_replaced_by_the_leaders_refresh_and_running_tas
     running_on_worker(swarm, "late")  # pulled with the fresh credentials
     assert version(swarm, "web") > web_version  # the credentials changed...
     assert running_on_worker(swarm, "web")["ID"] == web_task["ID"]  # ...and the running task stayed
-    assert version(swarm, "local") == sleeper_version  # an image from elsewhere: untouched
+    assert version(swarm, "local") == local_version  # an image from elsewhere: untouched
 
     worker_refresh = run_tool(swarm.worker, "refresh")  # not a manager: nothing to do
     assert worker_refresh.returncode == 0 and worker_refresh.stdout == ""
@@ -288,19 +295,15 @@ def test_expired_credentials_are_replaced_by_the_leaders_refresh_and_running_tas
 
 def test_without_the_registry_grant_the_node_gets_no_credentials(swarm: Swarm) -> None:
     import node_iam
-    from harness import Network
 
     from components.common.namespace import log_group_names
 
     h = swarm.harness
     node_iam.grant_node_policies(h.cloud.aws, h.cloud.identities, h.region, h.cluster,
                                  list(log_group_names(h.cluster).values()), h.key_arn, h.generation)
-    helper = swarm.worker.dir / "bin" / "docker-credential-swarmstack"
     deadline = time.monotonic() + 30
     while True:  # IAM applies a changed policy within seconds (moto: at once)
-        got = subprocess.run(["nsenter", f"--net={Network.path(swarm.worker.ns)}", str(helper), "get"],
-                             input=swarm.registry, env=node_env(swarm.worker), capture_output=True, text=True,
-                             timeout=60)
+        got = helper_get(swarm.worker, swarm.registry)
         if got.returncode != 0 or time.monotonic() > deadline:
             break
         time.sleep(1)

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,16 @@ def share_program_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(stack, config, root, backends)
 
     monkeypatch.setattr(run_module, "run_stack", run)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def program_runs_shared() -> Iterator[None]:
+    """`share_program_runs` for a whole test module (import it there: `from shipped import
+    program_runs_shared`): the program's plan and cost runs of a stack and config are built
+    once per test run; a run of another program is run as before."""
+    with pytest.MonkeyPatch.context() as patch:
+        share_program_runs(patch)
+        yield
 
 
 def shipped_graph(stack: str) -> Graph:

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from shipped import share_program_runs
+from shipped import program_runs_shared  # noqa: F401 (an autouse fixture: the CLI's runs shared)
 
 from swarmstack.cli import EXIT_CONFIG, main
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _program_runs_shared() -> Iterator[None]:
-    """The program's plan and cost runs of a stack and config, built once per test run
-    (tests/unit/shipped.py); a run of another program is run as before."""
-    with pytest.MonkeyPatch.context() as patch:
-        share_program_runs(patch)
-        yield
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shipped import share_program_runs
+from shipped import program_runs_shared  # noqa: F401 (an autouse fixture: the CLI's runs shared)
 
 from swarmstack.cli import EXIT_CONFIG, main
 from swarmstack.config.load import load_stack
@@ -49,15 +48,6 @@ AZURE_PRICES = """{
     "logsIngestGB": 2.5, "logsRetentionGBMonth": 0.1, "logsIncludedRetentionDays": 31,
     "logAlertMonth": {"PT5M": 1.5}}}
 }"""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _program_runs_shared() -> Iterator[None]:
-    """The program's plan and cost runs of a stack and config, built once per test run
-    (tests/unit/shipped.py); a run of another program is run as before."""
-    with pytest.MonkeyPatch.context() as patch:
-        share_program_runs(patch)
-        yield
 
 
 def prices(text: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import pytest
 from test_aws_registry import Deployed, deployed  # noqa: F401  (the module's fixture)
 from test_azure_registry import deployed as azure_deployed
+from test_userdata import tool_path
 
 from components.aws.registry import SCHEDULE, tool_script
 from components.common.node_paths import CREDENTIAL_HELPER, REGISTRY_TOOL, UNIT_DIR
@@ -294,11 +295,7 @@ def test_on_azure_the_helper_exchanges_the_identitys_token_for_an_acr_refresh_to
 
 
 def test_the_tool_is_shellcheck_clean_on_both_clouds(tmp_path: Path) -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("shellcheck is not installed (CI=true: this check must run)", pytrace=False)
-        pytest.skip("shellcheck is not installed")
+    shellcheck = tool_path("shellcheck")  # skips, or fails under CI=true, without it
     for cloud in ("aws", "azure"):
         file = tmp_path / f"{cloud}.sh"
         file.write_text(render(cloud))
