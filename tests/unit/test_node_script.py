@@ -159,7 +159,8 @@ def test_a_replacement_manager_never_inits_when_the_tokens_cannot_be_read(manage
 
 
 def test_a_manager_never_elects_itself_when_the_marker_cannot_be_read(manager: Node) -> None:
-    manager.write("faults.json", {f"ssm get-parameter {STORE}/init": "AccessDeniedException"})
+    manager.write("faults.json", {f"ssm {read} {STORE}/init": "AccessDeniedException"
+                                  for read in ("get-parameter", "get-parameters")})
     result = manager.run("bootstrap", "1")
     assert result.returncode != 0
     assert manager.read("engine.json").get("inits", 0) == 0
@@ -176,15 +177,38 @@ def test_the_first_manager_inits_only_when_the_store_says_the_marker_is_absent(m
 
 def test_the_first_manager_forms_the_swarm_with_the_fewest_store_calls(manager: Node) -> None:
     """Issue 13: each store call is a CLI start on the bootstrap's critical path. The winner
-    reads the marker once (absent), creates it (created: nobody held it, no read-back), inits,
-    and stores both tokens without reading them first (a swarm it just made has new tokens);
-    then the manager list: read, write."""
+    reads tokens, addresses and marker in one call (the marker absent), creates the marker
+    (created: nobody held it, no read-back), inits, then at once and side by side stores both
+    tokens without reading them first (a swarm it just made has new tokens) and writes the
+    manager list as itself alone (the addresses of a swarm it just made), all before its own
+    launch action: two calls, then three side by side."""
     result = manager.run("bootstrap", "10")
     assert result.returncode == 0, result.stderr
-    calls = [line.split(" ssm ", 1)[1].split(" --")[0] for line in manager.calls.splitlines() if " ssm " in line]
-    assert calls == ["get-parameter", "put-parameter", "put-parameter", "put-parameter", "get-parameter",
-                     "put-parameter"], manager.calls
+    lines = manager.calls.splitlines()
+    calls = [line.split(" ssm ", 1)[1].split(" --")[0] for line in lines if " ssm " in line]
+    assert calls[:2] == ["get-parameters", "put-parameter"], manager.calls
+    assert calls[2:] == ["put-parameter"] * 3, manager.calls
     assert {f"{STORE}/tokens/manager", f"{STORE}/tokens/worker"} <= set(manager.parameters)
+    assert manager.parameters[f"{STORE}/managers"]["Value"] == "10.0.1.10"
+    stored = max(i for i, line in enumerate(lines) if "put-parameter" in line)
+    hook = next(i for i, line in enumerate(lines) if "autoscaling " in line)
+    assert stored < hook, manager.calls
+
+
+def test_a_manager_waiting_for_the_tokens_reads_the_store_once_a_round(manager: Node) -> None:
+    """Issue 13: a manager that lost the election waited with three CLI starts a round (the
+    marker, the tokens, the marker again to see whether it was stale); on 2 cores five
+    booting nodes' calls slowed each other. Now one read a round: a young marker needs no
+    second look, and the election ran once."""
+    manager.update("cloud.json", parameters={
+        f"{STORE}/init": {"Value": f"i-0000000000000000f {int(time.time())}", "Type": "String"}})
+    result = manager.run("bootstrap", "4")
+    assert result.returncode != 0
+    assert manager.read("engine.json").get("inits", 0) == 0
+    calls = [line.split(" ssm ", 1)[1].split(" --")[0] for line in manager.calls.splitlines() if " ssm " in line]
+    assert len(calls) >= 2 and set(calls) == {"get-parameters"}, manager.calls
+    # Between rounds a jittered backoff of 1 to 3 s: a handful of managers, a read each.
+    assert manager.sleeps and all(1 <= s <= 3 for s in manager.sleeps), manager.sleeps
 
 
 # --- frozen cluster: the leader republishes ---------------------------------------------
