@@ -211,6 +211,33 @@ def test_a_manager_waiting_for_the_tokens_reads_the_store_once_a_round(manager: 
     assert manager.sleeps and all(1 <= s <= 3 for s in manager.sleeps), manager.sleeps
 
 
+def test_a_manager_whose_own_marker_has_tokens_beside_it_joins_and_never_inits_a_second_swarm(manager: Node) -> None:
+    """Review of issue 13: the marker names this node (it won once, then lost its engine's
+    swarm state) but the store holds tokens and managers: there is a swarm to join. An init
+    here would make a second swarm and, with the tokens and list stored at once after init,
+    send every later joiner to it."""
+    formed_swarm(manager, owner=ME)
+    result = manager.run("bootstrap", "10")
+    assert result.returncode == 0, result.stderr
+    assert manager.read("engine.json").get("inits", 0) == 0
+    assert manager.read("engine.json")["joined"]["RemoteAddrs"] == ["10.0.1.20:2377"]
+    assert manager.parameters[f"{STORE}/tokens/manager"]["Value"] == MANAGER_TOKEN
+
+
+def test_a_worker_of_a_cluster_named_tokens_reads_its_token_and_the_manager_list_apart(tmp_path: Path) -> None:
+    """Review of issue 13: the read's rows were told apart by `*/tokens/*`, which in the
+    cluster `tokens` (/swarmstack/tokens/...) matches the manager list too: the worker never
+    saw a list and waited forever."""
+    worker = make_node(tmp_path, "worker", cluster="tokens")
+    store = f"/swarmstack/tokens/{GENERATION}"
+    worker.update("cloud.json", parameters={
+        f"{store}/tokens/worker": {"Value": WORKER_TOKEN, "Type": "SecureString", "KeyId": KEY},
+        f"{store}/managers": {"Value": "10.0.1.20", "Type": "String"}})
+    result = worker.run("bootstrap", "10")
+    assert result.returncode == 0, result.stderr
+    assert worker.read("engine.json")["joined"]["JoinToken"] == WORKER_TOKEN
+
+
 # --- frozen cluster: the leader republishes ---------------------------------------------
 
 
@@ -453,7 +480,7 @@ def test_the_election_winner_that_died_before_init_inits_on_its_next_run(manager
     manager.update("cloud.json", parameters={f"{STORE}/init": {"Value": f"{ME} {int(time.time())}", "Type": "String"}})
     result = manager.run("bootstrap", "10")
     assert result.returncode == 0, result.stderr
-    assert "the init marker is ours from an earlier run" in result.stderr
+    assert "the init marker is ours and no tokens are stored" in result.stderr
     assert manager.read("engine.json")["inits"] == 1
     assert manager.parameters[f"{STORE}/tokens/manager"]["Value"] == MANAGER_TOKEN
 

@@ -365,6 +365,13 @@ def test_the_restore_tool_leaves_the_user_data_and_its_sha256_stays(tmp_path: Pa
     azure_files = files_of(render(azure))
     assert azure_files[RESTORE_TOOL_PATH] == restore_tool(azure)
     assert f"readonly RESTORE_SHA256={restore_tool_sha256(azure)}\n" in azure_files[NODE_SCRIPT]
+    # Each cloud's tool reads its own backups (backup_latest), which the node script no longer carries.
+    for rendered, cloud_script in ((tool, script), (restore_tool(azure), azure_files[NODE_SCRIPT])):
+        assert "backup_latest() {" in rendered and "backup_latest() {" not in cloud_script
+    (tmp_path / "restore-azure.sh").write_text(restore_tool(azure))
+    result = subprocess.run([shellcheck, "--severity=style", str(tmp_path / "restore-azure.sh")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
 
 
 def test_encode_refuses_oversized_user_data() -> None:
