@@ -911,6 +911,21 @@ def test_the_leader_removes_a_dead_manager_on_its_next_watch_not_its_next_clean_
     assert "w1" not in "".join(line for line in manager.calls.splitlines() if " rm " in line)
 
 
+def test_a_dead_manager_whose_demotion_failed_is_tried_again_on_the_next_watch(manager: Node) -> None:
+    """Issue 13: right after an election raft can refuse the demotion. The watch recorded the
+    lost set as handled all the same and never tried again while it stayed the same: the
+    dead manager waited for the minute-long clean-up (a heal of 147 s in one benchmark run)."""
+    lost_leader(manager, "terminated")
+    manager.update("engine.json", demote_refused=True)
+    first = manager.run("watch")
+    assert first.returncode == 0, first.stderr
+    assert "cannot demote dead manager old-m yet" in first.stderr
+    manager.update("engine.json", demote_refused=False)
+    again = manager.run("watch")
+    assert again.returncode == 0, again.stderr
+    assert "docker node rm --force old-m" in manager.calls, again.stderr
+
+
 def test_an_unreachable_manager_whose_machine_runs_is_never_removed_and_asked_about_once(manager: Node) -> None:
     """A partition or a slow engine is not a death: only the cloud's word that the machine is
     gone removes a node. And a watch every few seconds asks the cloud only when the set of
