@@ -12,6 +12,7 @@ import json
 import runpy
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def run_stack(stack: str, config: dict[str, Any], root: Path = ROOT,
         mocks = EngineMocks(backends if backends is not None else backends_for(config, exits, stand_ins=True))
         monitor = RecordingMonitor(mocks)
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(partial(_unreported_only, monitor))
         asyncio.set_event_loop(loop)
         try:
             return _run(stack, config, root, mocks, monitor, loop)
@@ -132,6 +134,17 @@ def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
     cloud = str((config.get("swarmstack:cluster") or {}).get("cloud", ""))
     return Graph(stack=stack, cloud=cloud, resources=list(monitor.recorded),
                  outputs=outputs, secret_outputs=secrets, invokes=list(monitor.invoked))
+
+
+def _unreported_only(monitor: RecordingMonitor, loop: asyncio.AbstractEventLoop,
+                     context: dict[str, Any]) -> None:
+    """The loop's exception handler: a future that carried an error the run already raised
+    (the SDK sets it on every output of a refused resource, and nothing awaits most of
+    them) logs nothing when it is collected, which may be long after, during another
+    command; anything else goes to asyncio's default handler."""
+    if any(context.get("exception") is err for err in monitor.errors):
+        return
+    loop.default_exception_handler(context)
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
