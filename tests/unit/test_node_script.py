@@ -567,6 +567,49 @@ def test_a_node_terminated_while_its_join_is_under_way_does_not_stay_behind(mana
     assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
 
 
+# join_swarm gives a timed-out join a fixed 15 s, then 105 s more if it has a node identity: the
+# tests shorten those literals in their copy of the script (as JOIN_UNDER_WAY above).
+STUCK_JOIN = "wait_active 15 ||"
+IDENTIFIED_JOIN = "wait_active 105;"
+
+
+def test_a_join_sent_during_an_election_that_never_got_an_identity_is_left_and_tried_elsewhere(manager: Node) -> None:
+    """Bootstrap benchmark, leader killed: the replacement's join reached a follower during the
+    election; the engine answered "Timeout was reached ... will continue in the background",
+    still had no node identity two minutes later, and the script waited all 120 s of them
+    before it tried another manager (a 152 s heal)."""
+    formed_swarm(manager)
+    manager.update("cloud.json", parameters={**manager.parameters, f"{STORE}/managers": {
+        "Value": "10.0.1.20,10.0.1.21", "Type": "String"}})
+    manager.update("engine.json", stuck_joins=1)
+    script = manager.dir / "swarmstack-node"
+    text = script.read_text()
+    assert STUCK_JOIN in text, f"the script no longer has {STUCK_JOIN!r}"
+    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||"))
+    started = time.monotonic()
+    result = manager.run("bootstrap", "30", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 20, "it waited for a join that had no node identity"
+    assert "Timeout was reached" in result.stderr
+    assert manager.calls.count("docker swarm leave --force") == 1
+    engine = manager.read("engine.json")
+    assert engine["state"] == "active" and engine["joined"]["JoinToken"] == MANAGER_TOKEN
+
+
+def test_a_timed_out_join_that_has_a_node_identity_is_waited_for_never_left(manager: Node) -> None:
+    """The other side: a join that got its certificate (a node identity) is under way; leaving
+    it could strand a raft member."""
+    formed_swarm(manager)
+    manager.update("engine.json", stuck_joins=1, stuck_identity=True)
+    script = manager.dir / "swarmstack-node"
+    text = script.read_text()
+    assert STUCK_JOIN in text and text.count(IDENTIFIED_JOIN) == 1
+    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 2;"))
+    result = manager.run("bootstrap", "30", timeout=60)
+    assert result.returncode != 0 and "docker swarm leave" not in manager.calls, result.stderr
+    assert manager.read("engine.json")["state"] == "pending"  # run again later; never thrown away
+
+
 def test_a_manager_whose_engine_is_slow_to_answer_during_an_election_still_leaves(manager: Node) -> None:
     """Real-boot destroy (CI, stop 17): the first manager left at once, the other two
     elected a leader, `docker info` took longer than its 10 s timeout, the watcher took
