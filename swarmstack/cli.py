@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_POLICY, EXIT_CONFIG, EXIT_ENGINE = 1, 2, 3
 
@@ -213,5 +216,27 @@ def main(argv: list[str] | None = None) -> int:
         return done.code
 
 
+def run() -> NoReturn:
+    """The `swarmstack` command: `main`, then out without the interpreter's teardown.
+
+    Once a command has printed, nothing is left to do but free what the SDK, moto and
+    botocore loaded: millions of objects, about 1.5 s of a `plan` (benchmarks/plan.py).
+    Only the output and the logging handlers are flushed; no thread is left working
+    after a run, and nothing swarmstack needs is registered with atexit (the callbacks
+    there: logging's, flushed here; multiprocessing's, with no child; certifi's, for a
+    zipped install). Tests call `main` and keep the normal exit."""
+    try:
+        code = main()
+    except BrokenPipeError:  # the reader went away (`| head`): as Python's docs advise, no traceback
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that went away (`| head`), a closed stream
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

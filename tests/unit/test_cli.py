@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -109,3 +110,34 @@ def test_plan_in_preview_mode_has_no_mandatory_finding(project: Path, capsys: py
     assert main(["plan", "dev-aws", "--preview", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert all(f["level"] != "mandatory" for f in document["findings"])
+
+
+def test_the_command_as_installed_prints_everything_and_keeps_its_exit_code(project: Path) -> None:
+    """`swarmstack` ends with os._exit (cli.run: no interpreter teardown after the work): the
+    whole JSON plan still reaches a pipe, a config error still exits 2, and a reader that
+    goes away after one line gets no traceback."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "import sys; from swarmstack.cli import run; sys.argv[0] = 'swarmstack'; run()"]
+    # stdout into a pipe is block-buffered (unless PYTHONUNBUFFERED): what run() must flush
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": str(ROOT)}
+    planned = subprocess.run([*command, "plan", "dev-aws", "--json", "--no-policy"], cwd=project, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stderr
+    document = json.loads(planned.stdout)  # a cut document does not parse
+    assert planned.stdout.endswith("}\n"), planned.stdout[-200:]  # nor is print's last write lost
+    assert len(planned.stdout) > 50_000 and document["resources"]
+    path = project / "stacks" / "Pulumi.dev-aws.yaml"
+    broken = yaml.safe_load(path.read_text())
+    broken["config"]["swarmstack:cluster"]["managers"]["count"] = 4
+    path.write_text(yaml.safe_dump(broken))
+    refused = subprocess.run([*command, "validate", "dev-aws"], cwd=project, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert refused.returncode == EXIT_CONFIG and "managers.count" in refused.stderr, refused.stderr
+    reader = subprocess.Popen([*command, "validate", "prod-aws"], cwd=project, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()  # gone before the command prints
+    _, err = reader.communicate(timeout=300)
+    assert b"Traceback" not in err, err.decode()
