@@ -138,11 +138,13 @@ def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
 
 def _unreported_only(monitor: RecordingMonitor, loop: asyncio.AbstractEventLoop,
                      context: dict[str, Any]) -> None:
-    """The loop's exception handler: a future that carried an error the run already raised
-    (the SDK sets it on every output of a refused resource, and nothing awaits most of
-    them) logs nothing when it is collected, which may be long after, during another
-    command; anything else goes to asyncio's default handler."""
-    if any(context.get("exception") is err for err in monitor.errors):
+    """The loop's exception handler: a future that carried the cloud model's refusal of a
+    resource (the SDK sets it on every output of a refused resource, and nothing awaits most
+    of them; the run raises the first refusal) logs nothing when it is collected, which may
+    be long after, during another command. Anything else, a bug beside a refusal too, goes
+    to asyncio's default handler."""
+    error = context.get("exception")
+    if isinstance(error, EngineError) and any(error is err for err in monitor.errors):
         return
     loop.default_exception_handler(context)
 

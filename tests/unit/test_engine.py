@@ -261,7 +261,8 @@ def test_a_refused_run_leaves_no_unretrieved_error_behind_for_a_later_command(tm
             vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
             aws.ec2.Subnet("outside", vpc_id=vpc.id, cidr_block="10.1.0.0/24")
         """)
-    left = [o for o in gc.get_objects() if isinstance(o, asyncio.Future) and getattr(o, "_log_traceback", False)]
+    left = [o for o in gc.get_objects() if isinstance(o, asyncio.Future) and getattr(o, "_log_traceback", False)
+            and "InvalidSubnet.Range" in str(getattr(o, "_exception", ""))]  # this run's, not another test's
     assert left, "the run left no future carrying its error: this test no longer shows anything"
     handler = Keep()
     logging.getLogger("asyncio").addHandler(handler)
@@ -271,3 +272,34 @@ def test_a_refused_run_leaves_no_unretrieved_error_behind_for_a_later_command(tm
     finally:
         logging.getLogger("asyncio").removeHandler(handler)
     assert [r.getMessage() for r in records] == []
+
+
+def test_an_error_that_is_no_refusal_still_reaches_the_log_when_its_future_is_collected() -> None:
+    """The handler above drops only the model's refusals the run recorded: a bug beside a
+    refusal (a KeyError in a backend) keeps asyncio's "never retrieved" log, its last trace."""
+    import asyncio
+    import logging
+
+    from swarmstack.engine.mocks import EngineMocks, RecordingMonitor
+    from swarmstack.engine.run import _unreported_only
+
+    monitor = RecordingMonitor(EngineMocks({}))
+    refusal, bug = EngineError("refused"), KeyError("a bug")
+    monitor.errors += [refusal, bug]
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    logging.getLogger("asyncio").addHandler(handler)
+    loop = asyncio.new_event_loop()
+    try:
+        for error in (refusal, bug, EngineError("another run's")):
+            _unreported_only(monitor, loop, {"message": "Future exception was never retrieved", "exception": error})
+    finally:
+        loop.close()
+        logging.getLogger("asyncio").removeHandler(handler)
+    logged = [r.exc_info[1] if r.exc_info else None for r in records]
+    assert len(logged) == 2 and logged[0] is bug and "another run's" in str(logged[1])
