@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NoReturn
 
 EXIT_POLICY, EXIT_CONFIG, EXIT_ENGINE = 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -220,21 +221,21 @@ def run() -> NoReturn:
     """The `swarmstack` command: `main`, then out without the interpreter's teardown.
 
     Once a command has printed, nothing is left to do but free what the SDK, moto and
-    botocore loaded: millions of objects, about 1.5 s of a `plan` (benchmarks/plan.py).
+    botocore loaded: millions of objects, 1.5 to 2 s of a `plan` (benchmarks/plan.py).
     Only the output and the logging handlers are flushed; no thread is left working
     after a run, and nothing swarmstack needs is registered with atexit (the callbacks
     there: logging's, flushed here; multiprocessing's, with no child; certifi's, for a
     zipped install). Tests call `main` and keep the normal exit."""
     try:
         code = main()
-    except BrokenPipeError:  # the reader went away (`| head`): as Python's docs advise, no traceback
-        code = 1
+    except BrokenPipeError:  # the reader went away (`| head`): no traceback, the shell's SIGPIPE status
+        code = EXIT_BROKEN_PIPE
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (BrokenPipeError, ValueError):  # a reader that went away (`| head`), a closed stream
-            code = code or 1
+        except (BrokenPipeError, ValueError):  # a reader that went away, a closed stream
+            code = code or EXIT_BROKEN_PIPE
     os._exit(code)
 
 

@@ -141,3 +141,4 @@ def test_the_command_as_installed_prints_everything_and_keeps_its_exit_code(proj
     reader.stdout.close()  # gone before the command prints
     _, err = reader.communicate(timeout=300)
     assert b"Traceback" not in err, err.decode()
+    assert reader.returncode == 141  # as a shell reports SIGPIPE; 1 would read as a policy violation
