@@ -4,7 +4,7 @@ Prints medians over several fresh processes of:
 - floor: a process that only imports the same SDK modules (the pulumi-aws modules the
   program uses, tls, random, policy) and starts the same moto services (the part no
   change to swarmstack can remove), and ends as `swarmstack` does, without the
-  interpreter's teardown of those modules (about 1.5 s that the command skips, so the
+  interpreter's teardown of those modules (1.5 to 2 s that the command skips, so the
   floor skips it too);
 - `swarmstack plan prod-aws` (with the policy pack);
 - the same for a large stack: 7 managers and 10 worker pools (the program's own work
@@ -40,10 +40,11 @@ PYTHON = sys.executable
 FLOOR = """
 import pulumi, pulumi_tls, pulumi_random, pulumi_policy, jinja2, yaml, pydantic  # noqa: F401
 import pulumi_aws
-from pulumi_aws import autoscaling, cloudwatch, ec2, iam, kms, lb, s3, sns, ssm, vpc  # noqa: F401
+from pulumi_aws import autoscaling, cloudwatch, ec2, iam, kms, lb, s3, scheduler, sns, ssm, vpc  # noqa: F401
 # The SDK's modules are lazy: touching a class loads the module, as the program does.
 _ = (autoscaling.Group, cloudwatch.LogGroup, ec2.Vpc, iam.Role, kms.Key, lb.LoadBalancer, s3.Bucket,
-     sns.Topic, ssm.Parameter, vpc.SecurityGroupIngressRule, pulumi_tls.PrivateKey, pulumi_random.RandomId,
+     sns.Topic, ssm.Parameter, vpc.SecurityGroupIngressRule, scheduler.Schedule, pulumi_tls.PrivateKey,
+     pulumi_random.RandomId,
      pulumi_aws.get_availability_zones)
 import boto3
 from moto import mock_aws

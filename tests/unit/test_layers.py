@@ -122,7 +122,7 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     # meanwhile (test_lint's ruff, in another xdist worker, failed on it).
     shutil.copy(ROOT / "__main__.py", tmp_path / "__main__.py")
     for top in OURS:
-        shutil.copytree(ROOT / top, tmp_path / top, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(ROOT / top, tmp_path / top, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "venv"))
     (tmp_path / "userdata" / "_layers_probe.py").write_text(
         "from components.aws import cluster\nfrom swarmstack import plan\n")
     found = fresh_violations(tmp_path)
