@@ -612,25 +612,33 @@ def test_a_timed_out_join_that_has_a_node_identity_is_waited_for_never_left(mana
     assert manager.read("engine.json")["state"] == "pending"  # run again later; never thrown away
 
 
-@pytest.mark.parametrize("why", ["certificate on disk", "node ID unanswered"])
-def test_a_timed_out_join_whose_identity_cannot_be_ruled_out_is_never_left(manager: Node, why: str) -> None:
+def test_a_timed_out_join_whose_engine_does_not_say_its_identity_is_never_left(manager: Node) -> None:
     """Review: `docker info` that timed out read as "no node ID", and the join was left with
-    `--force` (a manager that had joined raft would strand its seat). The certificate on
-    disk is an identity; an engine that does not say is taken to have one."""
+    `--force` (a manager that had joined raft would strand its seat). An engine that does
+    not say is taken to have one."""
     formed_swarm(manager)
-    manager.update("engine.json", stuck_joins=1)
-    if why == "certificate on disk":
-        certificates = manager.dir / "docker" / "swarm" / "certificates"
-        certificates.mkdir(parents=True)
-        (certificates / "swarm-node.crt").write_text("-----BEGIN CERTIFICATE-----\n")
-    else:
-        manager.update("engine.json", node_id_unanswered=True)
+    manager.update("engine.json", stuck_joins=1, node_id_unanswered=True)
     script = manager.dir / "swarmstack-node"
     text = script.read_text()
     script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 2;"))
     result = manager.run("bootstrap", "30", timeout=60)
     assert result.returncode != 0 and "docker swarm leave" not in manager.calls, result.stderr
     assert manager.read("engine.json")["state"] == "pending"
+
+
+def test_an_engine_in_error_with_no_node_id_is_left_and_joins_again(manager: Node) -> None:
+    """The other side (second review): an engine whose certificate expired stays in `error`,
+    reports no node ID and keeps the certificate on disk; moby says to leave and join
+    again. The file alone is no identity, or the node would wait on every run, for good."""
+    formed_swarm(manager)
+    manager.update("engine.json", state="error", identity=False)
+    certificates = manager.dir / "docker" / "swarm" / "certificates"
+    certificates.mkdir(parents=True)
+    (certificates / "swarm-node.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    result = manager.run("bootstrap", "30", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "docker swarm leave --force" in manager.calls
+    assert manager.read("engine.json")["state"] == "active"
 
 
 def test_a_manager_whose_engine_is_slow_to_answer_during_an_election_still_leaves(manager: Node) -> None:
