@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,9 +118,6 @@ def test_the_command_as_installed_prints_everything_and_keeps_its_exit_code(proj
     """`swarmstack` ends with os._exit (cli.run: no interpreter teardown after the work): the
     whole JSON plan still reaches a pipe, a config error still exits 2, and a reader that
     goes away after one line gets no traceback."""
-    import subprocess
-    import sys
-
     command = [sys.executable, "-c", "import sys; from swarmstack.cli import run; sys.argv[0] = 'swarmstack'; run()"]
     # stdout into a pipe is block-buffered (unless PYTHONUNBUFFERED): what run() must flush
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": str(ROOT)}

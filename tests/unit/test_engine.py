@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -240,6 +243,23 @@ def test_a_security_group_named_like_an_id_is_refused_and_a_cluster_named_sg_bui
     assert all(not g.inputs["name"].startswith("sg-") for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup"))
 
 
+@contextmanager
+def asyncio_log() -> Iterator[list[logging.LogRecord]]:
+    """What asyncio logs while the block runs."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        yield records
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+
+
 def test_a_refused_run_leaves_no_unretrieved_error_behind_for_a_later_command(tmp_path: Path) -> None:
     """The SDK's futures that carried the refusal are collected later, maybe while another
     command's output is being read (a unit run saw asyncio's "Future exception was never
@@ -247,13 +267,6 @@ def test_a_refused_run_leaves_no_unretrieved_error_behind_for_a_later_command(tm
     reported the error: collecting those futures must log nothing."""
     import asyncio
     import gc
-    import logging
-
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
 
     with pytest.raises(EngineError, match=r"InvalidSubnet\.Range"):
         run_program(tmp_path, """
@@ -264,13 +277,9 @@ def test_a_refused_run_leaves_no_unretrieved_error_behind_for_a_later_command(tm
     left = [o for o in gc.get_objects() if isinstance(o, asyncio.Future) and getattr(o, "_log_traceback", False)
             and "InvalidSubnet.Range" in str(getattr(o, "_exception", ""))]  # this run's, not another test's
     assert left, "the run left no future carrying its error: this test no longer shows anything"
-    handler = Keep()
-    logging.getLogger("asyncio").addHandler(handler)
-    try:
+    with asyncio_log() as records:
         for future in left:
             future.__del__()  # what the collector does with it, whenever that is
-    finally:
-        logging.getLogger("asyncio").removeHandler(handler)
     assert [r.getMessage() for r in records] == []
 
 
@@ -278,7 +287,6 @@ def test_an_error_that_is_no_refusal_still_reaches_the_log_when_its_future_is_co
     """The handler above drops only the model's refusals the run recorded: a bug beside a
     refusal (a KeyError in a backend) keeps asyncio's "never retrieved" log, its last trace."""
     import asyncio
-    import logging
 
     from swarmstack.engine.mocks import EngineMocks, RecordingMonitor
     from swarmstack.engine.run import _unreported_only
@@ -286,20 +294,12 @@ def test_an_error_that_is_no_refusal_still_reaches_the_log_when_its_future_is_co
     monitor = RecordingMonitor(EngineMocks({}))
     refusal, bug = EngineError("refused"), KeyError("a bug")
     monitor.errors += [refusal, bug]
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Keep()
-    logging.getLogger("asyncio").addHandler(handler)
     loop = asyncio.new_event_loop()
     try:
-        for error in (refusal, bug, EngineError("another run's")):
-            _unreported_only(monitor, loop, {"message": "Future exception was never retrieved", "exception": error})
+        with asyncio_log() as records:
+            for error in (refusal, bug, EngineError("another run's")):
+                _unreported_only(monitor, loop, {"message": "Future exception was never retrieved", "exception": error})
     finally:
         loop.close()
-        logging.getLogger("asyncio").removeHandler(handler)
     logged = [r.exc_info[1] if r.exc_info else None for r in records]
     assert len(logged) == 2 and logged[0] is bug and "another run's" in str(logged[1])

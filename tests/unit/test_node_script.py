@@ -573,6 +573,14 @@ STUCK_JOIN = "wait_active 45 ||"
 IDENTIFIED_JOIN = "wait_active 75;"
 
 
+def shorten_stuck_join_waits(node: Node) -> None:
+    script = node.dir / "swarmstack-node"
+    text = script.read_text()
+    for literal in (STUCK_JOIN, IDENTIFIED_JOIN):
+        assert text.count(literal) == 1, f"the script no longer has {literal!r}"
+    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 2;"))
+
+
 def test_a_join_sent_during_an_election_that_never_got_an_identity_is_left_and_tried_elsewhere(manager: Node) -> None:
     """Bootstrap benchmark, leader killed: the replacement's join reached a follower during the
     election; the engine answered "Timeout was reached ... will continue in the background",
@@ -582,10 +590,7 @@ def test_a_join_sent_during_an_election_that_never_got_an_identity_is_left_and_t
     manager.update("cloud.json", parameters={**manager.parameters, f"{STORE}/managers": {
         "Value": "10.0.1.20,10.0.1.21", "Type": "String"}})
     manager.update("engine.json", stuck_joins=1)
-    script = manager.dir / "swarmstack-node"
-    text = script.read_text()
-    assert STUCK_JOIN in text, f"the script no longer has {STUCK_JOIN!r}"
-    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||"))
+    shorten_stuck_join_waits(manager)
     started = time.monotonic()
     result = manager.run("bootstrap", "30", timeout=60)
     assert result.returncode == 0, result.stderr
@@ -603,10 +608,7 @@ def test_a_timed_out_join_that_has_a_node_identity_is_waited_for_never_left(mana
     it could strand a raft member."""
     formed_swarm(manager)
     manager.update("engine.json", stuck_joins=1, stuck_identity=True)
-    script = manager.dir / "swarmstack-node"
-    text = script.read_text()
-    assert STUCK_JOIN in text and text.count(IDENTIFIED_JOIN) == 1
-    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 2;"))
+    shorten_stuck_join_waits(manager)
     result = manager.run("bootstrap", "30", timeout=60)
     assert result.returncode != 0 and "docker swarm leave" not in manager.calls, result.stderr
     assert manager.read("engine.json")["state"] == "pending"  # run again later; never thrown away
@@ -618,9 +620,7 @@ def test_a_timed_out_join_whose_engine_does_not_say_its_identity_is_never_left(m
     not say is taken to have one."""
     formed_swarm(manager)
     manager.update("engine.json", stuck_joins=1, node_id_unanswered=True)
-    script = manager.dir / "swarmstack-node"
-    text = script.read_text()
-    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 2;"))
+    shorten_stuck_join_waits(manager)
     result = manager.run("bootstrap", "30", timeout=60)
     assert result.returncode != 0 and "docker swarm leave" not in manager.calls, result.stderr
     assert manager.read("engine.json")["state"] == "pending"
