@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nodefakes import server as fakes
 
 from swarmstack.config.load import load_stack
 from userdata import params_for, render, restore_tool
 from userdata.render import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_KEY, files_of
 
-FAKES = Path(__file__).parent / "nodefakes"
 # The script's backoff and polling sleeps run at this fraction of their length (a `sleep` in
 # the fakes' bin dir): every sleep still happens, in the script's order, and is recorded in
 # sleeps.log; only the waiting shrinks. Deadlines the script measures itself (`$SECONDS`,
@@ -49,6 +49,7 @@ class Node:
 
     def run(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {"PATH": f"{self.dir / 'bin'}:/usr/bin:/bin", "FAKE_DIR": str(self.dir), "LANG": "C.UTF-8",
+               "FAKE_PORT": str(fakes.port()),
                "SWARMSTACK_STATE_DIR": str(self.dir / "state"), "SWARMSTACK_RUN_DIR": str(self.dir / "run"),
                "SWARMSTACK_LOG_FILE": str(self.dir / "bootstrap.log"),
                "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
@@ -100,8 +101,8 @@ def make_node(tmp: Path, role: str, **overrides: Any) -> Node:
     (tmp / "daemon.base.json").write_text(files[DAEMON_BASE])
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
-    for fake in ("aws", "docker", "curl"):
-        shutil.copy(FAKES / fake, bin_dir / fake)
+    for fake in fakes.COMMANDS:  # each a client of the test process's answers (nodefakes/server.py)
+        shutil.copy(fakes.CLIENT, bin_dir / fake)
         (bin_dir / fake).chmod(0o755)
     for tool in ("systemctl", "dockerd"):  # the engine's unit and binary: present, nothing to do (logged)
         (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >>"$FAKE_DIR/calls.log"\nexit 0\n')
@@ -202,7 +203,7 @@ def test_a_manager_waiting_for_the_tokens_reads_the_store_once_a_round(manager: 
     second look, and the election ran once."""
     manager.update("cloud.json", parameters={
         f"{STORE}/init": {"Value": f"i-0000000000000000f {int(time.time())}", "Type": "String"}})
-    result = manager.run("bootstrap", "4")
+    result = manager.run("bootstrap", "2")
     assert result.returncode != 0
     assert manager.read("engine.json").get("inits", 0) == 0
     calls = [line.split(" ssm ", 1)[1].split(" --")[0] for line in manager.calls.splitlines() if " ssm " in line]
@@ -578,7 +579,7 @@ def shorten_stuck_join_waits(node: Node) -> None:
     text = script.read_text()
     for literal in (STUCK_JOIN, IDENTIFIED_JOIN):
         assert text.count(literal) == 1, f"the script no longer has {literal!r}"
-    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 2;"))
+    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 1;"))
 
 
 def test_a_join_sent_during_an_election_that_never_got_an_identity_is_left_and_tried_elsewhere(manager: Node) -> None:

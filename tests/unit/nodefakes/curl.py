@@ -1,38 +1,32 @@
-#!/usr/bin/env -S python3 -S
 """A stand-in for curl, for the node script's unit tests: the EC2 instance metadata
 service (from $FAKE_DIR/imds.json) and the Docker engine API's POST /swarm/join over
-the unix socket (it joins the fake engine of ./docker). Calls are logged with argv."""
+the unix socket (it joins the fake engine of docker.py). Calls are logged with argv."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import sys
-from pathlib import Path
 
-DIR = Path(os.environ["FAKE_DIR"])
+from .call import Call, fail
 
 
-def option(name: str) -> str | None:
-    args = sys.argv[1:]
+def option(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args else None
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    with open(DIR / "calls.log", "a") as log:
+def main(call: Call) -> None:
+    args = call.args
+    with open(call.dir / "calls.log", "a") as log:
         log.write("curl " + " ".join(args) + "\n")
     url = args[-1]
     if "--unix-socket" in args:
-        lock = open(DIR / "engine.lock", "w")  # as the fake docker: one engine call at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        engine_path = DIR / "engine.json"
+        engine_path = call.dir / "engine.json"
         engine = json.loads(engine_path.read_text())
-        body_arg = option("--data-binary") or ""
-        body = json.loads(Path(body_arg[1:]).read_text()) if body_arg.startswith("@") else {}
+        body_arg = option(args, "--data-binary") or ""
+        body = json.loads(call.path(body_arg[1:]).read_text()) if body_arg.startswith("@") else {}
+        out = call.path(option(args, "-o") or os.devnull)
         if url.endswith("/swarm/join"):  # every attempt's managers, in order
-            with open(DIR / "joins.log", "a") as joins:
+            with open(call.dir / "joins.log", "a") as joins:
                 joins.write(" ".join(body.get("RemoteAddrs", [])) + "\n")
         ok = url.endswith("/swarm/join") and body.get("JoinToken") in engine.get("valid_tokens", [])
         if ok and engine.get("stuck_joins", 0) > 0:  # sent during an election: 20 s, then on in the background
@@ -40,28 +34,22 @@ def main() -> None:
             engine.update(stuck_joins=engine["stuck_joins"] - 1, state="pending",
                           identity=bool(engine.get("stuck_identity")))
             engine_path.write_text(json.dumps(engine))
-            Path(option("-o") or os.devnull).write_text(
+            out.write_text(
                 '{"message":"Timeout was reached before node joined. The attempt to join the swarm will continue '
                 'in the background. Use the \\"docker info\\" command to see the current swarm status of your node."}')
-            sys.stdout.write("503")
+            call.write("503")
             return
         if ok:
             engine.update(state="active", manager=body["JoinToken"].endswith("manager"), joined=body, identity=True)
             engine_path.write_text(json.dumps(engine))
-        out = option("-o")
-        if out:
-            Path(out).write_text("" if ok else '{"message": "invalid join token"}')
-        sys.stdout.write("200" if ok else "400")
+        out.write_text("" if ok else '{"message": "invalid join token"}')
+        call.write("200" if ok else "400")
         return
-    metadata = json.loads((DIR / "imds.json").read_text())
-    if "-X" in args and option("-X") == "PUT":
-        print("imds-token")
+    metadata = json.loads((call.dir / "imds.json").read_text())
+    if "-X" in args and option(args, "-X") == "PUT":
+        call.print("imds-token")
         return
     path = url.split("/latest/", 1)[-1]
     if path not in metadata:
-        sys.exit(22)  # -f: an HTTP error
-    print(metadata[path])
-
-
-if __name__ == "__main__":
-    main()
+        fail("", 22)  # -f: an HTTP error
+    call.print(metadata[path])

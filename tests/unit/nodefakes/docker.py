@@ -1,4 +1,3 @@
-#!/usr/bin/env -S python3 -S
 """A stand-in for the docker CLI, for the node script's unit tests: one engine's swarm
 state in $FAKE_DIR/engine.json ({"state": "inactive"|"active", "manager": bool,
 "leader": bool, "tokens": {...}, "inits": n, "managers": [...], "label_rows": ["ID CLAIMED-INSTANCE
@@ -6,47 +5,41 @@ ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reacha
 "remote_managers": ["ADDR:PORT"], "node_table": ["ID STATE AVAIL ROLE CLAIMED ADDR MGR-ADDR REACH VERIFIED"],
 "roles": {id: role}, "configs": {name: {"id", "created" (unix seconds), "labels"}},
 "gone_nodes": [id]}); every call logged to
-$FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it)."""
+$FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
+in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import sys
+import time
 from pathlib import Path
+from typing import Any
 
-DIR = Path(os.environ["FAKE_DIR"])
+from .call import Call, fail
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    with open(DIR / "calls.log", "a") as log:
-        log.write("docker " + " ".join(args) + "\n")
-    # One command at a time, as the engine's API serialises them (the script runs some side
-    # by side): the lock is released when the process exits, whichever way it does.
-    lock = open(DIR / "engine.lock", "w")
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    path = DIR / "engine.json"
+def main(call: Call) -> None:
+    with open(call.dir / "calls.log", "a") as log:
+        log.write("docker " + " ".join(call.args) + "\n")
+    path = call.dir / "engine.json"
     engine = json.loads(path.read_text())
     if engine.get("down"):
-        sys.stderr.write("Cannot connect to the Docker daemon\n")
-        sys.exit(1)
-    out = run(engine, args)
+        fail("Cannot connect to the Docker daemon\n")
+    out = run(engine, call.args, path)
     path.write_text(json.dumps(engine))
     if out is not None:
-        print(out)
+        call.print(out)
 
 
-def run(engine: dict, args: list[str]) -> str | None:  # noqa: C901 - one table of commands
+def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
     fmt = args[args.index("--format") + 1] if "--format" in args else ""
     if args[0] == "version":
         return "20.10.24"
     if args[0] == "info":
         if engine.get("info_unanswered", 0) > 0:  # a manager whose raft elects a leader: info hangs
             engine["info_unanswered"] -= 1
-            DIR.joinpath("engine.json").write_text(json.dumps(engine))
-            sys.exit(124)
+            path.write_text(json.dumps(engine))
+            fail("", 124)
         if "LocalNodeState" in fmt:
             return engine["state"]
         if "ControlAvailable" in fmt:
@@ -54,22 +47,20 @@ def run(engine: dict, args: list[str]) -> str | None:  # noqa: C901 - one table 
         if "RemoteManagers" in fmt:
             return " ".join(engine.get("remote_managers", []))
         if "NodeID" in fmt and engine.get("node_id_unanswered"):  # this query alone hangs (timeout's 124)
-            sys.exit(124)
+            fail("", 124)
         if "NodeID" in fmt:
             return "" if engine["state"] == "inactive" or engine.get("identity") is False else "self-node"
         return "engine-id"
     if args[:2] == ["swarm", "init"]:
         if engine["state"] == "active":
-            sys.stderr.write("This node is already part of a swarm.\n")
-            sys.exit(1)
+            fail("This node is already part of a swarm.\n")
         engine.update(state="active", manager=True, leader=True, inits=engine.get("inits", 0) + 1)
         return "Swarm initialized"
     if args[:2] == ["swarm", "join-token"]:
         return engine["tokens"][args[-1]]
     if args[:2] == ["swarm", "leave"]:
         if engine.get("manager") and "--force" not in args:
-            sys.stderr.write("You are attempting to leave the swarm on a node that is participating as a manager.\n")
-            sys.exit(1)
+            fail("You are attempting to leave the swarm on a node that is participating as a manager.\n")
         engine.update(state="inactive", manager=False, leader=False, left=True, identity=None)
         return None
     if args[:2] == ["node", "inspect"] and ".Status.State" in fmt:  # node_table
@@ -79,11 +70,9 @@ def run(engine: dict, args: list[str]) -> str | None:  # noqa: C901 - one table 
     if args[:2] == ["node", "inspect"] and ".Spec.Role" in fmt:
         return engine.get("roles", {}).get(args[2], "worker")
     if args[:2] == ["node", "inspect"] and args[2] in engine.get("unanswered_nodes", []):
-        sys.stderr.write("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader\n")
-        sys.exit(1)
+        fail("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader\n")
     if args[:2] == ["node", "inspect"] and args[2] in engine.get("gone_nodes", []):
-        sys.stderr.write(f"Error: No such node: {args[2]}\n")
-        sys.exit(1)
+        fail(f"Error: No such node: {args[2]}\n")
     if args[:2] == ["node", "inspect"]:
         if "Leader" in fmt:
             return "true" if engine.get("leader") else "false"
@@ -94,45 +83,37 @@ def run(engine: dict, args: list[str]) -> str | None:  # noqa: C901 - one table 
         return "\n".join(engine.get("manager_status", []))
     if args[:2] == ["node", "ls"]:
         if engine.get("node_ls_fails"):
-            sys.stderr.write("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader\n")
-            sys.exit(1)
+            fail("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader\n")
         return "\n".join(engine.get("node_ls", []))
     if args[:2] in (["node", "update"], ["node", "rm"]):
         return None
     if args[:2] == ["node", "demote"]:
         if engine.get("demote_refused"):
-            sys.stderr.write("Error response from daemon: can't remove node: quorum\n")
-            sys.exit(1)
+            fail("Error response from daemon: can't remove node: quorum\n")
         engine.update(manager=False, leader=False)
         return None
     if args[0] == "ps":
         return ""
     if args[0] == "config":
         return config(engine, args[1:], fmt)
-    sys.stderr.write(f"the fake docker has no {' '.join(args[:2])}\n")
-    sys.exit(1)
+    fail(f"the fake docker has no {' '.join(args[:2])}\n")
 
 
-def config(engine: dict, args: list[str], fmt: str) -> str | None:
+def config(engine: dict[str, Any], args: list[str], fmt: str) -> str | None:
     """Swarm configs, as raft keeps them: a name exists once; `rm` takes an id or a name."""
-    import time
-
     configs = engine.setdefault("configs", {})
     if args[0] == "create":
-        name = [a for a in args[1:] if not a.startswith("--") and "=" not in a][0]
+        name = next(a for a in args[1:] if not a.startswith("--") and "=" not in a)
         labels = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--label")
         if name in configs:
-            sys.stderr.write(f"Error response from daemon: rpc error: code = AlreadyExists desc = config {name} "
-                             "already exists\n")
-            sys.exit(1)
+            fail(f"Error response from daemon: rpc error: code = AlreadyExists desc = config {name} already exists\n")
         engine["config_serial"] = engine.get("config_serial", 0) + 1
         configs[name] = {"id": f"cfg{engine['config_serial']}", "created": int(time.time()), "labels": labels}
         return configs[name]["id"]
     if args[0] == "inspect":
         item = configs.get(args[1])
         if item is None:
-            sys.stderr.write(f"Error: no such config: {args[1]}\n")
-            sys.exit(1)
+            fail(f"Error: no such config: {args[1]}\n")
         holder = item["labels"].get("swarmstack.holder", "")
         if "CreatedAt" in fmt:
             return f"{item['id']} {item['created']} {holder}"
@@ -142,11 +123,5 @@ def config(engine: dict, args: list[str], fmt: str) -> str | None:
             if args[1] in (item["id"], name):
                 del configs[name]
                 return args[1]
-        sys.stderr.write(f"Error: no such config: {args[1]}\n")
-        sys.exit(1)
-    sys.stderr.write(f"the fake docker has no config {args[0]}\n")
-    sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
+        fail(f"Error: no such config: {args[1]}\n")
+    fail(f"the fake docker has no config {args[0]}\n")

@@ -1,4 +1,3 @@
-#!/usr/bin/env -S python3 -S
 """A stand-in for the AWS CLI, for the node script's unit tests: the few SSM, EC2 and
 Auto Scaling calls the script makes, against a JSON state file, with faults on demand.
 
@@ -10,76 +9,75 @@ State: $FAKE_DIR/cloud.json = {"parameters": {name: {"Value", "Type", "KeyId"}},
 Faults: $FAKE_DIR/faults.json = {"<service> <operation>": "<error code>"} makes every
 matching call fail as the CLI does (exit 254, the error on stderr); {"code": ..., "times": n}
 only the next n. Every call is
-appended to $FAKE_DIR/calls.log.
+appended to $FAKE_DIR/calls.log. Answered in the test process (server.py), one call at a time.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import sys
-from pathlib import Path
+from typing import Any, NoReturn
 
-DIR = Path(os.environ["FAKE_DIR"])
+from .call import Call, Exit
 
 
-OPERATION = ["?"]  # the API's name of the call being answered (PutParameter), as the CLI's errors give it
+class Cli:
+    """One command line: its arguments after the global options, and the API's name of the
+    call (PutParameter), as the CLI's errors give it."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.argv = call.args
+        args, rest = [], list(call.args)
+        while rest:  # the global options, with their values, come before the service
+            if rest[0] in ("--endpoint-url", "--cli-connect-timeout", "--cli-read-timeout"):
+                rest = rest[2:]
+                continue
+            args.append(rest.pop(0))
+        self.service, self.operation = args[0], args[1]
+        self.name = "".join(word.capitalize() for word in self.operation.split("-"))
+
+    def fail(self, code: str, message: str = "") -> NoReturn:
+        raise Exit(254, f"\nAn error occurred ({code}) when calling the {self.name} operation: {message or code}\n")
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        return self.argv[self.argv.index(name) + 1] if name in self.argv else default
+
+    def options(self, name: str) -> list[str]:
+        out: list[str] = []
+        if name in self.argv:
+            for value in self.argv[self.argv.index(name) + 1:]:
+                if value.startswith("--"):
+                    break
+                out.append(value)
+        return out
 
 
-def fail(code: str, message: str = "") -> None:
-    sys.stderr.write(f"\nAn error occurred ({code}) when calling the {OPERATION[0]} operation: {message or code}\n")
-    sys.exit(254)
-
-
-def option(name: str, default: str | None = None) -> str | None:
-    args = sys.argv[1:]
-    return args[args.index(name) + 1] if name in args else default
-
-
-def options(name: str) -> list[str]:
-    args, out = sys.argv[1:], []
-    if name in args:
-        for value in args[args.index(name) + 1:]:
-            if value.startswith("--"):
-                break
-            out.append(value)
-    return out
-
-
-def main() -> None:
-    args, rest = [], sys.argv[1:]
-    while rest:  # the global options, with their values, come before the service
-        if rest[0] in ("--endpoint-url", "--cli-connect-timeout", "--cli-read-timeout"):
-            rest = rest[2:]
-            continue
-        args.append(rest.pop(0))
-    service, operation = args[0], args[1]
-    OPERATION[0] = "".join(word.capitalize() for word in operation.split("-"))
-    with open(DIR / "calls.log", "a") as log:
-        log.write(" ".join(sys.argv[1:]) + "\n")
-    with open(DIR / "aws-env.log", "a") as log:  # the CLI's own retries: AWS_MAX_ATTEMPTS
-        log.write(os.environ.get("AWS_MAX_ATTEMPTS", "-") + "\n")
-    faults = json.loads((DIR / "faults.json").read_text()) if (DIR / "faults.json").exists() else {}
-    names = [option("--name") or "", *options("--names")]
+def main(call: Call) -> None:
+    cli = Cli(call)
+    service, operation, fake_dir = cli.service, cli.operation, call.dir
+    with open(fake_dir / "calls.log", "a") as log:
+        log.write(" ".join(call.args) + "\n")
+    with open(fake_dir / "aws-env.log", "a") as log:  # the CLI's own retries: AWS_MAX_ATTEMPTS
+        log.write(call.max_attempts + "\n")
+    faults = json.loads((fake_dir / "faults.json").read_text()) if (fake_dir / "faults.json").exists() else {}
+    names = [cli.option("--name") or "", *cli.options("--names")]
     for key in [f"{service} {operation}", *(f"{service} {operation} {n}" for n in names if n)]:
         if isinstance(faults.get(key), dict):  # {"code": ..., "times": n}: the first n calls fail
             if faults[key]["times"] > 0:
                 faults[key]["times"] -= 1
-                (DIR / "faults.json").write_text(json.dumps(faults))
-                fail(faults[key]["code"])
+                (fake_dir / "faults.json").write_text(json.dumps(faults))
+                cli.fail(faults[key]["code"])
         elif key in faults:
-            fail(faults[key])
-    with open(DIR / "cloud.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        state = json.loads((DIR / "cloud.json").read_text())
-        out = handle(state, service, operation)
-        (DIR / "cloud.json").write_text(json.dumps(state))
+            cli.fail(faults[key])
+    state = json.loads((fake_dir / "cloud.json").read_text())
+    out = handle(cli, state)
+    (fake_dir / "cloud.json").write_text(json.dumps(state))
     if out is not None:
-        print(out)
+        call.print(out)
 
 
-def handle(state: dict, service: str, operation: str) -> str | None:  # noqa: C901 - one table of calls
+def handle(cli: Cli, state: dict[str, Any]) -> str | None:
+    service, operation, option, options, fail = cli.service, cli.operation, cli.option, cli.options, cli.fail
     params = state.setdefault("parameters", {})
     if (service, operation) == ("ssm", "get-parameter"):
         name = option("--name")
@@ -95,12 +93,12 @@ def handle(state: dict, service: str, operation: str) -> str | None:  # noqa: C9
     if (service, operation) == ("ssm", "put-parameter"):
         name, value = option("--name"), option("--value") or ""
         if value.startswith("file://"):
-            value = Path(value[len("file://"):]).read_text()
-        if name in params and "--overwrite" not in sys.argv:
+            value = cli.call.path(value[len("file://"):]).read_text()
+        if name in params and "--overwrite" not in cli.argv:
             fail("ParameterAlreadyExists")
         params[name] = {"Value": value, "Type": option("--type"), "KeyId": option("--key-id")}
         return "1"
-    if (service, operation) == ("ec2", "describe-instances") and "Name=tag:swarmstack:cluster" in " ".join(sys.argv):
+    if (service, operation) == ("ec2", "describe-instances") and "Name=tag:swarmstack:cluster" in " ".join(cli.argv):
         return "\n".join("\t".join(row) for row in state.get("machines", []))  # the instance_table query
     if (service, operation) == ("ec2", "describe-instances"):
         wanted = (option("--filters") or "").split("Values=", 1)[-1].split(",")
@@ -127,7 +125,7 @@ def handle(state: dict, service: str, operation: str) -> str | None:  # noqa: C9
         state.setdefault("health", {})[option("--instance-id")] = option("--health-status")
         return None
     if (service, operation) == ("s3api", "put-object"):
-        key, body = option("--key"), Path(option("--body") or "").read_bytes()
+        key, body = option("--key"), cli.call.path(option("--body") or "").read_bytes()
         state.setdefault("objects", {})[key] = {"bucket": option("--bucket"), "body": body.hex(),
                                                 "sse": option("--server-side-encryption"),
                                                 "kms": option("--ssekms-key-id")}
@@ -139,13 +137,8 @@ def handle(state: dict, service: str, operation: str) -> str | None:  # noqa: C9
         objects = state.get("objects", {})
         if option("--key") not in objects:
             fail("NoSuchKey")
-        Path(sys.argv[-1]).write_bytes(bytes.fromhex(objects[option("--key")]["body"]))
+        cli.call.path(cli.argv[-1]).write_bytes(bytes.fromhex(objects[option("--key")]["body"]))
         return json.dumps({"ContentLength": 1})
     if service == "logs":
         return None
     fail("UnknownOperation", f"the fake has no {service} {operation}")
-    return None
-
-
-if __name__ == "__main__":
-    main()
