@@ -5,7 +5,7 @@ Prints medians over several fresh processes of:
   program uses, tls, random, policy) and starts the same moto services (the part no
   change to swarmstack can remove), and ends as `swarmstack` does, without the
   interpreter's teardown of those modules (1.5 to 2 s that the command skips, so the
-  floor skips it too);
+  floor skips it too), with the command's garbage-collector thresholds;
 - `swarmstack plan prod-aws` (with the policy pack);
 - the same for a large stack: 7 managers and 10 worker pools (the program's own work
   must stay small as the cluster grows).
@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 FLOOR = """
+import gc
+from swarmstack.cli import GC_THRESHOLDS
+gc.set_threshold(*GC_THRESHOLDS)  # as `swarmstack` runs (cli.run): the collector's work on the SDK is floor too
 import pulumi, pulumi_tls, pulumi_random, pulumi_policy, jinja2, yaml, pydantic  # noqa: F401
 import pulumi_aws
 from pulumi_aws import autoscaling, cloudwatch, ec2, iam, kms, lb, s3, scheduler, sns, ssm, vpc  # noqa: F401

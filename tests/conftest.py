@@ -24,6 +24,7 @@ run that would collect them is refused.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -31,6 +32,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from swarmstack.cli import GC_THRESHOLDS
 
 PROFILES = ("default", "ci")
 SERIAL_ONLY = ("tests/integration", "tests/realboot")
@@ -57,7 +60,10 @@ settings.load_profile(_profile)
 
 def pytest_configure(config: pytest.Config) -> None:
     """Give the run (and its workers, which inherit it) a directory for shared graphs; refuse
-    `-n` for a run that would collect tests/integration or tests/realboot."""
+    `-n` for a run that would collect tests/integration or tests/realboot. Every process
+    (the workers too) collects garbage at the command's thresholds (swarmstack/cli.py): at
+    CPython's own, the collector took a third of each program run."""
+    gc.set_threshold(*GC_THRESHOLDS)
     if hasattr(config, "workerinput"):
         return
     if GRAPHS_DIR not in os.environ:
