@@ -1143,12 +1143,12 @@ def _asg_attachment(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str,
     type_ = "autoscaling Attachment"
     group = need(i, "autoscalingGroupName", type_, name)
     asg = aws.client("autoscaling")
-    if not asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]:
+    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+    if not found:
         raise EngineError(f"{type_} '{name}': ValidationError: auto scaling group {group} does not exist")
     target_group = need(i, "lbTargetGroupArn", type_, name)
     described = aws.client("elbv2").describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"][0]
-    described_group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
-    subnets = described_group["VPCZoneIdentifier"]
+    subnets = found[0]["VPCZoneIdentifier"]
     vpcs = {s["VpcId"] for s in aws.ec2.describe_subnets(SubnetIds=subnets.split(","))["Subnets"]}
     if vpcs != {described["VpcId"]}:
         raise EngineError(f"{type_} '{name}': target group {described['TargetGroupName']} is in "
