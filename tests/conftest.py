@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -82,8 +83,19 @@ def pytest_configure(config: pytest.Config) -> None:
                     "then `pytest tests/integration` and `pytest tests/realboot`, one run each (README.md)")
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the run's graphs directory, if this process made it."""
+    """Remove the run's graphs directory, if this process made it.
+
+    An xdist worker, its results sent (`workerfinished`, in pytest_sessionfinish), leaves
+    without the interpreter's teardown, as the command does (swarmstack/cli.py `run`): freeing
+    the SDK's, botocore's and moto's objects kept the whole run waiting about 5 s at its end.
+    The master took the worker as finished when the results came, and nothing the worker
+    started is left behind: the node-script fakes' server is a thread of its own process."""
+    if hasattr(config, "workerinput"):
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(0)
     directory = config.stash.get(_OWN_GRAPHS_DIR, None)
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
