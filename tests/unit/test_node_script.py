@@ -883,6 +883,30 @@ def test_a_worker_whose_managers_are_all_gone_rejoins_the_restored_swarm(worker:
     assert "joined the swarm as worker through 10.0.1.20" in result.stderr
 
 
+def test_a_worker_orphaned_from_a_restored_swarm_whose_engine_restarted_rejoins(tmp_path: Path) -> None:
+    """Review of issue 13: an orphaned worker whose engine restarted before it left reports
+    `pending` (it has an identity and keeps trying its old managers), not `active`; the
+    rejoin looked only at `active`, and the run took the node for a member catching up and
+    waited for it, on every run, for good."""
+    worker = make_node(tmp_path, "worker", join_wait_seconds=1)
+    formed_swarm(worker)  # the store lists the restored manager, 10.0.1.20
+    worker.update("engine.json", state="pending", remote_managers=["10.0.1.5:2377", "10.0.1.6:2377"])
+    (worker.dir / "closed").write_text("10.0.1.5\n10.0.1.6\n")
+    result = worker.run("converge", timeout=120)
+    assert "joining the restored swarm" in result.stderr, result.stderr
+    assert "docker swarm leave --force" in worker.calls
+    assert "joined the swarm as worker through 10.0.1.20" in result.stderr
+
+
+def test_a_pending_worker_that_reaches_one_of_its_managers_is_waited_for(tmp_path: Path) -> None:
+    worker = make_node(tmp_path, "worker", join_wait_seconds=1)
+    formed_swarm(worker)
+    worker.update("engine.json", state="pending", remote_managers=["10.0.1.5:2377", "10.0.1.20:2377"])
+    (worker.dir / "closed").write_text("10.0.1.5\n")
+    result = worker.run("converge", timeout=120)
+    assert "swarm leave" not in worker.calls and "waiting for it to become active" in result.stderr
+
+
 def test_a_worker_that_reaches_one_of_its_managers_never_rejoins(worker: Node) -> None:
     formed_swarm(worker)
     worker.update("engine.json", state="active", remote_managers=["10.0.1.5:2377", "10.0.1.20:2377"])
