@@ -30,8 +30,9 @@ EXIT_POLICY, EXIT_CONFIG, EXIT_ENGINE = 1, 2, 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away
 GC_THRESHOLDS = (200_000, 30, 30)
 """The cyclic garbage collector's thresholds for a command (CPython's are 700, 10, 10). A
-plan allocates millions of objects that live to the end (the SDK's, botocore's models,
-moto's state), and at the default thresholds the collector walked them again and again:
+plan allocates hundreds of thousands of container objects that live to the end (the SDK's,
+botocore's models, moto's state), and at the default thresholds the collector walked them
+again and again:
 a third of a `plan prod-aws` (6.3 s against 4.4 s, the same peak memory, about 390 MB;
 benchmarks/plan.py). mypy runs with the same numbers for the same reason."""
 

@@ -171,7 +171,8 @@ _CLIENTS: dict[tuple[str, str], Any] = {}
 def _cache_moto_dispatch() -> None:
     """moto finds the handler of every request by listing its response class's methods
     (`inspect.getmembers`, in `BaseResponse.call_action`): an eighth of a run's time. The
-    classes do not change while a process runs, so the list is made once per class."""
+    classes do not change while a process runs, so the list is made once per class, and
+    the cache stays for the rest of the process (it changes no answer)."""
     import functools
 
     import moto.core.responses as responses

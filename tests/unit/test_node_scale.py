@@ -85,7 +85,7 @@ def test_a_throttled_waiting_read_is_not_an_answer_and_is_not_retried_in_a_burst
     assert result.returncode != 0
     assert "could not be read (error or throttling)" in result.stderr
     assert worker.read("engine.json").get("joined") is None
-    assert len(store_reads(worker)) == len(worker.sleeps)
+    assert len(store_reads(worker)) == len(worker.sleeps) >= 2
     assert all(54 <= s <= 66 for s in worker.sleeps[1:])
     assert set((worker.dir / "aws-env.log").read_text().split()) == {"1"}
     # The store answers again: the same worker joins.

@@ -49,7 +49,7 @@ class Node:
 
     def run(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {"PATH": f"{self.dir / 'bin'}:/usr/bin:/bin", "FAKE_DIR": str(self.dir), "LANG": "C.UTF-8",
-               "FAKE_PORT": str(fakes.port()),
+               "FAKE_PORT": str(fakes.port()), "FAKE_TOKEN": fakes.TOKEN,
                "SWARMSTACK_STATE_DIR": str(self.dir / "state"), "SWARMSTACK_RUN_DIR": str(self.dir / "run"),
                "SWARMSTACK_LOG_FILE": str(self.dir / "bootstrap.log"),
                "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
@@ -579,7 +579,7 @@ def shorten_stuck_join_waits(node: Node) -> None:
     text = script.read_text()
     for literal in (STUCK_JOIN, IDENTIFIED_JOIN):
         assert text.count(literal) == 1, f"the script no longer has {literal!r}"
-    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 1;"))
+    script.write_text(text.replace(STUCK_JOIN, "wait_active 1 ||").replace(IDENTIFIED_JOIN, "wait_active 2;"))
 
 
 def test_a_join_sent_during_an_election_that_never_got_an_identity_is_left_and_tried_elsewhere(manager: Node) -> None:
@@ -1045,3 +1045,20 @@ def test_a_follower_s_watch_never_removes_nodes(manager: Node) -> None:
     result = manager.run("watch")
     assert result.returncode == 0, result.stderr
     assert "demote" not in manager.calls and "ec2 describe-instances" not in manager.calls
+
+
+def test_the_stand_ins_answer_only_their_own_tests(manager: Node) -> None:
+    """The stand-ins' answers come from this process (tests/unit/nodefakes/server.py), which
+    reads and writes the files a call names: a client without its token, or with a relative
+    $FAKE_DIR, gets no answer."""
+    docker = str(manager.dir / "bin" / "docker")
+    env = {"PATH": "/usr/bin:/bin", "FAKE_PORT": str(fakes.port()), "FAKE_DIR": str(manager.dir)}
+    answered = subprocess.run([docker, "version"], env={**env, "FAKE_TOKEN": fakes.TOKEN}, capture_output=True,
+                              text=True, timeout=30)
+    assert (answered.returncode, answered.stdout) == (0, "20.10.24\n")
+    stranger = subprocess.run([docker, "version"], env={**env, "FAKE_TOKEN": "0" * 32}, capture_output=True,
+                              text=True, timeout=30)
+    assert stranger.returncode == 125 and stranger.stdout == ""
+    relative = subprocess.run([docker, "version"], env={**env, "FAKE_TOKEN": fakes.TOKEN, "FAKE_DIR": "state"},
+                              capture_output=True, text=True, timeout=30)
+    assert relative.returncode == 64 and "must be absolute" in relative.stderr
