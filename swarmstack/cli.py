@@ -32,9 +32,8 @@ GC_THRESHOLDS = (200_000, 30, 30)
 """The cyclic garbage collector's thresholds for a command (CPython's are 700, 10, 10). A
 plan allocates hundreds of thousands of container objects that live to the end (the SDK's,
 botocore's models, moto's state), and at the default thresholds the collector walked them
-again and again:
-a third of a `plan prod-aws` (6.3 s against 4.4 s, the same peak memory, about 390 MB;
-benchmarks/plan.py). mypy runs with the same numbers for the same reason."""
+again and again: a third of a `plan prod-aws` (about 6.3 s against 4.5 s, the same peak
+memory, about 390 MB). mypy runs with the same numbers for the same reason."""
 
 
 def project_root(start: Path | None = None) -> Path:

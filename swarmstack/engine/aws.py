@@ -170,7 +170,7 @@ _CLIENTS: dict[tuple[str, str], Any] = {}
 
 def _cache_moto_dispatch() -> None:
     """moto finds the handler of every request by listing its response class's methods
-    (`inspect.getmembers`, in `BaseResponse.call_action`): an eighth of a run's time. The
+    (`inspect.getmembers`, in `BaseResponse.call_action`): about a twentieth of a run. The
     classes do not change while a process runs, so the list is made once per class, and
     the cache stays for the rest of the process (it changes no answer)."""
     import functools
@@ -179,6 +179,7 @@ def _cache_moto_dispatch() -> None:
 
     if not hasattr(responses.method_names_from_class, "cache_info"):
         responses.method_names_from_class = functools.cache(responses.method_names_from_class)  # type: ignore[assignment]
+
 
 AUTO_NAME_SUFFIX = 8
 """Pulumi names a resource without an explicit name `<logical name>-<7 random characters>`."""
