@@ -873,24 +873,15 @@ def test_restore_says_so_when_there_is_no_backup(tmp_path: Path) -> None:
     assert result.returncode != 0 and f"the backup store {BUCKET} holds no backup" in result.stderr
 
 
-def test_a_worker_whose_managers_are_all_gone_rejoins_the_restored_swarm(worker: Node) -> None:
-    formed_swarm(worker)  # the store lists the restored manager, 10.0.1.20
-    worker.update("engine.json", state="active", remote_managers=["10.0.1.5:2377", "10.0.1.6:2377"])
-    (worker.dir / "closed").write_text("10.0.1.5\n10.0.1.6\n")
-    result = worker.run("converge", timeout=120)
-    assert "joining the restored swarm" in result.stderr, result.stderr
-    assert "docker swarm leave --force" in worker.calls
-    assert "joined the swarm as worker through 10.0.1.20" in result.stderr
-
-
-def test_a_worker_orphaned_from_a_restored_swarm_whose_engine_restarted_rejoins(tmp_path: Path) -> None:
-    """Review of issue 13: an orphaned worker whose engine restarted before it left reports
-    `pending` (it has an identity and keeps trying its old managers), not `active`; the
-    rejoin looked only at `active`, and the run took the node for a member catching up and
-    waited for it, on every run, for good."""
+@pytest.mark.parametrize("state", ["active", "pending"])
+def test_a_worker_whose_managers_are_all_gone_rejoins_the_restored_swarm(tmp_path: Path, state: str) -> None:
+    """`pending` (review of issue 13): an orphaned worker whose engine restarted before it
+    left reports `pending` (it has an identity and keeps trying its old managers), not
+    `active`; the rejoin looked only at `active`, and the run took the node for a member
+    catching up and waited for it, on every run, for good."""
     worker = make_node(tmp_path, "worker", join_wait_seconds=1)
     formed_swarm(worker)  # the store lists the restored manager, 10.0.1.20
-    worker.update("engine.json", state="pending", remote_managers=["10.0.1.5:2377", "10.0.1.6:2377"])
+    worker.update("engine.json", state=state, remote_managers=["10.0.1.5:2377", "10.0.1.6:2377"])
     (worker.dir / "closed").write_text("10.0.1.5\n10.0.1.6\n")
     result = worker.run("converge", timeout=120)
     assert "joining the restored swarm" in result.stderr, result.stderr
