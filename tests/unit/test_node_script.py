@@ -150,23 +150,48 @@ def test_a_replacement_manager_never_inits_when_the_tokens_cannot_be_read(manage
     manager found an old marker whose owner was gone, took over, ran `swarm init` and
     overwrote the real join tokens."""
     formed_swarm(manager)
+    marker = manager.parameters[f"{STORE}/init"]["Value"]
     manager.write("faults.json", {f"ssm get-parameter {STORE}/tokens/manager": fault,
                                   f"ssm get-parameters {STORE}/tokens/manager": fault})
     result = manager.run("bootstrap", "1")
     assert result.returncode != 0
     assert manager.read("engine.json").get("inits", 0) == 0, result.stderr
-    assert "takeover" not in manager.calls and "put-parameter" not in manager.calls
+    # The one write: the first round's create of the marker, refused (it exists).
+    assert "takeover" not in manager.calls and store_writes(manager) == [f"{STORE}/init"], manager.calls
+    assert manager.parameters[f"{STORE}/init"]["Value"] == marker
     assert manager.parameters[f"{STORE}/tokens/manager"]["Value"] == MANAGER_TOKEN
 
 
-def test_a_manager_never_elects_itself_when_the_marker_cannot_be_read(manager: Node) -> None:
+def store_writes(node: Node) -> list[str]:
+    """The parameter names of the node's `put-parameter` calls, in order."""
+    return [line.split("--name ", 1)[1].split()[0] for line in node.calls.splitlines() if " ssm put-parameter " in line]
+
+
+def test_a_manager_that_cannot_read_the_marker_inits_only_when_its_own_create_won(manager: Node) -> None:
+    """A read error is never "no marker": the election is the marker's create alone (SSM's
+    `--no-overwrite`), which the first round sends beside the read. Another manager's
+    marker, unreadable: the create is refused and nothing inits, ever."""
+    manager.update("cloud.json", parameters={
+        f"{STORE}/init": {"Value": f"i-0000000000000000f {int(time.time())}", "Type": "String"}})
     manager.write("faults.json", {f"ssm {read} {STORE}/init": "AccessDeniedException"
                                   for read in ("get-parameter", "get-parameters")})
-    result = manager.run("bootstrap", "1")
+    result = manager.run("bootstrap", "2")
     assert result.returncode != 0
     assert manager.read("engine.json").get("inits", 0) == 0
-    assert f"--name {STORE}/init" not in "".join(line for line in manager.calls.splitlines()
-                                                  if "put-parameter" in line)
+    assert store_writes(manager) == [f"{STORE}/init"], manager.calls
+    assert manager.parameters[f"{STORE}/init"]["Value"].startswith("i-0000000000000000f ")
+
+
+def test_a_manager_whose_marker_read_fails_but_whose_create_won_inits_once(manager: Node) -> None:
+    """The other side: no marker, the read denied, the create accepted: SSM itself says no
+    other manager holds the marker, so this one inits (once) and stores the tokens."""
+    manager.write("faults.json", {f"ssm {read} {STORE}/init": "AccessDeniedException"
+                                  for read in ("get-parameter", "get-parameters")})
+    result = manager.run("bootstrap", "2")
+    assert result.returncode == 0, result.stderr
+    assert manager.read("engine.json")["inits"] == 1
+    assert manager.parameters[f"{STORE}/init"]["Value"].startswith(ME + " ")
+    assert manager.parameters[f"{STORE}/tokens/manager"]["Value"] == MANAGER_TOKEN
 
 
 def test_the_first_manager_inits_only_when_the_store_says_the_marker_is_absent(manager: Node) -> None:
@@ -178,16 +203,17 @@ def test_the_first_manager_inits_only_when_the_store_says_the_marker_is_absent(m
 
 def test_the_first_manager_forms_the_swarm_with_the_fewest_store_calls(manager: Node) -> None:
     """Issue 13: each store call is a CLI start on the bootstrap's critical path. The winner
-    reads tokens, addresses and marker in one call (the marker absent), creates the marker
-    (created: nobody held it, no read-back), inits, then at once and side by side stores both
-    tokens without reading them first (a swarm it just made has new tokens) and writes the
-    manager list as itself alone (the addresses of a swarm it just made), all before its own
-    launch action: two calls, then three side by side."""
+    creates the marker (created: nobody held it, no read-back) side by side with its one read
+    of tokens, addresses and marker, inits, then at once and side by side stores both tokens
+    without reading them first (a swarm it just made has new tokens) and writes the manager
+    list as itself alone (the addresses of a swarm it just made), all before its own launch
+    action: two calls side by side, then three."""
     result = manager.run("bootstrap", "10")
     assert result.returncode == 0, result.stderr
     lines = manager.calls.splitlines()
     calls = [line.split(" ssm ", 1)[1].split(" --")[0] for line in lines if " ssm " in line]
-    assert calls[:2] == ["get-parameters", "put-parameter"], manager.calls
+    assert sorted(calls[:2]) == ["get-parameters", "put-parameter"], manager.calls
+    assert store_writes(manager)[0] == f"{STORE}/init", manager.calls
     assert calls[2:] == ["put-parameter"] * 3, manager.calls
     assert {f"{STORE}/tokens/manager", f"{STORE}/tokens/worker"} <= set(manager.parameters)
     assert manager.parameters[f"{STORE}/managers"]["Value"] == "10.0.1.10"
@@ -200,14 +226,15 @@ def test_a_manager_waiting_for_the_tokens_reads_the_store_once_a_round(manager: 
     """Issue 13: a manager that lost the election waited with three CLI starts a round (the
     marker, the tokens, the marker again to see whether it was stale); on 2 cores five
     booting nodes' calls slowed each other. Now one read a round: a young marker needs no
-    second look, and the election ran once."""
+    second look, and the election (the first round's create, refused) ran once."""
     manager.update("cloud.json", parameters={
         f"{STORE}/init": {"Value": f"i-0000000000000000f {int(time.time())}", "Type": "String"}})
     result = manager.run("bootstrap", "2")
     assert result.returncode != 0
     assert manager.read("engine.json").get("inits", 0) == 0
     calls = [line.split(" ssm ", 1)[1].split(" --")[0] for line in manager.calls.splitlines() if " ssm " in line]
-    assert len(calls) >= 2 and set(calls) == {"get-parameters"}, manager.calls
+    assert calls.count("get-parameters") >= 2 and calls.count("put-parameter") == 1, manager.calls
+    assert store_writes(manager) == [f"{STORE}/init"], manager.calls
     # Between rounds a jittered backoff of 1 to 3 s: a handful of managers, a read each.
     assert manager.sleeps and all(1 <= s <= 3 for s in manager.sleeps), manager.sleeps
 
