@@ -674,14 +674,15 @@ class Harness:
     def live(self, role: str | None = None) -> list[Node]:
         return [n for n in self.nodes if n.alive and (role is None or n.role == role)]
 
-    def view(self) -> list[dict[str, str]] | None:
-        """`docker node ls` from the first live manager that has a leader."""
+    def view(self, timeout: float = 15) -> list[dict[str, str]] | None:
+        """`docker node ls` from the first live manager that has a leader, giving each manager
+        `timeout` seconds (a follower whose leader just died hangs until raft elects)."""
         for node in self.live("manager"):
             try:
                 result = subprocess.run(
                     [DOCKER, "-H", f"unix://{node.socket}", "node", "ls", "--format",
                      "{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}"],
-                    capture_output=True, text=True, timeout=15)
+                    capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
                 continue  # a manager mid-election may hang; ask the next one
             if result.returncode == 0:

@@ -4,7 +4,7 @@ state in $FAKE_DIR/engine.json ({"state": "inactive"|"active", "manager": bool,
 ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reachable|Unreachable"],
 "remote_managers": ["ADDR:PORT"], "node_table": ["ID STATE AVAIL ROLE CLAIMED ADDR MGR-ADDR REACH VERIFIED"],
 "roles": {id: role}, "configs": {name: {"id", "created" (unix seconds), "labels"}},
-"gone_nodes": [id]}); every call logged to
+"gone_nodes": [id], "leaderless": n (the next n `node inspect` calls find no leader)}); every call logged to
 $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
 in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
@@ -69,6 +69,10 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
         return "\n".join(engine.get("label_rows", []))
     if args[:2] == ["node", "inspect"] and ".Spec.Role" in fmt:
         return engine.get("roles", {}).get(args[2], "worker")
+    if args[:2] == ["node", "inspect"] and engine.get("leaderless", 0) > 0:  # raft elects: the next n go unanswered
+        engine["leaderless"] -= 1
+        path.write_text(json.dumps(engine))
+        fail("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader\n")
     if args[:2] == ["node", "inspect"] and args[2] in engine.get("unanswered_nodes", []):
         fail("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader\n")
     if args[:2] == ["node", "inspect"] and args[2] in engine.get("gone_nodes", []):
