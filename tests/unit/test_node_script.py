@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -1104,3 +1105,15 @@ def test_the_stand_ins_answer_only_their_own_tests(manager: Node) -> None:
     relative = subprocess.run([docker, "version"], env={**env, "FAKE_TOKEN": fakes.TOKEN, "FAKE_DIR": "state"},
                               capture_output=True, text=True, timeout=30)
     assert relative.returncode == 64 and "must be absolute" in relative.stderr
+
+
+def test_every_docker_info_outwaits_the_engines_own_raft_timeout() -> None:
+    """Issue 13: on a manager `docker info` asks raft and, while raft elects, answers only
+    after swarmkit's 20 s request timeout. `is_manager` gave it 10 s: mid-election a manager
+    read as a worker, its watch skipped the heal, and the leader elected meanwhile removed the
+    dead manager only a watch period later (3.3 s after winning, in a benchmark run's logs)."""
+    settings = load_stack("prod-aws")
+    script = files_of(render(params_for(settings.cluster, settings.region, "manager", "managers", GENERATION,
+                                        KEY)))[NODE_SCRIPT]
+    bounds = [int(n) for n in re.findall(r"timeout (\d+) docker info", script)]
+    assert bounds and min(bounds) > 20, bounds
