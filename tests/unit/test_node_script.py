@@ -1070,6 +1070,19 @@ def test_a_watch_that_never_finds_a_leader_gives_up_within_twenty_tries(manager:
     assert len(manager.sleeps) == 20, manager.sleeps
 
 
+def test_a_termination_notice_ends_a_watch_s_wait_for_a_leader(manager: Node) -> None:
+    """The wait for an election must not hold up a leave: a notice that arrives meanwhile
+    ends it (the next watch, a period later, leaves at once)."""
+    lost_leader(manager, "terminated")
+    manager.update("engine.json", leaderless=1000)
+    state = "meta-data/autoscaling/target-lifecycle-state"
+    manager.update("imds.json", **{state: "Terminated", "_hidden_for": {state: 3}})
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert len(manager.sleeps) == 2, manager.sleeps
+    assert "demote" not in manager.calls and "swarm leave" not in manager.calls
+
+
 def test_an_unreachable_manager_whose_machine_runs_is_never_removed_and_asked_about_once(manager: Node) -> None:
     """A partition or a slow engine is not a death: only the cloud's word that the machine is
     gone removes a node. And a watch every few seconds asks the cloud only when the set of

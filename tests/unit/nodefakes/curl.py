@@ -1,6 +1,8 @@
 """A stand-in for curl, for the node script's unit tests: the EC2 instance metadata
 service (from $FAKE_DIR/imds.json) and the Docker engine API's POST /swarm/join over
-the unix socket (it joins the fake engine of docker.py). Calls are logged with argv."""
+the unix socket (it joins the fake engine of docker.py). Calls are logged with argv.
+imds.json's "_hidden_for": {path: n} keeps a path unanswered for its next n reads (a
+notice that arrives later)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,11 @@ def main(call: Call) -> None:
         call.print("imds-token")
         return
     path = url.split("/latest/", 1)[-1]
+    hidden = metadata.get("_hidden_for", {})  # {path: n}: the path answers only from its (n+1)th read on
+    if hidden.get(path, 0) > 0:
+        hidden[path] -= 1
+        (call.dir / "imds.json").write_text(json.dumps(metadata))
+        fail("", 22)
     if path not in metadata:
         fail("", 22)  # -f: an HTTP error
     call.print(metadata[path])
