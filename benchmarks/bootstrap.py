@@ -38,6 +38,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,9 +89,42 @@ taken then came back up to 15 s late, and the heal read up to that much longer t
 An answer takes about 0.1 s on this machine when the swarm has a leader."""
 
 
-class Formed:
-    """Times, from `start`, until `docker node ls` first shows the whole healthy swarm (all
-    Ready, one Leader, the other managers Reachable), polling every 0.1 s in a thread.
+Rows = list[dict[str, str]]
+
+
+class Sampler:
+    """One thread that runs `docker node ls` every 0.1 s and records, for each named
+    condition on the rows, how long after `start` a sample first met it (one poller for all
+    of a phase's figures: each sample starts a docker CLI on the same 2 cores)."""
+
+    def __init__(self, h: Harness, conditions: dict[str, Callable[[Rows], bool]]) -> None:
+        self.h, self.conditions = h, conditions
+        self.start = time.monotonic()
+        self.seconds: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set() and len(self.seconds) < len(self.conditions):
+            rows = self.h.view(VIEW_TIMEOUT)
+            now = time.monotonic() - self.start
+            for name, condition in self.conditions.items():
+                if name not in self.seconds and rows is not None and condition(rows):
+                    self.seconds[name] = now
+            time.sleep(0.1)
+
+    def wait(self, timeout: float = 300) -> dict[str, float]:
+        self._thread.join(timeout)
+        self._stop.set()
+        missing = set(self.conditions) - set(self.seconds)
+        if missing:
+            raise RuntimeError(f"not reached in {timeout} s: {sorted(missing)}")
+        return self.seconds
+
+
+def formed(h: Harness, managers: int, workers: int, survivors: frozenset[str] = frozenset()) -> Callable[[Rows], bool]:
+    """The whole healthy swarm (all Ready, one Leader, the other managers Reachable).
 
     `survivors`: nodes that were in the swarm before a leader was lost, for which "Unknown"
     counts as Ready. A new leader's dispatcher lists every node Unknown until its agent
@@ -99,31 +133,12 @@ class Formed:
     which no bootstrap takes part in; the heal is the replacement Ready and the dead node
     removed, and the settling is timed on its own line."""
 
-    def __init__(self, h: Harness, managers: int, workers: int, survivors: frozenset[str] = frozenset()) -> None:
-        self.h, self.managers, self.workers, self.survivors = h, managers, workers, survivors
-        self.start = time.monotonic()
-        self.seconds: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+    def met(rows: Rows) -> bool:
+        rows = [{**row, "status": "Ready"} if row["host"] in survivors and row["status"] == "Unknown" else row
+                for row in rows]
+        return h.converged(rows, managers, workers) is None
 
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            rows = self.h.view(VIEW_TIMEOUT)
-            for row in rows or []:
-                if row["host"] in self.survivors and row["status"] == "Unknown":
-                    row["status"] = "Ready"
-            if self.h.converged(rows, self.managers, self.workers) is None:
-                self.seconds = time.monotonic() - self.start
-                return
-            time.sleep(0.1)
-
-    def wait(self, timeout: float = 300) -> float:
-        self._thread.join(timeout)
-        self._stop.set()
-        if self.seconds is None:
-            raise RuntimeError(f"the swarm did not form in {timeout} s")
-        return self.seconds
+    return met
 
 
 def floor(h: Harness, nodes: list[Node]) -> float:
@@ -131,7 +146,7 @@ def floor(h: Harness, nodes: list[Node]) -> float:
     for node in nodes:
         shutil.copy(node.dir / "daemon.base.json", node.dir / "daemon.json")
     managers = [n for n in nodes if n.role == "manager"]
-    formed = Formed(h, len(managers), len(nodes) - len(managers))
+    sampler = Sampler(h, {FLOOR: formed(h, len(managers), len(nodes) - len(managers))})
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(lambda n: n.start_engine(image=False), nodes))
     first = managers[0]
@@ -144,7 +159,7 @@ def floor(h: Harness, nodes: list[Node]) -> float:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(join, [n for n in nodes if n is not first]))
-    return formed.wait()
+    return sampler.wait()[FLOOR]
 
 
 def one_run(watch: float, cleanup: float) -> dict[str, float]:
@@ -156,8 +171,8 @@ def one_run(watch: float, cleanup: float) -> dict[str, float]:
         figures = {FLOOR: floor(h, nodes)}
         wipe(nodes)
 
-        formed = Formed(h, 3, 2)
-        start = formed.start
+        cold = Sampler(h, {FORMED: formed(h, 3, 2)})
+        start = cold.start
         results = h.boot_all(nodes, image=False)
         failed = [name for name, r in results.items() if r.returncode != 0]
         if failed:
@@ -165,13 +180,16 @@ def one_run(watch: float, cleanup: float) -> dict[str, float]:
         h.start_timers()
         h.wait_converged(managers=3, workers=2, timeout=300)
         figures[COLD] = time.monotonic() - start
-        figures[FORMED] = formed.wait()
+        figures[FORMED] = cold.wait()[FORMED]
 
         old = h.leader()
         lost = time.monotonic()
-        old.stop(graceful=False)  # out of the live nodes at once: the watcher waits for the new set
-        healed = Formed(h, 3, 2, survivors=frozenset(n.name for n in h.live()))
-        settled = Formed(h, 3, 2)
+        old.stop(graceful=False)  # out of the live nodes at once: the conditions wait for the new set
+        survivors = frozenset(n.name for n in h.live())
+        heal = Sampler(h, {
+            LEADER: lambda rows: any(r["manager"] == "Leader" and r["host"] != old.name for r in rows),
+            HEALED: formed(h, 3, 2, survivors),
+            SETTLED: formed(h, 3, 2)})
         h.cloud.aws("ec2", "terminate_instances", InstanceIds=[old.instance_id])
         h.cloud.aws("autoscaling", "detach_instances", InstanceIds=[old.instance_id],
                     AutoScalingGroupName=old.group, ShouldDecrementDesiredCapacity=False)
@@ -179,16 +197,8 @@ def one_run(watch: float, cleanup: float) -> dict[str, float]:
         booted: list[int] = []
         boot = threading.Thread(target=lambda: booted.append(replacement.boot(image=False).returncode))
         boot.start()
-        while LEADER not in figures:
-            rows = h.view(VIEW_TIMEOUT)
-            if rows and any(r["manager"] == "Leader" and r["host"] != old.name for r in rows):
-                figures[LEADER] = time.monotonic() - lost
-            elif time.monotonic() - lost > 300:
-                raise RuntimeError("no new leader in 300 s")
-            else:
-                time.sleep(0.2)
-        figures[HEALED] = healed.wait() + (healed.start - lost)
-        figures[SETTLED] = settled.wait() + (settled.start - lost)
+        for name, seconds in heal.wait().items():
+            figures[name] = seconds + (heal.start - lost)
         boot.join()
         if booted != [0]:
             raise RuntimeError("the replacement's bootstrap failed")
