@@ -55,7 +55,7 @@ def test_a_small_clusters_worker_polls_every_few_seconds(tmp_path: Path) -> None
 
 def test_a_waiting_worker_polls_every_55_to_65_seconds_after_a_first_read_spread_over_a_minute(worker: Node) -> None:
     """1000 workers polling every 1-10 s are 100+ reads a second; SSM answers 40."""
-    result = worker.run("bootstrap", "3")  # no swarm yet: it waits, then gives up for systemd
+    result = worker.run("bootstrap", "180")  # no swarm yet: it waits, then gives up for systemd
     assert result.returncode != 0
     sleeps = worker.sleeps
     assert len(sleeps) >= 2, result.stderr
@@ -67,7 +67,7 @@ def test_a_waiting_worker_polls_every_55_to_65_seconds_after_a_first_read_spread
 def test_a_worker_whose_managers_do_not_answer_yet_reads_token_and_list_in_one_call(worker: Node) -> None:
     formed_swarm(worker)
     (worker.dir / "closed").write_text("10.0.1.20\n")
-    result = worker.run("bootstrap", "3")
+    result = worker.run("bootstrap", "180")
     assert result.returncode != 0
     reads = store_reads(worker)
     assert reads and all(" ssm get-parameters " in r and f"{STORE}/tokens/worker" in r
@@ -81,7 +81,7 @@ def test_a_throttled_waiting_read_is_not_an_answer_and_is_not_retried_in_a_burst
     would keep a throttled store throttled."""
     formed_swarm(worker)
     worker.write("faults.json", {"ssm get-parameters": "ThrottlingException"})
-    result = worker.run("bootstrap", "3")
+    result = worker.run("bootstrap", "180")
     assert result.returncode != 0
     assert "could not be read (error or throttling)" in result.stderr
     assert worker.read("engine.json").get("joined") is None
