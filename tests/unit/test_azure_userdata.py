@@ -4,12 +4,12 @@ shellcheck accepts, the prune schedule as the config says, nothing secret inside
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from test_userdata import body, tool_path
 
 from components.common.node_paths import DAEMON_BASE, NODE_SCRIPT
 from swarmstack.config.cron import parse_cron, to_systemd
@@ -113,14 +113,22 @@ def test_bad_parameters_are_refused_before_rendering(change: dict, message: str)
         worker(**change)
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
-@pytest.mark.parametrize("params", [manager(), worker(), manager(docker_api=False, logging=False)],
-                         ids=["manager-api", "worker", "manager-plain"])
+# As on AWS (test_userdata.SHELLCHECKED): shellcheck reads a manager's script and a worker's,
+# which give every setting each form it takes; the others differ from them only in settings.
+@pytest.mark.parametrize("params", [manager(), worker()], ids=["manager-api", "worker"])
 def test_the_node_script_is_shellcheck_clean(tmp_path: Path, params: NodeUserData) -> None:
     script = tmp_path / "swarmstack-node"
     script.write_text(files(params)[NODE_SCRIPT])
-    result = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
+    result = subprocess.run([tool_path("shellcheck"), "-s", "bash", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_a_manager_without_the_api_or_logging_runs_the_same_script_with_its_own_settings(tmp_path: Path) -> None:
+    plain, api = files(manager(docker_api=False, logging=False))[NODE_SCRIPT], files(manager())[NODE_SCRIPT]
+    assert body(plain) == body(api) and plain != api
+    script = tmp_path / "swarmstack-node"
+    script.write_text(plain)
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
 def test_the_script_parses_and_refuses_unknown_commands(tmp_path: Path) -> None:

@@ -258,7 +258,24 @@ def test_the_compacted_script_keeps_its_python_intact(stack: str, role: str, poo
                 and not any(line in program for program in programs)]
 
 
-@pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
+SETTING = re.compile(r"readonly [A-Z][A-Z0-9_]*=|# swarmstack-node: brings one ")
+
+
+def body(script: str) -> str:
+    """The script without its settings block (`readonly NAME=value` lines and the header that
+    names the node): the part every node of a cloud runs alike."""
+    return "\n".join(line for line in script.splitlines() if not SETTING.match(line))
+
+
+# shellcheck takes about 1.5 s of CPU a script, and the variants' scripts are one body with
+# different settings (test_every_variant_runs_the_same_script_with_its_own_settings): it reads
+# a manager's (the pools' trusted labels, the Docker API on) and a worker's (its pool's labels,
+# the API off), which between them give every setting each form it takes. Every variant is
+# parsed by bash.
+SHELLCHECKED = [("prod-aws", "manager", "managers"), ("prod-aws", "worker", "batch")]
+
+
+@pytest.mark.parametrize(("stack", "role", "pool"), SHELLCHECKED, ids=[f"{s}-{r}-{p}" for s, r, p in SHELLCHECKED])
 def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_path: Path) -> None:
     shellcheck = tool("shellcheck")
     scripts = {path: text for path, text in files_of(render(params(stack, role, pool))).items()
@@ -270,6 +287,21 @@ def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_
         result = subprocess.run([shellcheck, "--severity=style", str(file)], capture_output=True, text=True)
         assert result.returncode == 0, f"{path}:\n{result.stdout}"
         assert "set -euo pipefail" in text
+
+
+def test_every_variant_runs_the_same_script_with_its_own_settings(tmp_path: Path) -> None:
+    assert set(SHELLCHECKED) <= set(VARIANTS)
+    checked = {path: body(text) for path, text in files_of(render(params(*SHELLCHECKED[0]))).items()
+               if text.startswith("#!")}
+    assert len(checked[NODE_SCRIPT]) > 30_000  # the settings are a few lines of it
+    for variant in VARIANTS:
+        scripts = {path: text for path, text in files_of(render(params(*variant))).items() if text.startswith("#!")}
+        assert {path: body(text) for path, text in scripts.items()} == checked, variant
+        for path, text in scripts.items():
+            file = tmp_path / Path(path).name
+            file.write_text(text)
+            parsed = subprocess.run(["bash", "-n", str(file)], capture_output=True, text=True)
+            assert parsed.returncode == 0, f"{variant} {path}: {parsed.stderr}"
 
 
 @pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
