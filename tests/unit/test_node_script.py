@@ -32,7 +32,7 @@ from userdata.render import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_KEY, files_of
 # deadlines read) moves on by each sleep's whole length (VIRTUAL_CLOCK): a 45 s wait polled
 # every 3 s is 15 polls, in a tenth of a second, as on a node. `date` stays real: a deadline
 # kept in a file's time (the converge deadline) is moved by the test (os.utime).
-SLEEP_SCALE = 0.01
+SLEEP_SCALE = 0.001
 # Put before `main` in the test's copy of the script: its `sleep` (and its subshells') is the
 # fakes' sleep, then advances the shell's `$SECONDS` by what was asked (bash: "if SECONDS is
 # assigned a value, [it reads] the number of seconds since the assignment plus the value
