@@ -36,7 +36,8 @@ SLEEP_SCALE = 0.001
 # Put before `main` in the test's copy of the script: its `sleep` (and its subshells') is the
 # fakes' sleep, then advances the shell's `$SECONDS` by what was asked (bash: "if SECONDS is
 # assigned a value, [it reads] the number of seconds since the assignment plus the value
-# assigned"). The script sleeps whole seconds; a fraction would not be counted.
+# assigned"). The script sleeps whole seconds; a fraction would not be counted. A background
+# job's sleeps move only its own clock: a parent that `wait`s for it does not see that time.
 VIRTUAL_CLOCK = 'sleep() { command sleep "$1"; SECONDS=$((SECONDS + ${1%%.*})); }\n'
 REAL_SLEEP = shutil.which("sleep") or "/bin/sleep"
 GENERATION = "0a1b2c3d"
