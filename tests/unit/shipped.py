@@ -8,7 +8,8 @@ stand-ins of an existing network, as `plan` does; `examples/<name>` for an examp
 run's directory (tests/conftest.py names it in $SWARMSTACK_TEST_GRAPHS; the workers inherit
 it), and hands every caller its own unpickled copy: a test may change what it gets without
 touching another's. A worker that asks while another builds the same graph waits for it
-(a lock file per graph).
+(a lock file per graph). An Azure stack's graph is azure_model_of's run (the same run: one
+build serves both).
 
 `azure_model_of(stack, config)` does the same for a run in a fresh Azure model
 (`AzureBackend("westeurope")`, fresh TLS and random backends): each caller gets its own copy
@@ -58,9 +59,23 @@ def graph_of(stack: str, config: dict[str, Any] | None = None) -> Graph:
     """The real program's graph of `stack` with `config` (default: the stack file's), as
     `run_stack` builds it with fresh backends: built once per test run, a copy per call."""
     config = stack_config(stack) if config is None else config
+    if _azure_model_run(config):  # the same run as azure_model_of's: one build serves both
+        return azure_model_of(stack, config)[0]
     graph = _once("graph", stack, config, lambda: _build(stack, config))
     assert isinstance(graph, Graph)
     return graph
+
+
+def _azure_model_run(config: dict[str, Any]) -> bool:
+    """Whether `_build` of `config` is `_build_azure`'s run: an Azure stack in westeurope with
+    no existing network to put in the model first (the AWS model a `_build` adds stays unused:
+    the Azure program never calls on it)."""
+    cluster = config.get("swarmstack:cluster")
+    if not isinstance(cluster, dict) or cluster.get("cloud") != "azure":
+        return False
+    network = cluster.get("network")
+    existing = network.get("existing") if isinstance(network, dict) else None
+    return str(config.get("azure-native:location") or "westeurope") == "westeurope" and not existing
 
 
 def azure_model_of(stack: str, config: dict[str, Any] | None = None) -> tuple[Graph, AzureBackend]:
