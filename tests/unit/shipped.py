@@ -145,7 +145,7 @@ def _build_azure(stack: str, config: dict[str, Any]) -> bytes:
     from swarmstack.engine.local import RandomBackend, TlsBackend
 
     backend = AzureBackend("westeurope")
-    graph = run_stack(stack, copy.deepcopy(config), backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
+    graph = run_stack(stack_name(stack), copy.deepcopy(config), backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
                                                               "random": RandomBackend()})
     return pickle.dumps((graph, backend), protocol=pickle.HIGHEST_PROTOCOL)
 

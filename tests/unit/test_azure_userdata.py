@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_userdata import body, tool_path
+from test_userdata import body, setting_names, tool_path
 
 from components.common.node_paths import DAEMON_BASE, NODE_SCRIPT
 from swarmstack.config.cron import parse_cron, to_systemd
@@ -125,7 +125,7 @@ def test_the_node_script_is_shellcheck_clean(tmp_path: Path, params: NodeUserDat
 
 def test_a_manager_without_the_api_or_logging_runs_the_same_script_with_its_own_settings(tmp_path: Path) -> None:
     plain, api = files(manager(docker_api=False, logging=False))[NODE_SCRIPT], files(manager())[NODE_SCRIPT]
-    assert body(plain) == body(api) and plain != api
+    assert body(plain) == body(api) and setting_names(plain) == setting_names(api) and plain != api
     script = tmp_path / "swarmstack-node"
     script.write_text(plain)
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0

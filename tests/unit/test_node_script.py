@@ -33,12 +33,16 @@ from userdata.render import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_KEY, files_of
 # every 3 s is 15 polls, in a tenth of a second, as on a node. `date` stays real: a deadline
 # kept in a file's time (the converge deadline) is moved by the test (os.utime).
 SLEEP_SCALE = 0.001
-# Put before `main` in the test's copy of the script: its `sleep` (and its subshells') is the
-# fakes' sleep, then advances the shell's `$SECONDS` by what was asked (bash: "if SECONDS is
-# assigned a value, [it reads] the number of seconds since the assignment plus the value
-# assigned"). The script sleeps whole seconds; a fraction would not be counted. A background
-# job's sleeps move only its own clock: a parent that `wait`s for it does not see that time.
-VIRTUAL_CLOCK = 'sleep() { command sleep "$1"; SECONDS=$((SECONDS + ${1%%.*})); }\n'
+# Put before `main` in the test's copy of the script: its `sleep` is the fakes' sleep, then
+# sets the shell's `$SECONDS` to the seconds slept so far (bash: "if SECONDS is assigned a
+# value, [it reads] the number of seconds since the assignment plus the value assigned").
+# The clock counts sleeps only: bash counts whole wall-clock seconds, so a real second
+# crossed between sleeps would otherwise be added again at each sleep, and a 60 s wait would
+# lose a poll now and then. The script sleeps whole seconds; a fraction would not be counted.
+# Sleeps in a subshell (a background job, a `$(...)`) move only that subshell's clock, as
+# they would not on a node, where the caller waited that long too: no test here depends on
+# a caller's deadline seeing them.
+VIRTUAL_CLOCK = '_SLEPT=0; sleep() { command sleep "$1"; _SLEPT=$((_SLEPT + ${1%%.*})); SECONDS=$_SLEPT; }\n'
 REAL_SLEEP = shutil.which("sleep") or "/bin/sleep"
 GENERATION = "0a1b2c3d"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -334,9 +338,11 @@ def test_the_last_manager_leaves_by_force_and_completes_its_hook_at_once(manager
     """Issue 9, item 5: the last manager could not demote itself, died, and AWS waited
     out the 900 s heartbeat, longer than Pulumi's delete timeout."""
     terminating(manager, desired=1)
+    started = time.monotonic()
     result = manager.run("watch")
     assert result.returncode == 0, result.stderr
-    assert sum(manager.sleeps) < 20, manager.sleeps  # the script's own clock (VIRTUAL_CLOCK)
+    assert time.monotonic() - started < 20  # no wait that is not a sleep (a lock, a timeout)
+    assert sum(manager.sleeps) < 20, manager.sleeps  # nor a sleep (the script's own clock: VIRTUAL_CLOCK)
     assert manager.read("engine.json")["state"] == "inactive"
     assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
 
@@ -620,6 +626,7 @@ def test_a_timed_out_join_that_has_a_node_identity_is_waited_for_never_left(mana
     result = manager.run("bootstrap", "30", timeout=60)
     assert result.returncode != 0 and "docker swarm leave" not in manager.calls, result.stderr
     assert manager.read("engine.json")["state"] == "pending"  # run again later; never thrown away
+    assert sum(manager.sleeps) >= 45 + 75, manager.sleeps  # it waited for the join: 45 s, then 75 more
 
 
 def test_a_timed_out_join_whose_engine_does_not_say_its_identity_is_never_left(manager: Node) -> None:
@@ -631,6 +638,7 @@ def test_a_timed_out_join_whose_engine_does_not_say_its_identity_is_never_left(m
     result = manager.run("bootstrap", "30", timeout=60)
     assert result.returncode != 0 and "docker swarm leave" not in manager.calls, result.stderr
     assert manager.read("engine.json")["state"] == "pending"
+    assert sum(manager.sleeps) >= 45 + 75, manager.sleeps  # it waited for the join: 45 s, then 75 more
 
 
 def test_an_engine_in_error_with_no_node_id_is_left_and_joins_again(manager: Node) -> None:

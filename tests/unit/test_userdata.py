@@ -267,6 +267,11 @@ def body(script: str) -> str:
     return "\n".join(line for line in script.splitlines() if not SETTING.match(line))
 
 
+def setting_names(script: str) -> list[str]:
+    """The names the settings block sets, in order."""
+    return re.findall(r"^readonly ([A-Z][A-Z0-9_]*)=", script, re.M)
+
+
 # shellcheck takes about 1.5 s of CPU a script, and the variants' scripts are one body with
 # different settings (test_every_variant_runs_the_same_script_with_its_own_settings): it reads
 # a manager's (the pools' trusted labels, the Docker API on) and a worker's (its pool's labels,
@@ -291,12 +296,14 @@ def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_
 
 def test_every_variant_runs_the_same_script_with_its_own_settings(tmp_path: Path) -> None:
     assert set(SHELLCHECKED) <= set(VARIANTS)
-    checked = {path: body(text) for path, text in files_of(render(params(*SHELLCHECKED[0]))).items()
-               if text.startswith("#!")}
+    first = {path: text for path, text in files_of(render(params(*SHELLCHECKED[0]))).items() if text.startswith("#!")}
+    checked = {path: body(text) for path, text in first.items()}
+    names = {path: setting_names(text) for path, text in first.items()}
     assert len(checked[NODE_SCRIPT]) > 30_000  # the settings are a few lines of it
     for variant in VARIANTS:
         scripts = {path: text for path, text in files_of(render(params(*variant))).items() if text.startswith("#!")}
         assert {path: body(text) for path, text in scripts.items()} == checked, variant
+        assert {path: setting_names(text) for path, text in scripts.items()} == names, variant  # no setting of its own
         for path, text in scripts.items():
             file = tmp_path / Path(path).name
             file.write_text(text)
