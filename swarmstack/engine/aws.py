@@ -70,6 +70,7 @@ class AwsBackend:
         self._amis_setting = os.environ.get(_NO_AMIS)
         os.environ.setdefault(_NO_AMIS, "false")
         _cache_moto_dispatch()
+        _index_moto_lookups()
         self._mock = mock_aws()
         self._mock.start()
         return self
@@ -179,6 +180,64 @@ def _cache_moto_dispatch() -> None:
 
     if not hasattr(responses.method_names_from_class, "cache_info"):
         responses.method_names_from_class = functools.cache(responses.method_names_from_class)  # type: ignore[assignment]
+
+
+def _index_moto_lookups() -> None:
+    """Three of moto's EC2 lookups scan everything for one id, so that launching N instances
+    costs N² (each launch attaches its volume: `get_instance`, `describe_volumes` of that
+    one volume; each response lists each resource's tags: `describe_tags` over every tag).
+    A 1,000-worker stack spent most of its plan there. The replacements give the same
+    answers: ids are unique, so the newest-first scan finds the object the full scan found
+    (an instance being launched is in the newest reservation); a resource's tags are its
+    entry in the tag table, in the order `describe_tags` lists them (its id filter is an
+    exact match); one volume by id is that volume. Made once per process."""
+    from moto.ec2.exceptions import InvalidInstanceIdError, InvalidVolumeIdError
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.models.elastic_block_store import EBSBackend
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+
+    if getattr(InstanceBackend, "_swarmstack_indexed", False):
+        return
+
+    def get_instance_by_id(self: Any, instance_id: str) -> Any:
+        for reservation in reversed(list(self.reservations.values())):
+            for instance in reversed(reservation.instances):
+                if instance.id == instance_id:
+                    return instance
+        return None
+
+    def get_instance(self: Any, instance_id: str) -> Any:
+        found = get_instance_by_id(self, instance_id)
+        if found is None:
+            raise InvalidInstanceIdError(instance_id)
+        return found
+
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        if not self.id:
+            return []
+        table = self.ec2_backend.tags
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(self.id), "")
+        return [{"resource_id": self.id, "key": key, "value": value, "resource_type": kind}
+                for key, value in table.get(self.id, {}).items()]
+
+    scan_volumes = EBSBackend.describe_volumes
+
+    def describe_volumes(self: Any, volume_ids: list[str] | None = None, filters: Any = None) -> Any:
+        if volume_ids and len(volume_ids) == 1 and not filters:
+            if volume_ids[0] not in self.volumes:
+                raise InvalidVolumeIdError(set(volume_ids))
+            return [self.volumes[volume_ids[0]]]
+        return scan_volumes(self, volume_ids, filters)
+
+    InstanceBackend._swarmstack_originals = {  # type: ignore[attr-defined]  # tests compare against them
+        "get_instance_by_id": InstanceBackend.get_instance_by_id, "get_instance": InstanceBackend.get_instance,
+        "get_tags": TaggedEC2Resource.get_tags, "describe_volumes": scan_volumes}
+    InstanceBackend.get_instance_by_id = get_instance_by_id  # type: ignore[method-assign]
+    InstanceBackend.get_instance = get_instance  # type: ignore[method-assign]
+    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
+    EBSBackend.describe_volumes = describe_volumes  # type: ignore[method-assign]
+    InstanceBackend._swarmstack_indexed = True  # type: ignore[attr-defined]
 
 
 AUTO_NAME_SUFFIX = 8
@@ -1111,6 +1170,9 @@ def _asg(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
     if refresh:
         aws.state.setdefault("instance_refresh", {})[group] = refresh
     described = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    # What an attachment checks, kept so that it need not list the group's instances again
+    # (a description of a group of 100 instances is 100 instances to serialise and parse).
+    aws.state.setdefault("group_subnets", {})[group] = described["VPCZoneIdentifier"]
     return group, {"name": group, "arn": described["AutoScalingGroupARN"],
                    "availabilityZones": described["AvailabilityZones"], "desiredCapacity": desired}
 
@@ -1145,12 +1207,14 @@ def _asg_attachment(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str,
     type_ = "autoscaling Attachment"
     group = need(i, "autoscalingGroupName", type_, name)
     asg = aws.client("autoscaling")
-    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
-    if not found:
-        raise EngineError(f"{type_} '{name}': ValidationError: auto scaling group {group} does not exist")
+    subnets = aws.state.get("group_subnets", {}).get(group)  # a group this run made (_asg): it exists
+    if subnets is None:
+        found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+        if not found:
+            raise EngineError(f"{type_} '{name}': ValidationError: auto scaling group {group} does not exist")
+        subnets = found[0]["VPCZoneIdentifier"]
     target_group = need(i, "lbTargetGroupArn", type_, name)
     described = aws.client("elbv2").describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"][0]
-    subnets = found[0]["VPCZoneIdentifier"]
     vpcs = {s["VpcId"] for s in aws.ec2.describe_subnets(SubnetIds=subnets.split(","))["Subnets"]}
     if vpcs != {described["VpcId"]}:
         raise EngineError(f"{type_} '{name}': target group {described['TargetGroupName']} is in "
