@@ -1169,12 +1169,16 @@ def _asg(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]:
                                       Granularity=i.get("metricsGranularity", "1Minute"))
     if refresh:
         aws.state.setdefault("instance_refresh", {})[group] = refresh
-    described = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
-    # What an attachment checks, kept so that it need not list the group's instances again
-    # (a description of a group of 100 instances is 100 instances to serialise and parse).
-    aws.state.setdefault("group_subnets", {})[group] = described["VPCZoneIdentifier"]
-    return group, {"name": group, "arn": described["AutoScalingGroupARN"],
-                   "availabilityZones": described["AvailabilityZones"], "desiredCapacity": desired}
+    # The group's ARN and zones, read from moto's model of the group it made: what
+    # DescribeAutoScalingGroups answers, without its list of the group's instances to
+    # serialise and parse (100 instances for a pool of 100). What an attachment checks is
+    # kept for it, for the same reason.
+    from moto.autoscaling.models import autoscaling_backends
+
+    made = autoscaling_backends[aws.account][aws.region].autoscaling_groups[group]
+    aws.state.setdefault("group_subnets", {})[group] = made.vpc_zone_identifier
+    return group, {"name": group, "arn": made.arn, "availabilityZones": list(made.availability_zones),
+                   "desiredCapacity": desired}
 
 
 def _check_architectures(aws: AwsBackend, type_: str, name: str, kwargs: dict[str, Any]) -> None:

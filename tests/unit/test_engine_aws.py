@@ -165,9 +165,12 @@ def test_moto_s_indexed_lookups_answer_as_its_scans_do(aws: AwsBackend, net: dic
     assert str(ours.value) == str(theirs.value)
 
 
-def test_an_attachment_to_a_group_this_run_made_needs_no_second_description(aws: AwsBackend,
+def test_a_group_s_outputs_are_what_aws_describes_and_its_attachment_describes_nothing_again(aws: AwsBackend,
                                                                           net: dict[str, Any]) -> None:
-    group, _ = aws.create("aws:autoscaling/group:Group", "described-once", asg_inputs(net))
+    group, outputs = aws.create("aws:autoscaling/group:Group", "described-once", asg_inputs(net))
+    described = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    assert outputs["arn"] == described["AutoScalingGroups"][0]["AutoScalingGroupARN"]  # read from moto's model
+    assert outputs["availabilityZones"] == described["AutoScalingGroups"][0]["AvailabilityZones"]
     arn, _ = aws.create("aws:lb/targetGroup:TargetGroup", "tg-once", {"port": 81.0, "protocol": "TCP",
                                                                       "vpcId": net["vpc"]})
     calls: list[str] = []
