@@ -186,6 +186,24 @@ def test_a_group_s_outputs_are_what_aws_describes_and_its_attachment_describes_n
     assert [a["LoadBalancerTargetGroupARN"] for a in attached] == [arn]
 
 
+def test_kms_keys_make_their_key_pair_only_when_signing_needs_it(aws: AwsBackend) -> None:
+    """`_lazy_kms_key_pairs`: moto made an RSA pair for every key (a tenth of a run); a
+    symmetric key never needs it, an asymmetric one still signs and verifies."""
+    from moto.kms.models import kms_backends
+
+    kms = aws.client("kms")
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    model = kms_backends["123456789012"][REGION].keys[symmetric]
+    blob = kms.encrypt(KeyId=symmetric, Plaintext=b"x")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    assert model.private_key._key is None  # never made
+    signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
+    signature = kms.sign(KeyId=signing, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+    assert kms.verify(KeyId=signing, Message=b"m", Signature=signature,
+                      SigningAlgorithm="RSASSA_PSS_SHA_256")["SignatureValid"]
+    assert kms.get_public_key(KeyId=signing)["PublicKey"]
+
+
 def test_an_attachment_to_a_missing_target_group_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
     group, _ = aws.create("aws:autoscaling/group:Group", "g-attach", asg_inputs(net))
     with pytest.raises(EngineError, match=r"TargetGroupNotFound"):
