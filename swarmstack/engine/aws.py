@@ -203,7 +203,7 @@ def _index_moto_lookups() -> None:
         return
 
     def get_instance_by_id(self: Any, instance_id: str) -> Any:
-        for reservation in reversed(list(self.reservations.values())):
+        for reservation in reversed(self.reservations.values()):
             for instance in reversed(reservation.instances):
                 if instance.id == instance_id:
                     return instance
@@ -249,6 +249,8 @@ class _LazyPrivateKey:
         self._make, self._key_spec, self._key = make, key_spec, None
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_make", "_key_spec", "_key"):  # copy, pickle: no key
+            raise AttributeError(name)
         if self._key is None:
             self._key = self._make(self._key_spec)
         return getattr(self._key, name)

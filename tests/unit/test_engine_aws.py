@@ -5,6 +5,7 @@ account for the module (each test names its own resources): fast."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -152,6 +153,7 @@ def test_moto_s_indexed_lookups_answer_as_its_scans_do(aws: AwsBackend, net: dic
         assert ec2.get_instance_by_id(instance.id) is original["get_instance_by_id"](ec2, instance.id)
         assert instance.get_tags() == original["get_tags"](instance)
     assert all(i.get_tags() for i in instances)  # moto tags each with its group: the comparison means something
+    assert len(ec2.volumes) >= len(instances)  # each instance's root volume, attached at launch
     for volume in ec2.volumes.values():
         assert ec2.describe_volumes([volume.id]) == original["describe_volumes"](ec2, [volume.id])
         assert volume.get_tags() == original["get_tags"](volume)
@@ -175,13 +177,25 @@ def test_a_group_s_outputs_are_what_aws_describes_and_its_attachment_describes_n
                                                                       "vpcId": net["vpc"]})
     calls: list[str] = []
     client = aws.client("autoscaling")
-    client.meta.events.register("before-call.auto-scaling.*", lambda model, **_: calls.append(model.name))
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.auto-scaling.*", record)
     try:
         aws.create("aws:autoscaling/attachment:Attachment", "once", {"autoscalingGroupName": group,
                                                                      "lbTargetGroupArn": arn})
+        assert calls == ["AttachLoadBalancerTargetGroups"]
+        # A group this run did not make is described, as before.
+        client.create_auto_scaling_group(AutoScalingGroupName="made-elsewhere", MinSize=0, MaxSize=1,
+                                         DesiredCapacity=0, VPCZoneIdentifier=net["subnets"][0],
+                                         LaunchTemplate={"LaunchTemplateId": net["template"], "Version": "1"})
+        calls.clear()
+        aws.create("aws:autoscaling/attachment:Attachment", "elsewhere", {"autoscalingGroupName": "made-elsewhere",
+                                                                          "lbTargetGroupArn": arn})
+        assert calls == ["DescribeAutoScalingGroups", "AttachLoadBalancerTargetGroups"]
     finally:
-        client.meta.events.unregister("before-call.auto-scaling.*")
-    assert calls == ["AttachLoadBalancerTargetGroups"]
+        client.meta.events.unregister("before-call.auto-scaling.*", record)
     attached = client.describe_load_balancer_target_groups(AutoScalingGroupName=group)["LoadBalancerTargetGroups"]
     assert [a["LoadBalancerTargetGroupARN"] for a in attached] == [arn]
 
@@ -197,11 +211,14 @@ def test_kms_keys_make_their_key_pair_only_when_signing_needs_it(aws: AwsBackend
     blob = kms.encrypt(KeyId=symmetric, Plaintext=b"x")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
     assert model.private_key._key is None  # never made
-    signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
-    signature = kms.sign(KeyId=signing, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
-    assert kms.verify(KeyId=signing, Message=b"m", Signature=signature,
-                      SigningAlgorithm="RSASSA_PSS_SHA_256")["SignatureValid"]
-    assert kms.get_public_key(KeyId=signing)["PublicKey"]
+    for spec, algorithm in (("RSA_2048", "RSASSA_PSS_SHA_256"), ("ECC_NIST_P256", "ECDSA_SHA_256")):
+        signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=spec)["KeyMetadata"]["KeyId"]
+        assert kms_backends["123456789012"][REGION].keys[signing].private_key._key is None
+        signature = kms.sign(KeyId=signing, Message=b"m", SigningAlgorithm=algorithm)["Signature"]
+        assert kms.verify(KeyId=signing, Message=b"m", Signature=signature,
+                          SigningAlgorithm=algorithm)["SignatureValid"], spec
+        assert kms.get_public_key(KeyId=signing)["PublicKey"]
+    copy.copy(model.private_key)  # a copy of the stand-in is no endless lookup
 
 
 def test_an_attachment_to_a_missing_target_group_is_refused(aws: AwsBackend, net: dict[str, Any]) -> None:
