@@ -77,7 +77,8 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float]:
                                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
                                     # this checkout's swarmstack, also for the large stack's folder
                                     # (else an installed copy, from another checkout, would run)
-                                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+                                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                                                 os.environ.get("PYTHONPATH")]))})
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:

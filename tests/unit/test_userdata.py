@@ -258,18 +258,26 @@ def test_the_compacted_script_keeps_its_python_intact(stack: str, role: str, poo
                 and not any(line in program for program in programs)]
 
 
-SETTING = re.compile(r"readonly [A-Z][A-Z0-9_]*=|# swarmstack-node: brings one ")
+SETTING = r"readonly ([A-Z][A-Z0-9_]*)="
+"""A line of the settings block: `readonly NAME=value`."""
+HEADER = "# swarmstack-node: brings one "
+"""The header comment that names the node (its role, cluster and pool)."""
 
 
 def body(script: str) -> str:
-    """The script without its settings block (`readonly NAME=value` lines and the header that
-    names the node): the part every node of a cloud runs alike."""
-    return "\n".join(line for line in script.splitlines() if not SETTING.match(line))
+    """The script without its settings block and header: the part every node of a cloud runs alike."""
+    return "\n".join(line for line in script.splitlines()
+                     if not (re.match(SETTING, line) or line.startswith(HEADER)))
 
 
 def setting_names(script: str) -> list[str]:
     """The names the settings block sets, in order."""
-    return re.findall(r"^readonly ([A-Z][A-Z0-9_]*)=", script, re.M)
+    return re.findall("^" + SETTING, script, re.M)
+
+
+def scripts_of(variant: tuple[str, str, str]) -> dict[str, str]:
+    """The variant's rendered scripts (files starting `#!`), by path."""
+    return {path: text for path, text in files_of(render(params(*variant))).items() if text.startswith("#!")}
 
 
 # shellcheck takes about 1.5 s of CPU a script, and the variants' scripts are one body with
@@ -283,8 +291,7 @@ SHELLCHECKED = [("prod-aws", "manager", "managers"), ("prod-aws", "worker", "bat
 @pytest.mark.parametrize(("stack", "role", "pool"), SHELLCHECKED, ids=[f"{s}-{r}-{p}" for s, r, p in SHELLCHECKED])
 def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_path: Path) -> None:
     shellcheck = tool("shellcheck")
-    scripts = {path: text for path, text in files_of(render(params(stack, role, pool))).items()
-               if text.startswith("#!")}
+    scripts = scripts_of((stack, role, pool))
     assert NODE_SCRIPT in scripts
     for path, text in scripts.items():
         file = tmp_path / Path(path).name
@@ -296,12 +303,12 @@ def test_every_script_is_shellcheck_clean(stack: str, role: str, pool: str, tmp_
 
 def test_every_variant_runs_the_same_script_with_its_own_settings(tmp_path: Path) -> None:
     assert set(SHELLCHECKED) <= set(VARIANTS)
-    first = {path: text for path, text in files_of(render(params(*SHELLCHECKED[0]))).items() if text.startswith("#!")}
+    first = scripts_of(SHELLCHECKED[0])
     checked = {path: body(text) for path, text in first.items()}
     names = {path: setting_names(text) for path, text in first.items()}
     assert len(checked[NODE_SCRIPT]) > 30_000  # the settings are a few lines of it
     for variant in VARIANTS:
-        scripts = {path: text for path, text in files_of(render(params(*variant))).items() if text.startswith("#!")}
+        scripts = scripts_of(variant)
         assert {path: body(text) for path, text in scripts.items()} == checked, variant
         assert {path: setting_names(text) for path, text in scripts.items()} == names, variant  # no setting of its own
         for path, text in scripts.items():
