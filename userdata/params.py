@@ -314,8 +314,8 @@ workers may take together (docs/scale.md)."""
 def worker_poll_for(workers: int) -> int:
     """Seconds between a waiting worker's reads of the store: all of them together read about
     WAITING_READS_PER_SECOND times a second at most, and no worker waits over a minute
-    (5 s for a small cluster, 60 s from about 1000 workers). Pure."""
-    return max(5, min(60, -(-workers // WAITING_READS_PER_SECOND)))
+    (2 s up to 32 workers, 60 s from about 1000 workers). Pure."""
+    return max(2, min(60, -(-workers // WAITING_READS_PER_SECOND)))
 
 
 def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str,

@@ -38,11 +38,13 @@ SLEEP_SCALE = 0.001
 # value, [it reads] the number of seconds since the assignment plus the value assigned").
 # The clock counts sleeps only: bash counts whole wall-clock seconds, so a real second
 # crossed between sleeps would otherwise be added again at each sleep, and a 60 s wait would
-# lose a poll now and then. The script sleeps whole seconds; a fraction would not be counted.
+# lose a poll now and then. The script sleeps whole seconds or tenths (a waiting worker's
+# poll): the clock counts tenths and the script reads whole seconds, as bash's does.
 # Sleeps in a subshell (a background job, a `$(...)`) move only that subshell's clock, as
 # they would not on a node, where the caller waited that long too: no test here depends on
 # a caller's deadline seeing them.
-VIRTUAL_CLOCK = '_SLEPT=0; sleep() { command sleep "$1"; _SLEPT=$((_SLEPT + ${1%%.*})); SECONDS=$_SLEPT; }\n'
+VIRTUAL_CLOCK = ('_TENTHS=0; sleep() { command sleep "$1"; local f=0; [[ $1 != *.* ]] || f=${1#*.}; '
+                 '_TENTHS=$((_TENTHS + 10 * ${1%%.*} + ${f:0:1})); SECONDS=$((_TENTHS / 10)); }\n')
 REAL_SLEEP = shutil.which("sleep") or "/bin/sleep"
 GENERATION = "0a1b2c3d"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
