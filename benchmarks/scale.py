@@ -26,10 +26,15 @@ sends one line to this process and waits for its answer):
   sleep; `timeout` runs its command without a bound; `port_open` asks whether the address
   is a manager's engine.
 
-The clock is virtual and conservative: it moves to the next wake-up only when every node
-is blocked in a stand-in, so figures do not depend on this machine's speed (only the order
-of calls arriving in the same virtual instant does; wake-ups within 0.1 s are delivered
-together, at the latest of their times). Workers all start at t=0 (lockstep,
+The clock is virtual and conservative: it moves to the next wake-up only when no process
+of any node can run, so figures do not depend on this machine's speed (only the order of
+calls arriving in the same virtual instant does; wake-ups within 0.1 s are delivered
+together, at the latest of their times). A node runs several processes at once (a
+manager's election beside its first read, the leader's token writes beside its manager
+list): each process gets its answers on its own channel, and `Sim.all_waiting` reads
+/proc to tell when every process waits on a stand-in (or on children that do). Were a
+process ever to wait on something else, the clock moves after 2 s of real time without a
+call, and the output counts it. Workers all start at t=0 (lockstep,
 the worst case for bursts); the managers start `--managers-after` seconds later (their
 engine install), so workers first wait with no swarm. Printed per N: store calls per
 second (peak over 1-second bins, every call counted, throttled ones too; mean over the
@@ -49,6 +54,7 @@ import heapq
 import json
 import os
 import resource
+import select
 import shlex
 import shutil
 import subprocess
@@ -74,14 +80,23 @@ CALL_LATENCY = 0.020
 ENGINE_LATENCY = 0.005
 SEP = "\x1f"
 QUANTUM = 0.1  # virtual seconds: wake-ups this close together are delivered at once
+IDLE = 0.02  # real seconds without a call before the processes are looked at
+STALL = 2.0  # real seconds without a call after which waiting nodes are taken as waiting
 
 STANDINS = r'''
 # --- benchmarks/scale.py stand-ins: everything below shadows a command ---
-exec 3>"$SIM_REQ" 4<"$SIM_RESP"
+exec 3>"$SIM_REQ"
+# Each process of a node (the main shell, a background job, a `$(...)`) gets its answers on
+# its own channel, made at its first call: processes of one node wait side by side.
 sim_raw() {
   local q
+  if [[ ${SIM_PID:-} != "$BASHPID" ]]; then
+    SIM_PID=$BASHPID
+    [[ -p $SIM_DIR/r$BASHPID ]] || mkfifo "$SIM_DIR/r$BASHPID"
+    exec 4<>"$SIM_DIR/r$BASHPID"
+  fi
   printf -v q '%q ' "$@"
-  printf '%s %s\n' "$SIM_ID" "$q" >&3
+  printf '%s %s %s\n' "$SIM_ID" "$BASHPID" "$q" >&3
   IFS=$'\x1f' read -r SIM_RC SIM_OUT SIM_ERR <&4
 }
 sim() {
@@ -103,7 +118,7 @@ date() {
   now=$(<"$SIM_NOW")
   if [[ $* == *%s* ]]; then echo $((SIM_EPOCH + ${now%.*})); else echo "t+${now%.*}s"; fi
 }
-trap 'printf "%s done %s\n" "$SIM_ID" "$?" >&3' EXIT
+trap 'printf "%s %s done %s\n" "$SIM_ID" "$BASHPID" "$?" >&3' EXIT
 sleep "$SIM_START"
 until (main bootstrap); do sleep 15; done
 '''
@@ -116,7 +131,6 @@ class Node:
     instance: str
     ip: str
     proc: subprocess.Popen | None = None
-    resp: int = -1
     state: str = "inactive"
     manager: bool = False
     leader: bool = False
@@ -173,7 +187,12 @@ class Sim:
                       for i in range(n)]
         self.by_ip = {node.ip: node for node in self.nodes}
         self.managers_after = managers_after
-        self.events: list[tuple[float, int, int, str]] = []  # (time, seq, node, reply)
+        self.events: list[tuple[float, int, int, int, str | None]] = []  # (time, seq, node, pid, reply)
+        self.caller = 0
+        self.asking: set[int] = set()
+        """The processes that called a stand-in and wait for its answer."""
+        self.rfd = -1
+        """The process of the node whose call is being answered (its answers' channel)."""
         self.seq = 0
         self.init_at: float | None = None
         self.other = Counter()
@@ -184,14 +203,15 @@ class Sim:
     def reply_at(self, node: Node, delay: float, rc: int, out: str = "", err: str = "") -> None:
         def esc(s: str) -> str:
             return s.replace("\\", "\\\\").replace("\n", "\\n").replace(SEP, " ")
-        heapq.heappush(self.events, (self.now + delay, self.seq, node.id, f"{rc}{SEP}{esc(out)}{SEP}{esc(err)}\n"))
+        heapq.heappush(self.events, (self.now + delay, self.seq, node.id, self.caller,
+                                     f"{rc}{SEP}{esc(out)}{SEP}{esc(err)}\n"))
         self.seq += 1
 
     def handle(self, node: Node, argv: list[str]) -> None:
         kind, args = argv[0], argv[1:]
         if kind == "sleep":
             seconds = float(args[0])
-            heapq.heappush(self.events, (self.now + seconds, self.seq, node.id, None))  # type: ignore[arg-type]
+            heapq.heappush(self.events, (self.now + seconds, self.seq, node.id, self.caller, None))
             self.seq += 1
         elif kind == "aws":
             self.reply_at(node, CALL_LATENCY, *self.aws(node, args))
@@ -311,83 +331,143 @@ class Sim:
     def run(self, script: Path, limit: float) -> float:
         req = self.work / "req"
         os.mkfifo(req)
-        rfd = os.open(req, os.O_RDONLY | os.O_NONBLOCK)
+        rfd = self.rfd = os.open(req, os.O_RDONLY | os.O_NONBLOCK)
         keep = os.open(req, os.O_WRONLY)  # never EOF while nodes come and go
         (self.work / "now").write_text("0")
         started = time.monotonic()
         for node in self.nodes:
             d = self.work / f"n{node.id}"
             (d / "run").mkdir(parents=True)
-            os.mkfifo(d / "resp")
             start = self.managers_after if node.role == "manager" else 0.0
             env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "SIM_ID": str(node.id), "SIM_REQ": str(req),
-                   "SIM_RESP": str(d / "resp"), "SIM_NOW": str(self.work / "now"), "SIM_EPOCH": str(EPOCH),
+                   "SIM_DIR": str(d), "SIM_NOW": str(self.work / "now"), "SIM_EPOCH": str(EPOCH),
                    "SIM_START": f"{start + node.id * 1e-4:.4f}", "SWARMSTACK_STATE_DIR": str(d / "state"),
                    "SWARMSTACK_RUN_DIR": str(d / "run"), "SWARMSTACK_LOG_FILE": str(d / "bootstrap.log"),
                    "SWARMSTACK_DOCKER_SOCKET": str(d / "docker.sock")}
             node.proc = subprocess.Popen(["bash", str(script.with_name(f"{node.role}.sh"))], env=env,
                                          stdout=subprocess.DEVNULL, stderr=open(d / "stderr", "w"))  # noqa: SIM115
-            node.resp = os.open(d / "resp", os.O_WRONLY)
-        running = {node.id for node in self.nodes}
         buf = b""
-        import select
-        while True:
-            while running:
-                ready, _, _ = select.select([rfd], [], [], 2.0)
-                if not ready:
-                    self.other["(select timeouts)"] += 1
-                    for i in list(running):
-                        if self.nodes[i].proc.poll() is not None:  # type: ignore[union-attr]
-                            running.discard(i)
-                            self.nodes[i].done = True
-                    continue
-                buf += os.read(rfd, 1 << 16)
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    self.other["(requests)"] += 1
-                    ident, _, rest = line.decode().partition(" ")
-                    node = self.nodes[int(ident)]
-                    running.discard(node.id)
-                    if rest.startswith("done "):
-                        node.done = True
+        last_call = time.monotonic()
+        try:
+            while True:
+                # Take every call until no process of any node can run: each waits on a
+                # stand-in's answer (or on its children, which do). Only then may the clock move.
+                while True:
+                    ready, _, _ = select.select([rfd], [], [], IDLE)
+                    if not ready:
+                        if self.all_waiting():
+                            break
+                        if time.monotonic() - last_call > STALL:
+                            # A process that waits on something no stand-in answers (a pipe
+                            # from a sibling): counted, and the clock moves.
+                            self.other[f"(no call for {STALL:g} s real: taken as waiting)"] += 1
+                            break
                         continue
-                    self.handle(node, shlex.split(rest))
-            if not self.events or all(n.done or n.joined_at is not None for n in self.nodes) or self.now > limit:
-                break
-            # Every wake-up within QUANTUM of the next is delivered together (so that nodes run
-            # in parallel here), at the latest of their times: no node's clock goes back.
-            t = self.events[0][0]
-            batch = []
-            while self.events and self.events[0][0] <= t + QUANTUM:
-                batch.append(heapq.heappop(self.events))
-            t = self.now = max(self.now, batch[-1][0])
-            (self.work / "now.new").write_text(f"{t:.3f}")
-            os.replace(self.work / "now.new", self.work / "now")
-            for _, _, i, reply in batch:
-                node = self.nodes[i]
-                if node.done:
-                    continue
-                try:
-                    os.write(node.resp, (reply if reply is not None else f"0{SEP}{t:.3f}{SEP}\n").encode())
-                except BrokenPipeError:  # its bash died (a fork refused on a loaded machine): not joined
-                    node.done = True
-                    self.other["(node processes that died)"] += 1
-                    continue
-                running.add(i)
-        for node in self.nodes:
-            if node.proc and node.proc.poll() is None:
-                node.proc.kill()
-            node.proc and node.proc.wait()  # type: ignore[func-returns-value]
-            os.close(node.resp)
-        os.close(rfd)
-        os.close(keep)
+                    last_call = time.monotonic()
+                    buf += os.read(rfd, 1 << 16)
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        self.other["(requests)"] += 1
+                        ident, caller, rest = line.decode().split(" ", 2)
+                        node = self.nodes[int(ident)]
+                        if rest.startswith("done "):
+                            node.done = True
+                            continue
+                        self.caller = int(caller)
+                        self.asking.add(self.caller)
+                        self.handle(node, shlex.split(rest))
+                if not self.events or all(n.done or n.joined_at is not None for n in self.nodes) or self.now > limit:
+                    break
+                # Every wake-up within QUANTUM of the next is delivered together (so that nodes
+                # run in parallel here), at the latest of their times: no node's clock goes back.
+                t = self.events[0][0]
+                batch = []
+                while self.events and self.events[0][0] <= t + QUANTUM:
+                    batch.append(heapq.heappop(self.events))
+                t = self.now = max(self.now, batch[-1][0])
+                (self.work / "now.new").write_text(f"{t:.3f}")
+                os.replace(self.work / "now.new", self.work / "now")
+                for _, _, i, caller, reply in batch:
+                    if not self.nodes[i].done:
+                        self.answer(i, caller, reply if reply is not None else f"0{SEP}{t:.3f}{SEP}\n")
+        finally:
+            for node in self.nodes:
+                if node.proc and node.proc.poll() is None:
+                    node.proc.kill()
+                node.proc and node.proc.wait()  # type: ignore[func-returns-value]
+            os.close(rfd)
+            os.close(keep)
         return time.monotonic() - started
+
+    def answer(self, i: int, pid: int, reply: str) -> None:
+        """The answer on the calling process's own channel (it holds it open while it lives)."""
+        self.asking.discard(pid)
+        try:
+            fd = os.open(self.work / f"n{i}" / f"r{pid}", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # the process is gone (its bash died: a fork refused on a loaded machine)
+            self.other["(answers to processes gone)"] += 1
+            return
+        try:
+            os.write(fd, reply.encode())
+        finally:
+            os.close(fd)
+
+    def all_waiting(self) -> bool:
+        """Whether no process of any running node can run: each one waits on a stand-in's
+        answer (it called and is not answered yet), or has ended (Z), or sleeps (S) with
+        children, all of which wait so. Anything else runs (a `python3` building a join
+        body, a fork under way), whatever its state reads. A node whose bash ended is done.
+        Two looks in a row must agree, with no call between them: a child forked while /proc
+        was being read is seen by the second."""
+        for look in range(2):
+            if look:
+                time.sleep(IDLE)
+                ready, _, _ = select.select([self.rfd], [], [], 0)
+                if ready:
+                    return False
+            if not self._one_look():
+                return False
+        return True
+
+    def _one_look(self) -> bool:
+        state: dict[int, str] = {}
+        children: dict[int, list[int]] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2:].split()  # the name may hold spaces and ')'
+            pid = int(entry.name)
+            state[pid] = fields[0]
+            children.setdefault(int(fields[1]), []).append(pid)
+        self.other["(looks at the processes)"] += 1
+
+        def waits(pid: int) -> bool:
+            if pid in self.asking or state.get(pid, "Z") in "ZX":
+                return True
+            below = children.get(pid, [])
+            return state[pid] == "S" and bool(below) and all(waits(child) for child in below)
+
+        for node in self.nodes:
+            if node.done or node.proc is None:
+                continue
+            if state.get(node.proc.pid, "Z") in "ZX":
+                node.done = True
+                self.other["(node processes that died)"] += 1
+                continue
+            if not waits(node.proc.pid):
+                return False
+        return True
 
 
 def render_scripts(work: Path, workers: int) -> Path:
     """The prod-aws scripts as a cluster of `workers` workers gets them: its waiting workers'
     poll period is the one the program renders for that size (`worker_poll_for`)."""
-    settings = load_stack("prod-aws")
+    settings = load_stack("prod-aws", root=ROOT)
     for role, pool in (("manager", "managers"), ("worker", "general")):
         params = replace(params_for(settings.cluster, settings.region, role, pool, "0a1b2c3d", KEY),
                          docker_api=False, log_groups=None, worker_poll_seconds=worker_poll_for(workers))
