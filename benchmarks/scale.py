@@ -195,8 +195,8 @@ class Sim:
         """The process of the node whose call is being answered (its answers' channel)."""
         self.seq = 0
         self.init_at: float | None = None
-        self.other = Counter()
-        self.unknown = Counter()
+        self.other: Counter[str] = Counter()
+        self.unknown: Counter[str] = Counter()
 
     # --- the stand-ins' answers ---
 
@@ -368,12 +368,12 @@ class Sim:
                     *lines, buf = buf.split(b"\n")
                     for line in lines:
                         self.other["(requests)"] += 1
-                        ident, caller, rest = line.decode().split(" ", 2)
+                        ident, who, rest = line.decode().split(" ", 2)
                         node = self.nodes[int(ident)]
                         if rest.startswith("done "):
                             node.done = True
                             continue
-                        self.caller = int(caller)
+                        self.caller = int(who)
                         self.asking.add(self.caller)
                         self.handle(node, shlex.split(rest))
                 if not self.events or all(n.done or n.joined_at is not None for n in self.nodes) or self.now > limit:
@@ -487,18 +487,19 @@ def report(n: int, sim: Sim, real: float) -> dict:
     puts = [t for t, op, _ in calls if op == "put-parameter"]
     throttled = sum(1 for _, _, th in calls if th)
     init = sim.init_at
-    joined = [node.joined_at for node in sim.nodes]
-    tokens = [node.token_at for node in sim.nodes]
-    all_joined = None if init is None or None in joined else max(joined) - init  # type: ignore[type-var,operator]
-    all_tokens = None if init is None or None in tokens else max(tokens) - init  # type: ignore[type-var,operator]
-    end = max(joined) if all_joined is not None else sim.now  # type: ignore[type-var]
+    joined = [node.joined_at for node in sim.nodes if node.joined_at is not None]
+    tokens = [node.token_at for node in sim.nodes if node.token_at is not None]
+    everyone = len(sim.nodes)
+    all_joined = None if init is None or len(joined) < everyone else max(joined) - init
+    all_tokens = None if init is None or len(tokens) < everyone else max(tokens) - init
+    end = max(joined) if all_joined is not None else sim.now
     span = max(1.0, end - min(t for t, _, _ in calls)) if calls else 1.0
     peak = max(per_second(gets + puts).values(), default=0)
     stats = {"nodes": n, "peak": peak, "peak_get": max(per_second(gets).values(), default=0),
              "peak_put": max(per_second(puts).values(), default=0), "mean": len(calls) / span,
              "calls": len(calls), "throttled": throttled, "all_tokens": all_tokens, "all_joined": all_joined,
              "virtual": sim.now, "real": real, "other": dict(sim.other), "unknown": dict(sim.unknown),
-             "missing": sum(1 for j in joined if j is None)}
+             "missing": everyone - len(joined)}
     def fmt(v: float | None) -> str:
         return "never" if v is None else f"{v:.0f}"
     print(f"nodes {n}: SSM peak {peak} tps (limit {GET_TPS:.0f} Get + {sim.store.put.rate:.0f} Put; "
