@@ -80,7 +80,7 @@ CALL_LATENCY = 0.020
 ENGINE_LATENCY = 0.005
 SEP = "\x1f"
 QUANTUM = 0.1  # virtual seconds: wake-ups this close together are delivered at once
-IDLE = 0.02  # real seconds without a call before the processes are looked at
+IDLE = 0.005  # real seconds without a call before the processes are looked at
 STALL = 2.0  # real seconds without a call after which waiting nodes are taken as waiting
 
 STANDINS = r'''

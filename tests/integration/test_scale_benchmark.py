@@ -6,7 +6,8 @@ its read, the leader's two token writes beside its manager-list write): several 
 one node wait on the stand-ins at once. The benchmark once answered through one channel per
 node and counted a node as running from an answer until its next call, so a node whose
 background call ended and whose main shell still waited never counted as waiting again, and
-the virtual clock stopped for good (found with `--nodes 35`).
+the virtual clock stopped for good (found with `--nodes 35`; 8 nodes hung in 3 runs of 3).
+Here, not among the unit tests: it runs about 20 real bash processes for several seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def test_a_small_cold_start_finishes_with_every_node_joined_under_the_limits(tmp
     out = tmp_path / "figures.json"
     # Its own process group: on a hang, the benchmark and every node's bash are stopped.
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--nodes", "8", "--managers-after", "10",
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--nodes", "8", "--managers-after", "2",
          "--json", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
     try:
