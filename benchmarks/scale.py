@@ -416,7 +416,7 @@ class Sim:
         """Whether no process of any running node can run: each one waits on a stand-in's
         answer (it called and is not answered yet), or has ended (Z), or sleeps (S) with
         children, all of which wait so. Anything else runs (a `python3` building a join
-        body, a fork under way), whatever its state reads. A node whose bash ended is done.
+        body, a fork under way), whatever its state reads.
         Two looks in a row must agree, with no call between them: a child forked while /proc
         was being read is seen by the second."""
         for look in range(2):
@@ -452,16 +452,9 @@ class Sim:
             below = children.get(pid, [])
             return state[pid] == "S" and bool(below) and all(waits(child) for child in below)
 
-        for node in self.nodes:
-            if node.done or node.proc is None:
-                continue
-            if state.get(node.proc.pid, "Z") in "ZX":
-                node.done = True
-                self.other["(node processes that died)"] += 1
-                continue
-            if not waits(node.proc.pid):
-                return False
-        return True
+        # A node whose bash ended (Z) waits for nothing more: its last line said "done", or
+        # it died (a fork refused on a loaded machine), and the figures count it not joined.
+        return all(node.done or node.proc is None or waits(node.proc.pid) for node in self.nodes)
 
 
 def render_scripts(work: Path, workers: int) -> Path:
