@@ -50,6 +50,7 @@ Resource Manager listings per minute. Say so in the output.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import os
@@ -57,6 +58,7 @@ import resource
 import select
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -189,10 +191,13 @@ class Sim:
         self.managers_after = managers_after
         self.events: list[tuple[float, int, int, int, str | None]] = []  # (time, seq, node, pid, reply)
         self.caller = 0
+        """The process of the node whose call is being answered (its answers' channel)."""
         self.asking: set[int] = set()
         """The processes that called a stand-in and wait for its answer."""
         self.rfd = -1
-        """The process of the node whose call is being answered (its answers' channel)."""
+        """The read end of the calls' channel."""
+        self.stalls = 0
+        """Times the clock moved after STALL real seconds without a call, not on a look."""
         self.seq = 0
         self.init_at: float | None = None
         self.other: Counter[str] = Counter()
@@ -344,8 +349,11 @@ class Sim:
                    "SIM_START": f"{start + node.id * 1e-4:.4f}", "SWARMSTACK_STATE_DIR": str(d / "state"),
                    "SWARMSTACK_RUN_DIR": str(d / "run"), "SWARMSTACK_LOG_FILE": str(d / "bootstrap.log"),
                    "SWARMSTACK_DOCKER_SOCKET": str(d / "docker.sock")}
+            # Its own process group: the node's processes (each holds its answer channel open
+            # both ways, so none ever sees an end of file) end with it, whatever happens.
             node.proc = subprocess.Popen(["bash", str(script.with_name(f"{node.role}.sh"))], env=env,
-                                         stdout=subprocess.DEVNULL, stderr=open(d / "stderr", "w"))  # noqa: SIM115
+                                         stdout=subprocess.DEVNULL, stderr=open(d / "stderr", "w"),  # noqa: SIM115
+                                         start_new_session=True)
         buf = b""
         last_call = time.monotonic()
         try:
@@ -360,7 +368,7 @@ class Sim:
                         if time.monotonic() - last_call > STALL:
                             # A process that waits on something no stand-in answers (a pipe
                             # from a sibling): counted, and the clock moves.
-                            self.other[f"(no call for {STALL:g} s real: taken as waiting)"] += 1
+                            self.stalls += 1
                             break
                         continue
                     last_call = time.monotonic()
@@ -390,11 +398,13 @@ class Sim:
                 for _, _, i, caller, reply in batch:
                     if not self.nodes[i].done:
                         self.answer(i, caller, reply if reply is not None else f"0{SEP}{t:.3f}{SEP}\n")
+                last_call = time.monotonic()  # the answered processes run from now
         finally:
             for node in self.nodes:
-                if node.proc and node.proc.poll() is None:
-                    node.proc.kill()
-                node.proc and node.proc.wait()  # type: ignore[func-returns-value]
+                if node.proc is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(node.proc.pid, signal.SIGKILL)
+                    node.proc.wait()
             os.close(rfd)
             os.close(keep)
         return time.monotonic() - started
@@ -492,14 +502,15 @@ def report(n: int, sim: Sim, real: float) -> dict:
              "peak_put": max(per_second(puts).values(), default=0), "mean": len(calls) / span,
              "calls": len(calls), "throttled": throttled, "all_tokens": all_tokens, "all_joined": all_joined,
              "virtual": sim.now, "real": real, "other": dict(sim.other), "unknown": dict(sim.unknown),
-             "missing": everyone - len(joined)}
+             "missing": everyone - len(joined), "stalls": sim.stalls}
     def fmt(v: float | None) -> str:
         return "never" if v is None else f"{v:.0f}"
     print(f"nodes {n}: SSM peak {peak} tps (limit {GET_TPS:.0f} Get + {sim.store.put.rate:.0f} Put; "
           f"GetParameter(s) {stats['peak_get']}, PutParameter {stats['peak_put']}), mean {stats['mean']:.1f} tps, "
           f"throttled {throttled} of {len(calls)} calls; every node had its token in {fmt(all_tokens)} s, "
           f"all joined in {fmt(all_joined)} s after the first swarm init (goal 600 s); "
-          f"{stats['missing']} not joined; virtual {sim.now:.0f} s in {real:.0f} s real", flush=True)
+          f"{stats['missing']} not joined; virtual {sim.now:.0f} s in {real:.0f} s real; "
+          f"the clock moved {stats['stalls']} times after {STALL:g} s without a call", flush=True)
     if sim.unknown:
         print(f"  stand-ins asked for what they do not know: {dict(sim.unknown)}", flush=True)
     return stats
@@ -537,6 +548,8 @@ def main() -> int:
         return 2
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # On SIGTERM as on Ctrl-C: the finally blocks stop every node and remove the work directory.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(__doc__.split("\n\n")[0].strip(), flush=True)
     results = []
     ok = True

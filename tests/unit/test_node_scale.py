@@ -53,11 +53,28 @@ def test_a_small_clusters_worker_polls_every_two_seconds(tmp_path: Path) -> None
     small = make_node(tmp_path, "worker")
     assert small.run("bootstrap", "20").returncode != 0
     sleeps = small.sleeps
-    assert sleeps[0] in (0, 1), sleeps  # the first read: RANDOM % 2 s
-    assert all(1.8 <= s <= 2.2 for s in sleeps[1:]), sleeps
+    assert sleeps[0] in (0, 1), sleeps  # the first read: within the first period (whole seconds)
+    assert all(1.8 <= s <= 2.2 for s in sleeps[1:10]), sleeps  # the first ten polls of a run
     assert 9 <= len(sleeps[1:]) <= 11, sleeps  # 20 s of 2 s polls, counted by the virtual clock
-    assert len({s for s in sleeps[1:]}) > 1, sleeps  # jittered
+    assert len(set(sleeps[1:])) > 1, sleeps  # jittered
     assert len(store_reads(small)) == len(sleeps)  # one read per poll
+
+
+def test_a_long_wait_backs_off_a_second_every_ten_reads(tmp_path: Path) -> None:
+    """Each poll starts the aws CLI (about half a second of CPU): every 2 s is a quarter of a
+    vCPU, more than a t3.micro earns, for as long as no manager comes. The period grows by a
+    second every ten reads of a run: a whole run (JOIN_WAIT, 300 s) reads about 60 times,
+    not 150, and the next run (systemd's) starts fast again."""
+    small = make_node(tmp_path, "worker")
+    assert small.run("bootstrap", "300").returncode != 0
+    sleeps = small.sleeps[1:]
+    for attempt, seconds in enumerate(sleeps, start=1):
+        period = 2 + attempt // 10
+        assert 0.9 * period - 0.05 <= seconds <= 1.1 * period + 0.05, (attempt, sleeps)
+    assert 50 <= len(sleeps) <= 75 and sleeps[-1] >= 6 * 0.9, sleeps
+    before = len(small.sleeps)
+    assert small.run("bootstrap", "10").returncode != 0  # systemd's next run: fast again
+    assert all(1.8 <= s <= 2.2 for s in small.sleeps[before + 1:]), small.sleeps[before:]
 
 
 def test_a_waiting_worker_polls_every_55_to_65_seconds_after_a_first_read_spread_over_a_minute(worker: Node) -> None:
