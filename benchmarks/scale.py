@@ -190,8 +190,6 @@ class Sim:
         self.by_ip = {node.ip: node for node in self.nodes}
         self.managers_after = managers_after
         self.events: list[tuple[float, int, int, int, str | None]] = []  # (time, seq, node, pid, reply)
-        self.caller = 0
-        """The process of the node whose call is being answered (its answers' channel)."""
         self.asking: set[int] = set()
         """The processes that called a stand-in and wait for its answer."""
         self.rfd = -1
@@ -205,31 +203,32 @@ class Sim:
 
     # --- the stand-ins' answers ---
 
-    def reply_at(self, node: Node, delay: float, rc: int, out: str = "", err: str = "") -> None:
+    def reply_at(self, node: Node, caller: int, delay: float, rc: int, out: str = "", err: str = "") -> None:
+        """The answer to `caller` (the process of `node` that called) `delay` virtual seconds from now."""
         def esc(s: str) -> str:
             return s.replace("\\", "\\\\").replace("\n", "\\n").replace(SEP, " ")
-        heapq.heappush(self.events, (self.now + delay, self.seq, node.id, self.caller,
+        heapq.heappush(self.events, (self.now + delay, self.seq, node.id, caller,
                                      f"{rc}{SEP}{esc(out)}{SEP}{esc(err)}\n"))
         self.seq += 1
 
-    def handle(self, node: Node, argv: list[str]) -> None:
+    def handle(self, node: Node, caller: int, argv: list[str]) -> None:
         kind, args = argv[0], argv[1:]
         if kind == "sleep":
             seconds = float(args[0])
-            heapq.heappush(self.events, (self.now + seconds, self.seq, node.id, self.caller, None))
+            heapq.heappush(self.events, (self.now + seconds, self.seq, node.id, caller, None))
             self.seq += 1
         elif kind == "aws":
-            self.reply_at(node, CALL_LATENCY, *self.aws(node, args))
+            self.reply_at(node, caller, CALL_LATENCY, *self.aws(node, args))
         elif kind == "docker":
-            self.reply_at(node, ENGINE_LATENCY, *self.docker(node, args))
+            self.reply_at(node, caller, ENGINE_LATENCY, *self.docker(node, args))
         elif kind == "curl":
-            self.reply_at(node, ENGINE_LATENCY, *self.curl(node, args))
+            self.reply_at(node, caller, ENGINE_LATENCY, *self.curl(node, args))
         elif kind == "port":
             peer = self.by_ip.get(args[0])
-            self.reply_at(node, ENGINE_LATENCY, 0 if peer and peer.manager and peer.state == "active" else 1)
+            self.reply_at(node, caller, ENGINE_LATENCY, 0 if peer and peer.manager and peer.state == "active" else 1)
         else:
             self.unknown[kind] += 1
-            self.reply_at(node, 0, 1, "", f"unknown stand-in {kind}")
+            self.reply_at(node, caller, 0, 1, "", f"unknown stand-in {kind}")
 
     def aws(self, node: Node, raw: list[str]) -> tuple[int, str, str]:
         args, rest = [], list(raw)
@@ -381,9 +380,8 @@ class Sim:
                         if rest.startswith("done "):
                             node.done = True
                             continue
-                        self.caller = int(who)
-                        self.asking.add(self.caller)
-                        self.handle(node, shlex.split(rest))
+                        self.asking.add(int(who))
+                        self.handle(node, int(who), shlex.split(rest))
                 if not self.events or all(n.done or n.joined_at is not None for n in self.nodes) or self.now > limit:
                     break
                 # Every wake-up within QUANTUM of the next is delivered together (so that nodes
@@ -425,8 +423,8 @@ class Sim:
     def all_waiting(self) -> bool:
         """Whether no process of any running node can run: each one waits on a stand-in's
         answer (it called and is not answered yet), or has ended (Z), or sleeps (S) with
-        children, all of which wait so. Anything else runs (a `python3` building a join
-        body, a fork under way), whatever its state reads.
+        children, all of which wait so. Anything else runs (a command such as `mktemp`, a
+        fork under way), whatever its state reads.
         Two looks in a row must agree, with no call between them: a child forked while /proc
         was being read is seen by the second."""
         for look in range(2):

@@ -21,14 +21,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import _pids_mentioning
 
 ROOT = Path(__file__).resolve().parents[2]
+NODES = "/scale8-"
+"""In the command line of every simulated node's bash (its script in /dev/shm/scale8-*/)."""
 pytestmark = pytest.mark.integration
 
 
 def test_a_small_cold_start_finishes_with_every_node_joined_under_the_limits(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
-    before = _node_processes()
+    before = set(_pids_mentioning(NODES))
     # Its own process group, stopped below whatever happens.
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--nodes", "8", "--managers-after", "2",
@@ -53,18 +56,5 @@ def test_a_small_cold_start_finishes_with_every_node_joined_under_the_limits(tmp
     # The clock moved on its look at the processes every time, never on the 2 s fallback.
     assert figures["stalls"] == 0, figures
     # Every process it started has ended: each node ran in its own process group.
-    assert not _node_processes() - before, "node processes left running"
+    assert not set(_pids_mentioning(NODES)) - before, "node processes left running"
 
-
-def _node_processes() -> set[int]:
-    """Processes running a simulated node's script (benchmarks/scale.py: /dev/shm/scale<N>-*/)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if "/scale8-" in cmdline and (cmdline.endswith("worker.sh ") or cmdline.endswith("manager.sh ")):
-                found.add(int(entry.name))
-    return found
