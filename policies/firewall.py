@@ -15,7 +15,7 @@ from pulumi_policy import (
 
 from ._cluster import summaries
 from ._flows import BALANCERS, FIREWALLS, Flow, Source, flows, forwards, port_text
-from ._props import UNKNOWN, dig, is_unknown, need, plain
+from ._props import UNKNOWN, as_list, dig, is_unknown, need, plain
 from ._rules import Report, resource_rule, stack_rule
 
 DOCKER_PLAIN = 2375
@@ -188,7 +188,7 @@ def _default_security_group_closed(args: ResourceValidationArgs, report: Report)
     for key in ("ingress", "egress"):
         rules = need(props.get(key), key)
         if rules:
-            report(f"the VPC's default security group has {len(rules)} {key} rule(s); "
+            report(f"the VPC's default security group has {len(as_list(rules))} {key} rule(s); "
                    "it should allow nothing, so that nothing lands in it by accident")
 
 
@@ -243,12 +243,12 @@ def _node_and_lb_groups(args: StackValidationArgs) -> tuple[set[str], set[str]]:
     balancers: set[str] = set()
     for resource, props in _resources_props(args):
         if resource.resource_type in ("aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance"):
-            nodes.update(str(g) for g in props.get("vpcSecurityGroupIds") or [])
-            for nic in props.get("networkInterfaces") or []:
+            nodes.update(str(g) for g in as_list(props.get("vpcSecurityGroupIds")))
+            for nic in as_list(props.get("networkInterfaces")):
                 if isinstance(nic, dict):
-                    nodes.update(str(g) for g in nic.get("securityGroups") or [])
+                    nodes.update(str(g) for g in as_list(nic.get("securityGroups")))
         elif resource.resource_type in ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"):
-            balancers.update(str(g) for g in props.get("securityGroups") or [])
+            balancers.update(str(g) for g in as_list(props.get("securityGroups")))
     return nodes, balancers
 
 
@@ -256,7 +256,7 @@ def _vnet_ranges(args: StackValidationArgs) -> list[str]:
     ranges = []
     for resource, props in _resources_props(args):
         if resource.resource_type == "azure-native:network:VirtualNetwork":
-            for prefix in dig(props, "addressSpace", "addressPrefixes", default=[]) or []:
+            for prefix in as_list(dig(props, "addressSpace", "addressPrefixes")):
                 try:
                     ranges.append(str(ipaddress.ip_network(str(prefix), strict=False)))
                 except ValueError:

@@ -93,7 +93,8 @@ def manager_groups(args: StackValidationArgs) -> list[ManagerGroup]:
             subnets = props.get("vpcZoneIdentifiers")
             if isinstance(azs, list) and azs and not any(is_unknown(z) for z in azs):
                 zones = {str(z) for z in azs}
-            elif isinstance(subnets, list) and subnets and all(s in zone_of_subnet for s in subnets):
+            elif isinstance(subnets, list) and subnets and all(
+                    isinstance(s, str) and s in zone_of_subnet for s in subnets):
                 zones = {zone_of_subnet[s] for s in subnets}
             groups.append(ManagerGroup(resource.name, resource.urn, int(desired) if desired is not None else None,
                                        zones, _asg_spot(props, used)))

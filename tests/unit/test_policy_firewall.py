@@ -240,6 +240,15 @@ def test_default_security_group_closed() -> None:
         "in it by accident"]
 
 
+def test_default_security_group_rules_in_an_odd_shape_are_counted_not_crashed_on() -> None:
+    # The engine can hand a rule a value of any shape; a single rule that is not in a list is still one rule.
+    kind = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+    odd = resource(kind, "default", {"vpcId": "vpc-1", "ingress": 3.0, "egress": []})
+    assert messages(firewall.default_security_group_closed, odd) == [
+        "the VPC's default security group has 1 ingress rule(s); it should allow nothing, so that nothing lands "
+        "in it by accident"]
+
+
 # --- stack: docker-tls-api-only-when-enabled -----------------------------------------------------------
 
 def test_tls_api_only_when_the_stack_turns_it_on() -> None:
@@ -299,6 +308,22 @@ def test_swarm_ports_from_outside_the_vnet_are_refused() -> None:
     assert messages(firewall.swarm_ports_from_nodes_only, vnet, outside) == [
         "nsg: securityRules[0] (swarm-management) lets 10.60.0.0/16, outside the VNet (10.50.0.0/16), reach swarm "
         "management (2377/tcp)"]
+
+
+@pytest.mark.parametrize("odd", [3.0, True])
+def test_swarm_ports_rule_reads_group_and_range_lists_of_an_odd_shape_without_crashing(odd: object) -> None:
+    # A list the engine hands over as a single value is read as a list of one: nothing crashes.
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "odd", {"vpcSecurityGroupIds": odd,
+                                                                        "networkInterfaces": odd})
+    nic = resource("aws:ec2/launchTemplate:LaunchTemplate", "odd-nic", {"networkInterfaces": [
+        {"securityGroups": odd}]})
+    nlb = resource("aws:lb/loadBalancer:LoadBalancer", "odd-nlb", {"securityGroups": odd})
+    from_lb = resource(INGRESS, "from-lb", ingress(referencedSecurityGroupId="sg-0lb"))
+    assert messages(firewall.swarm_ports_from_nodes_only, *_aws_groups(), template, nic, nlb, from_lb) == [
+        "from-lb: ingress lets the load balancer's group sg-0lb reach swarm management (2377/tcp)"]
+    vnet = resource("azure-native:network:VirtualNetwork", "vnet", {"addressSpace": {"addressPrefixes": odd}})
+    inside = resource(NSG, "nsg", {"securityRules": [nsg_rule(sourceAddressPrefix="10.50.0.0/24")]})
+    assert messages(firewall.swarm_ports_from_nodes_only, vnet, inside) == []  # no range known: none judged
 
 
 # --- stack: esp-between-nodes ----------------------------------------------------------------------------

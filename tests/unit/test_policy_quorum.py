@@ -95,6 +95,13 @@ def test_managers_spread_breaks() -> None:
         "raft majority"]
 
 
+def test_managers_spread_with_a_subnet_entry_of_an_odd_shape_falls_back_to_the_summary() -> None:
+    # A subnet list holding something that is not a subnet id (a list, a map) names no zone.
+    odd = manager_asg(vpcZoneIdentifiers=[[], "subnet-b", "subnet-c"])
+    assert messages(quorum.managers_spread_over_zones, *stack(odd, zones=2)) == [
+        "3 managers over 2 zone(s); spread them over at least 3 so that losing one zone keeps a raft majority"]
+
+
 def test_managers_spread_falls_back_to_the_summary() -> None:
     assert messages(quorum.managers_spread_over_zones, summary(zones=2)) == [
         "3 managers over 2 zone(s); spread them over at least 3 so that losing one zone keeps a raft majority"]
