@@ -117,10 +117,11 @@ def _restores(params: NodeUserData) -> bool:
 
 
 def restore_tool(params: NodeUserData) -> str:
-    """The restore tool of a manager with a backup store: `cmd_restore` and what only it uses,
-    which `swarmstack-node restore` sources (`templates/node/restore.sh.j2`), compacted like the
-    node script. Not in the user data (EC2 takes 16 KiB): AWS keeps it in the backup bucket
-    (RESTORE_TOOL_KEY), Azure in the custom data (RESTORE_TOOL_PATH). Pure."""
+    """The restore tool of a manager with a backup store: `cmd_restore`, `cmd_backup` and what
+    only they use, which `swarmstack-node restore` and `backup` source
+    (`templates/node/restore.sh.j2`), compacted like the node script. Not in the user data
+    (EC2 takes 16 KiB): AWS keeps it in the backup bucket (RESTORE_TOOL_KEY), Azure in the
+    custom data (RESTORE_TOOL_PATH). Pure."""
     if not _restores(params):
         raise ValueError("only a manager with a backup store restores: no restore tool for "
                          f"a {params.role} with backup_store {params.backup_store!r}")

@@ -443,7 +443,8 @@ def test_every_manager_lost_and_the_swarm_restored_from_its_backup(clusters: Any
     started = time.monotonic()
     restored = fresh.machine.exec("swarmstack-node", "restore", timeout=300, check=False)
     assert restored.returncode == 0, f"{restored.stderr[-3000:]}\n{fresh.diagnostics()}"
-    assert "cmd_restore() {" not in fresh.machine.exec("cat", "/usr/local/sbin/swarmstack-node").stdout  # fetched
+    script = fresh.machine.exec("cat", "/usr/local/sbin/swarmstack-node").stdout
+    assert "cmd_restore() {" not in script and "cmd_backup() {" not in script  # fetched, as the backup's was
     assert fresh.docker("service", "ls", "--format", "{{.Name}}").split() == ["web"]
     assert fresh.docker("secret", "ls", "--format", "{{.Name}}").split() == ["db-password"]
     assert fresh.docker("config", "ls", "--format", "{{.Name}}").split() == ["app-config"]

@@ -768,7 +768,13 @@ def backed_up(tmp_path: Path) -> Iterator[Node]:
     (swarm / "wal-0").write_text("raft log")
     (swarm.parent / "docker-state.json").write_text(json.dumps(
         {"LocalAddr": "10.0.1.5", "ListenAddr": "10.0.1.5:2377", "AdvertiseAddr": "10.0.1.5:2377", "DataPathPort": 4789}))
+    stock_restore_tool(node)  # `pulumi up` wrote it: the backup and the restore run from it
     yield node
+
+
+def backups(node: Node) -> list[str]:
+    """The keys of the backups in the bucket (beside them: the restore tool)."""
+    return [key for key in node.read("cloud.json").get("objects", {}) if key.startswith("swarm/")]
 
 
 def archive_of(node: Node, key: str) -> dict[str, str]:
@@ -784,8 +790,8 @@ def test_a_follower_backs_up_the_raft_state_with_its_engine_stopped_under_the_cl
     result = backed_up.run("backup")
     assert result.returncode == 0, result.stderr
     objects = backed_up.read("cloud.json")["objects"]
-    [key] = objects
-    assert key.startswith("swarm/") and key.endswith(f"-{ME}.tar.gz")
+    [key] = backups(backed_up)
+    assert key.endswith(f"-{ME}.tar.gz")
     assert (objects[key]["sse"], objects[key]["kms"]) == ("aws:kms", KEY)
     assert set(archive_of(backed_up, key)) == {"swarm/raft/wal-0", "swarm/docker-state.json"}
     assert archive_of(backed_up, key)["swarm/raft/wal-0"] == "raft log"
@@ -801,7 +807,7 @@ def test_only_the_first_reachable_follower_takes_the_backup(backed_up: Node) -> 
         result = backed_up.run("backup")
         assert result.returncode == 0, result.stderr
         assert "another manager takes this backup" in result.stderr
-    assert "objects" not in backed_up.read("cloud.json") and "systemctl stop" not in backed_up.calls
+    assert backups(backed_up) == [] and "systemctl stop" not in backed_up.calls
 
 
 def test_no_backup_stops_an_engine_while_another_manager_is_unreachable(backed_up: Node) -> None:
@@ -875,10 +881,15 @@ def stock_restore_tool(node: Node, text: str | None = None) -> None:
     node.update("cloud.json", objects=objects)
 
 
+def unstock_restore_tool(node: Node) -> None:
+    objects = node.read("cloud.json").get("objects", {})
+    objects.pop(RESTORE_TOOL_KEY, None)
+    node.update("cloud.json", objects=objects)
+
+
 def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed_up: Node) -> None:
     assert backed_up.run("backup").returncode == 0
-    newest = next(iter(backed_up.read("cloud.json")["objects"]))
-    stock_restore_tool(backed_up)
+    [newest] = backups(backed_up)
     objects = backed_up.read("cloud.json")["objects"]
     objects["swarm/20200101T000000Z-i-old.tar.gz"] = {**objects[newest], "body": ""}
     backed_up.update("cloud.json", objects=objects)
@@ -966,7 +977,7 @@ def test_an_archive_without_swarm_state_is_never_stored(backed_up: Node) -> None
     (backed_up.dir / "docker" / "swarm" / "docker-state.json").unlink()
     result = backed_up.run("backup")
     assert result.returncode != 0 and "holds no swarm state" in result.stderr
-    assert "objects" not in backed_up.read("cloud.json")
+    assert backups(backed_up) == []
     calls = backed_up.calls.splitlines()
     assert calls.index("systemctl start docker.service") > calls.index("systemctl stop docker.socket docker.service")
 
@@ -989,6 +1000,7 @@ def test_restore_runs_only_the_restore_tool_its_script_was_rendered_with(backed_
     anything is touched, and the message says what to do."""
     assert backed_up.run("backup").returncode == 0
     before = len(backed_up.calls.splitlines())
+    unstock_restore_tool(backed_up)
     result = backed_up.run("restore")
     assert result.returncode != 0, result.stderr
     assert f"cannot read the restore tool {BUCKET}/{RESTORE_TOOL_KEY} (pulumi up writes it)" in result.stderr
@@ -1001,6 +1013,20 @@ def test_restore_runs_only_the_restore_tool_its_script_was_rendered_with(backed_
     since = "\n".join(backed_up.calls.splitlines()[before:])
     assert "systemctl" not in since and "docker swarm" not in since, since
     assert not (backed_up.dir / "state" / "restoring").exists()
+    assert not list((backed_up.dir / "run").glob("restore.*")), "a refused tool is not left behind"
+
+
+def test_a_backup_runs_only_the_restore_tool_its_script_was_rendered_with(backed_up: Node) -> None:
+    """cmd_backup lives in the restore tool too (EC2's 16 KiB of user data): missing or
+    changed, the tool is refused before the engine is touched, and nothing is stored."""
+    unstock_restore_tool(backed_up)
+    result = backed_up.run("backup")
+    assert result.returncode != 0 and "cannot read the restore tool" in result.stderr, result.stderr
+    stock_restore_tool(backed_up, (backed_up.dir / "restore.sh").read_text() + "echo stale\n")
+    result = backed_up.run("backup")
+    assert result.returncode != 0 and "is not the one this script expects" in result.stderr, result.stderr
+    assert "systemctl" not in backed_up.calls and "docker node" not in backed_up.calls
+    assert backups(backed_up) == []
     assert not list((backed_up.dir / "run").glob("restore.*")), "a refused tool is not left behind"
 
 

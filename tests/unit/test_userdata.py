@@ -380,7 +380,7 @@ def test_user_data_fits_ec2_and_carries_no_secret(stack: str, role: str, pool: s
 
 
 def test_the_restore_tool_leaves_the_user_data_and_its_sha256_stays(tmp_path: Path) -> None:
-    """EC2's 16 KiB: `cmd_restore` and `restore_files` are a separate tool (the stack writes it
+    """EC2's 16 KiB: `cmd_restore`, `cmd_backup` and what only they use are a separate tool (the stack writes it
     to the backup bucket), shellcheck-clean on its own and sourced into the script; the
     script carries its sha256. Azure keeps it in the custom data, as its own file."""
     from userdata.render import RESTORE_TOOL_PATH, restore_tool, restore_tool_sha256
@@ -390,7 +390,7 @@ def test_the_restore_tool_leaves_the_user_data_and_its_sha256_stays(tmp_path: Pa
     files = files_of(render(manager))
     script, tool = files[NODE_SCRIPT], restore_tool(manager)
     assert set(files) & {RESTORE_TOOL_PATH} == set()
-    for function in ("cmd_restore() {", "restore_files() {"):
+    for function in ("cmd_restore() {", "restore_files() {", "cmd_backup() {", "engine_stopped() {", "backup_put() {"):
         assert function in tool and function not in script
     assert f"readonly RESTORE_SHA256={restore_tool_sha256(manager)}\n" in script
     assert f"readonly RESTORE_TOOL={bucket}/tools/restore.sh\n" in script
