@@ -937,6 +937,24 @@ def test_restore_puts_the_newest_backup_in_place_and_forces_a_new_cluster(backed
     assert "10.0.1.10" in backed_up.parameters[f"{STORE}/managers"]["Value"]
 
 
+def test_restore_tries_init_again_while_the_old_raft_node_still_locks_its_log(backed_up: Node) -> None:
+    """Seen in CI (tests/integration/test_azure_backup.py): the engine, started on the restored
+    directory, runs the lost cluster's raft node; `swarm init --force-new-cluster` stops it and
+    opens its log at once, and the stop had not yet let go of the lock (swarmkit#1421:
+    "file already locked"). The engine keeps the state and drops the node, so the next init
+    succeeds; the restore tries again instead of telling the operator to."""
+    assert backed_up.run("backup").returncode == 0
+    backed_up.update("engine.json", state="inactive", manager=False, leader=False, init_locked=2)
+    result = backed_up.run("restore")
+    assert result.returncode == 0, result.stderr
+    assert backed_up.read("engine.json")["inits"] == 1
+    assert backed_up.calls.count("docker swarm init --force-new-cluster") == 3
+    assert "still locks its log" in result.stderr
+    backed_up.update("engine.json", state="inactive", manager=False, leader=False, init_locked=9)
+    result = backed_up.run("restore")
+    assert result.returncode != 0 and "file already locked" in result.stderr and "run restore again" in result.stderr
+
+
 def test_restore_says_so_when_there_is_no_backup(tmp_path: Path) -> None:
     node = make_node(tmp_path, "manager", backup_store=BUCKET)
     stock_restore_tool(node)

@@ -4,7 +4,8 @@ state in $FAKE_DIR/engine.json ({"state": "inactive"|"active", "manager": bool,
 ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reachable|Unreachable"],
 "remote_managers": ["ADDR:PORT"], "node_table": ["ID STATE AVAIL ROLE CLAIMED ADDR MGR-ADDR REACH VERIFIED"],
 "roles": {id: role}, "configs": {name: {"id", "created" (unix seconds), "labels"}},
-"gone_nodes": [id], "leaderless": n (the next n `node inspect` calls find no leader)}); every call logged to
+"gone_nodes": [id], "leaderless": n (the next n `node inspect` calls find no leader), "init_locked": n
+(the next n `swarm init` calls find the raft log still locked)}); every call logged to
 $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
 in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
@@ -54,6 +55,11 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
     if args[:2] == ["swarm", "init"]:
         if engine["state"] == "active":
             fail("This node is already part of a swarm.\n")
+        if engine.get("init_locked", 0) > 0:  # the old raft node, just stopped, still locks its log
+            engine["init_locked"] -= 1
+            path.write_text(json.dumps(engine))
+            fail("Error response from daemon: manager stopped: can't initialize raft node: failed to open WAL: "
+                 "fileutil: file already locked\n")
         engine.update(state="active", manager=True, leader=True, inits=engine.get("inits", 0) + 1)
         return "Swarm initialized"
     if args[:2] == ["swarm", "join-token"]:
