@@ -50,7 +50,10 @@ REGISTRY_REFRESH_MINUTES = 30
 leader) re-send fresh credentials to the services. ECR's tokens last 12 hours, the token
 `az acr login` gets 3 hours: every 30 minutes leaves room for several failed runs. (State
 Manager's shortest rate is 30 minutes.)"""
-RESTORE_TOOL_KEY = "tools/restore.sh"
+RESTORE_TOOL_PREFIX = "tools/restore-"
+"""Where the AWS backup bucket keeps the restore tools: one object per version, named by its
+sha256 (`restore_tool_key`), so a manager launched before a `pulumi up` that changed the
+tool still finds its own."""
 """AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
 
 
@@ -104,12 +107,14 @@ def _tool_context(params: NodeUserData) -> dict[str, Any]:
                    backup_calendar=to_systemd(parse_cron(params.backup_schedule)),
                    prune_commands=prune_commands(params.prune_until, params.prune_volumes),
                    engine_packages=list(ENGINE_PACKAGES[params.os]), manager_pool=MANAGER_POOL,
-                   restore_tool_key=RESTORE_TOOL_KEY, **template_paths())
+                   **template_paths())
     return context
 
 
 def _context(params: NodeUserData) -> dict[str, Any]:
-    return _tool_context(params) | {"restore_sha256": restore_tool_sha256(params) if _restores(params) else ""}
+    tool = restore_tool(params) if _restores(params) else ""
+    return _tool_context(params) | {"restore_sha256": hashlib.sha256(tool.encode()).hexdigest() if tool else "",
+                                    "restore_tool_key": restore_tool_key(tool) if tool else ""}
 
 
 def _restores(params: NodeUserData) -> bool:
@@ -120,7 +125,7 @@ def restore_tool(params: NodeUserData) -> str:
     """The restore tool of a manager with a backup store: `cmd_restore`, `cmd_backup` and what
     only they use, which `swarmstack-node restore` and `backup` source
     (`templates/node/restore.sh.j2`), compacted like the node script. Not in the user data
-    (EC2 takes 16 KiB): AWS keeps it in the backup bucket (RESTORE_TOOL_KEY), Azure in the
+    (EC2 takes 16 KiB): AWS keeps it in the backup bucket (`restore_tool_key`), Azure in the
     custom data (RESTORE_TOOL_PATH). Pure."""
     if not _restores(params):
         raise ValueError("only a manager with a backup store restores: no restore tool for "
@@ -136,6 +141,12 @@ def registry_tool(tool: RegistryTool) -> str:
     association writes and runs it. Pure."""
     context = dataclasses.asdict(tool) | template_paths() | {"registry_refresh": f"{REGISTRY_REFRESH_MINUTES}min"}
     return _environment().get_template(REGISTRY_TEMPLATE).render(context).rstrip("\n") + "\n"
+
+
+def restore_tool_key(tool: str) -> str:
+    """The backup bucket's key for the restore tool TOOL: named by its sha256 (16 hex digits),
+    so that each version has its own object and none overwrites another. Pure."""
+    return f"{RESTORE_TOOL_PREFIX}{hashlib.sha256(tool.encode()).hexdigest()[:16]}.sh"
 
 
 def restore_tool_sha256(params: NodeUserData) -> str:

@@ -17,11 +17,12 @@ so the bucket is
 - emptied by a lifecycle rule: a backup expires `retentionDays` after it was written,
   and a version that stopped being current (an overwrite, a delete) NONCURRENT_DAYS later.
 
-It also holds the managers' restore tool, `tools/restore.sh` (RESTORE_TOOL_KEY): the part of
-the node script only `swarmstack-node restore` runs, which the 16 KiB of EC2 user data has
-no room for. The stack writes it (the rendered `userdata.restore_tool`, under the cluster
-key like the backups); a manager reads it, and runs it only when its sha256 is the one its
-user data carries. The policy's manager-only rule covers the backups (`swarm/`), so the
+It also holds the managers' restore tool, `tools/restore-<sha256>.sh` (`restore_tool_key`):
+the part of the node script only `swarmstack-node backup` and `restore` run, which the 16 KiB
+of EC2 user data has no room for. The stack writes it (the rendered `userdata.restore_tool`,
+under the cluster key like the backups), one object per version, and leaves the earlier
+ones: a manager reads the one its user data names, and runs it only when its sha256 is the
+one its user data carries. The policy's manager-only rule covers the backups (`swarm/`), so the
 deployer can write the tool; the managers' role may read it and write nothing there.
 
 `pulumi destroy`: a production stack keeps the bucket and its settings (`retain_on_delete`):
@@ -39,7 +40,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common.names import bucket_name
-from userdata.render import RESTORE_TOOL_KEY
+from userdata.render import restore_tool_key
 
 PREFIX = "swarm/"
 """Where the managers keep their backups in the bucket (every key starts with it)."""
@@ -111,7 +112,8 @@ class BackupBucketArgs:
     tags: dict[str, str]
     """Tags for the bucket."""
     restore_tool: pulumi.Input[str]
-    """The managers' restore tool (`userdata.restore_tool` of their parameters): RESTORE_TOOL_KEY."""
+    """The managers' restore tool (`userdata.restore_tool` of their parameters), kept under
+    `restore_tool_key` of its text."""
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -152,12 +154,17 @@ class BackupBucket(pulumi.ComponentResource):
                 lambda v: bucket_policy(v[0], v[1]))),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=keep, depends_on=[block, owner]))
         # Written after the policy that lets the deployer write it (an older one refused every
-        # principal but the managers) and the encryption it is written under.
+        # principal but the managers) and the encryption it is written under. Each version has
+        # its own key (its sha256), and a replaced one is left in place: a manager launched
+        # before this update keeps reading the tool its user data names, for its backups and a
+        # restore, until the instance refresh replaces it. A non-production bucket's
+        # force_destroy deletes them all with the bucket.
         tool = aws.s3.BucketObjectv2(
-            f"{name}-restore-tool", bucket=bucket.id, key=RESTORE_TOOL_KEY, content=args.restore_tool,
+            f"{name}-restore-tool", bucket=bucket.id,
+            key=pulumi.Output.from_input(args.restore_tool).apply(restore_tool_key), content=args.restore_tool,
             content_type="text/x-shellscript", server_side_encryption="aws:kms", kms_key_id=args.key_arn,
             bucket_key_enabled=True, opts=pulumi.ResourceOptions(
-                parent=self, retain_on_delete=keep, depends_on=[policy, encryption, versioning]))
+                parent=self, retain_on_delete=True, depends_on=[policy, encryption, versioning]))
         # Ready once every setting and the restore tool are in place: the managers' first backup
         # must find it whole, and a manager can restore as soon as it runs.
         self.bucket = pulumi.Output.all(bucket.bucket, policy.id, encryption.id, versioning.id, tool.id).apply(

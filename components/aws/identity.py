@@ -24,7 +24,7 @@ Service Authorization Reference; "star only" means the action has no resource ty
 - Node metrics (`metrics.py`), when on: `cloudwatch:PutMetricData` into the cluster's own
   namespace only (the `cloudwatch:namespace` condition) and `ec2:DescribeTags`.
 - Raft backups (`backup.py`), when on: managers put and get objects under `swarm/` in the
-  backup bucket, get the restore tool (`tools/restore.sh`) and write nothing else there, list
+  backup bucket, get the restore tools (`tools/restore-*`) and write nothing else there, list
   `swarm/`, and use the cluster key through S3 for that bucket only (`kms:ViaService` s3,
   `kms:EncryptionContext:aws:s3:arn` the bucket's ARN: with an S3 Bucket Key the context
   is the bucket, not the object). Workers get nothing of it and
@@ -47,10 +47,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.backup import PREFIX as BACKUP_PREFIX
-from components.aws.backup import RESTORE_TOOL_KEY, bucket_arn_of
+from components.aws.backup import bucket_arn_of
 from components.aws.registry import pull_statements, repository_arn
 from components.common.namespace import cluster_tree, state_prefix, tls_prefix
 from swarmstack.config.tags import ROLE_TAG
+from userdata.render import RESTORE_TOOL_PREFIX
 
 WORKER_READS = ("init", "tokens/worker", "managers")
 """What a worker reads of its generation's state."""
@@ -84,7 +85,7 @@ def backup_statements(role: Literal["manager", "worker"], region: str, key_arn: 
         {"Sid": "BackupObjects", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
          "Resource": f"{bucket_arn}/{BACKUP_PREFIX}*"},
         {"Sid": "RestoreTool", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"{bucket_arn}/{RESTORE_TOOL_KEY}"},
+         "Resource": f"{bucket_arn}/{RESTORE_TOOL_PREFIX}*"},
         {"Sid": "BackupListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
          "Condition": {"StringLike": {"s3:prefix": [BACKUP_PREFIX, f"{BACKUP_PREFIX}*"]}}},
         {"Sid": "BackupKeyThroughS3", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],

@@ -406,10 +406,10 @@ def test_every_manager_lost_and_the_swarm_restored_from_its_backup(clusters: Any
                       overrides={"managers": {"backup_store": f"s3://{bucket}"}})
     # The restore tool, as the program writes it (components/aws/backup.py): rendered from the
     # managers' parameters, under the cluster key with the bucket key. Not in the user data.
-    from userdata.render import RESTORE_TOOL_KEY
+    from userdata.render import restore_tool_key
 
     tool = cluster.userdata.restore_tool(cluster.params("manager", "managers", backup_store=f"s3://{bucket}"))
-    cluster.cloud.aws("s3", "put_object", Bucket=bucket, Key=RESTORE_TOOL_KEY, Body=tool.encode(),
+    cluster.cloud.aws("s3", "put_object", Bucket=bucket, Key=restore_tool_key(tool), Body=tool.encode(),
                       ContentType="text/x-shellscript", ServerSideEncryption="aws:kms", SSEKMSKeyId=cluster.key_arn,
                       BucketKeyEnabled=True)
     cluster.boot_new()

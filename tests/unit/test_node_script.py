@@ -23,8 +23,8 @@ import pytest
 from nodefakes import server as fakes
 
 from swarmstack.config.load import load_stack
-from userdata import params_for, render, restore_tool
-from userdata.render import DAEMON_BASE, NODE_SCRIPT, RESTORE_TOOL_KEY, files_of
+from userdata import params_for, render, restore_tool, restore_tool_key
+from userdata.render import DAEMON_BASE, NODE_SCRIPT, files_of
 
 # The script's backoff and polling sleeps run at this fraction of their length (a `sleep` in
 # the fakes' bin dir): every sleep still happens, in the script's order, and is recorded in
@@ -899,16 +899,21 @@ def test_a_lease_first_seen_now_is_not_stale_whatever_the_leaders_clock_says(bac
 
 
 def stock_restore_tool(node: Node, text: str | None = None) -> None:
-    """The restore tool in the bucket, as `pulumi up` writes it (or TEXT instead)."""
+    """The restore tool in the bucket, as `pulumi up` writes it (or TEXT instead, under its key)."""
     objects = node.read("cloud.json").get("objects", {})
     body = (node.dir / "restore.sh").read_text() if text is None else text
-    objects[RESTORE_TOOL_KEY] = {"bucket": BUCKET, "body": body.encode().hex(), "sse": "aws:kms", "kms": KEY}
+    objects[tool_key(node)] = {"bucket": BUCKET, "body": body.encode().hex(), "sse": "aws:kms", "kms": KEY}
     node.update("cloud.json", objects=objects)
+
+
+def tool_key(node: Node) -> str:
+    """The key the node's user data names: its rendered tool's."""
+    return restore_tool_key((node.dir / "restore.sh").read_text())
 
 
 def unstock_restore_tool(node: Node) -> None:
     objects = node.read("cloud.json").get("objects", {})
-    objects.pop(RESTORE_TOOL_KEY, None)
+    objects.pop(tool_key(node), None)
     node.update("cloud.json", objects=objects)
 
 
@@ -1046,7 +1051,7 @@ def test_restore_runs_only_the_restore_tool_its_script_was_rendered_with(backed_
     unstock_restore_tool(backed_up)
     result = backed_up.run("restore")
     assert result.returncode != 0, result.stderr
-    assert f"cannot read the restore tool {BUCKET}/{RESTORE_TOOL_KEY} (pulumi up writes it)" in result.stderr
+    assert f"cannot read the restore tool {BUCKET}/{tool_key(backed_up)} (pulumi up writes it)" in result.stderr
     assert "NoSuchKey" in result.stderr
     tool = (backed_up.dir / "restore.sh").read_text()
     for changed in (tool.replace("--force-new-cluster", "--force-new-cluster --autolock"), tool + "echo stale\n"):

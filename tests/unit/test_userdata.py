@@ -383,7 +383,7 @@ def test_the_restore_tool_leaves_the_user_data_and_its_sha256_stays(tmp_path: Pa
     """EC2's 16 KiB: `cmd_restore`, `cmd_backup` and what only they use are a separate tool (the stack writes it
     to the backup bucket), shellcheck-clean on its own and sourced into the script; the
     script carries its sha256. Azure keeps it in the custom data, as its own file."""
-    from userdata.render import RESTORE_TOOL_PATH, restore_tool, restore_tool_sha256
+    from userdata.render import RESTORE_TOOL_PATH, restore_tool, restore_tool_key, restore_tool_sha256
 
     bucket = "s3://swarmstack-prod-backups-123456789012-eu-west-1"
     manager = dataclasses.replace(params("prod-aws", "manager", "managers"), backup_store=bucket)
@@ -393,7 +393,7 @@ def test_the_restore_tool_leaves_the_user_data_and_its_sha256_stays(tmp_path: Pa
     for function in ("cmd_restore() {", "restore_files() {", "cmd_backup() {", "engine_stopped() {", "backup_put() {"):
         assert function in tool and function not in script
     assert f"readonly RESTORE_SHA256={restore_tool_sha256(manager)}\n" in script
-    assert f"readonly RESTORE_TOOL={bucket}/tools/restore.sh\n" in script
+    assert f"readonly RESTORE_TOOL={bucket}/{restore_tool_key(tool)}\n" in script
     assert "readonly RESTORE_SHA256=''\n" in files_of(render(params("prod-aws", "worker", "general")))[NODE_SCRIPT]
     with pytest.raises(ValueError, match="only a manager with a backup store"):
         restore_tool(params("prod-aws", "manager", "managers"))
