@@ -238,31 +238,6 @@ def test_the_first_manager_forms_the_swarm_with_the_fewest_store_calls(manager: 
     assert stored < hook, manager.calls
 
 
-def test_a_fresh_manager_elects_beside_its_engine_start_and_the_winner_inits_with_no_read(manager: Node) -> None:
-    """Issue 13: the election (the marker's create) went out only once the engine answered,
-    and the winner then waited on the read sent beside it: a store call on the critical path
-    to `swarm init`. A fresh manager (no swarm state on disk, never in a swarm) now sends the
-    create before its engine's configuration and start, and a winner inits with no read."""
-    result = manager.run("converge", timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert manager.read("engine.json")["inits"] == 1
-    lines = manager.calls.splitlines()
-    init = next(i for i, line in enumerate(lines) if "docker swarm init" in line)
-    assert [line for line in lines[:init] if " ssm " in line and "--name " + STORE + "/init" in line]
-    assert not [line for line in lines[:init] if " ssm get-parameter" in line], manager.calls
-    # A member's runs never elect again: in the swarm once, no create goes out.
-    (manager.dir / "run" / "converged").unlink()
-    before = len(lines)
-    result = manager.run("converge", timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert store_writes_since(manager, before) == [], manager.calls
-
-
-def store_writes_since(node: Node, line: int) -> list[str]:
-    return [call.split("--name ", 1)[1].split()[0] for call in node.calls.splitlines()[line:]
-            if " ssm put-parameter " in call and "--name " in call and "/init" in call]
-
-
 def test_a_manager_waiting_for_the_tokens_reads_the_store_once_a_round(manager: Node) -> None:
     """Issue 13: a manager that lost the election waited with three CLI starts a round (the
     marker, the tokens, the marker again to see whether it was stale); on 2 cores five
