@@ -558,13 +558,15 @@ def test_node_policies_have_no_wildcards_but_the_documented_ones(deployed: Deplo
                         assert set(as_list(statement["Action"])) <= set(UNSCOPABLE_ACTIONS)
                     elif "*" in resource:
                         # log streams of the cluster's groups, the managers' generation and the TLS
-                        # parameters, this account's instances and associations, the prune's document
+                        # parameters, this account's instances and associations, the prune's document,
+                        # the backups and the restore tools
                         assert re.search(r":log-stream:\*$|:ec2:[a-z0-9-]+:\d{12}:instance/\*$|"
                                          r":ssm:[a-z0-9-]+:\d{12}:association/\*$|"
                                          r":ssm:[a-z0-9-]+:\*:document/AWS-RunShellScript$|"
                                          r":autoscaling:[a-z0-9-]+:\d{12}:autoScalingGroup:\*:autoScalingGroupName/"
                                          r"[a-z0-9-]+$|"
                                          r"^arn:aws:s3:::[a-z0-9.-]+/swarm/\*$|"  # the raft backups, managers only
+                                         r"^arn:aws:s3:::[a-z0-9.-]+/tools/restore-\*$|"  # each version's restore tool
                                          f":parameter/swarmstack/{name}/([0-9a-f]{{8}}|tls)/\\*$", resource), resource
 
 
