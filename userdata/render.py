@@ -53,8 +53,7 @@ Manager's shortest rate is 30 minutes.)"""
 RESTORE_TOOL_PREFIX = "tools/restore-"
 """Where the AWS backup bucket keeps the restore tools: one object per version, named by its
 sha256 (`restore_tool_key`), so a manager launched before a `pulumi up` that changed the
-tool still finds its own."""
-"""AWS: the restore tool's object in the backup bucket (`components/aws/backup.py` writes it)."""
+tool still finds its own (`components/aws/backup.py` writes them)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def _tool_context(params: NodeUserData) -> dict[str, Any]:
 
 def _context(params: NodeUserData) -> dict[str, Any]:
     tool = restore_tool(params) if _restores(params) else ""
-    return _tool_context(params) | {"restore_sha256": hashlib.sha256(tool.encode()).hexdigest() if tool else "",
+    return _tool_context(params) | {"restore_sha256": _sha256(tool) if tool else "",
                                     "restore_tool_key": restore_tool_key(tool) if tool else ""}
 
 
@@ -146,12 +145,16 @@ def registry_tool(tool: RegistryTool) -> str:
 def restore_tool_key(tool: str) -> str:
     """The backup bucket's key for the restore tool TOOL: named by its sha256 (16 hex digits),
     so that each version has its own object and none overwrites another. Pure."""
-    return f"{RESTORE_TOOL_PREFIX}{hashlib.sha256(tool.encode()).hexdigest()[:16]}.sh"
+    return f"{RESTORE_TOOL_PREFIX}{_sha256(tool)[:16]}.sh"
 
 
 def restore_tool_sha256(params: NodeUserData) -> str:
     """The restore tool's sha256 (hex), which the node script carries and checks. Pure."""
-    return hashlib.sha256(restore_tool(params).encode()).hexdigest()
+    return _sha256(restore_tool(params))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def node_files(params: NodeUserData) -> list[NodeFile]:
