@@ -13,7 +13,8 @@ run: install/configure/start_engine (no engine here) and the timers after the jo
 What is stood in (bash functions defined after the script, so they shadow commands; each
 sends one line to this process and waits for its answer):
 
-- `aws`: the store. SSM Parameter Store as AWS documents its default throughput:
+- `aws` and `aws_api` (the script's signed JSON calls, taken as the same CLI call): the
+  store. SSM Parameter Store as AWS documents its default throughput:
   GetParameter and GetParameters share a token bucket of 40 transactions per second,
   PutParameter one of 3 per second (`--put-tps`); past them it answers
   `ThrottlingException: Rate exceeded` as the CLI prints it (exit 254). Auto Scaling's
@@ -54,6 +55,7 @@ import contextlib
 import heapq
 import json
 import os
+import re
 import resource
 import select
 import shlex
@@ -110,6 +112,7 @@ sim() {
   return "$rc"
 }
 aws() { sim aws "$@"; }
+aws_api() { sim aws_api "$@"; }
 docker() { sim docker "$@"; }
 curl() { sim curl "$@"; }
 timeout() { shift; "$@"; }
@@ -219,6 +222,8 @@ class Sim:
             self.seq += 1
         elif kind == "aws":
             self.reply_at(node, caller, CALL_LATENCY, *self.aws(node, args))
+        elif kind == "aws_api":
+            self.reply_at(node, caller, CALL_LATENCY, *self.aws_api(node, args))
         elif kind == "docker":
             self.reply_at(node, caller, ENGINE_LATENCY, *self.docker(node, args))
         elif kind == "curl":
@@ -277,6 +282,24 @@ class Sim:
             return 0, "1", ""
         self.unknown[f"aws ssm {operation}"] += 1
         return 254, "", "unknown"
+
+    def aws_api(self, node: Node, args: list[str]) -> tuple[int, str, str]:
+        """The script's own signed JSON calls (`aws_api SERVICE OPERATION FORM REQUEST
+        [VALUE-FILE]`), answered as the same call through the CLI, in the answer's form."""
+        service, operation, form, request, *value = args
+        if form not in ("value", "rows", "-"):  # a directory (tls_fetch): no Docker API in this benchmark
+            self.unknown[f"aws_api {service} {operation} {form}"] += 1
+            return 1, "", f"the stand-in has no form {form}"
+        body = json.loads(request)
+        cli = [service, re.sub(r"(?<!^)([A-Z])", r"-\1", operation).lower()]
+        if "Name" in body:
+            cli += ["--name", body["Name"]]
+        cli += ["--names", *body["Names"]] if "Names" in body else []
+        cli += ["--overwrite"] if body.get("Overwrite") else []
+        cli += ["--value", f"file://{value[0]}"] if value else []
+        cli += ["--query", "Parameters[].[Name,Value]"] if form == "rows" else []
+        rc, out, err = self.aws(node, cli)
+        return rc, out if form != "-" else "", err
 
     def docker(self, node: Node, args: list[str]) -> tuple[int, str, str]:
         fmt = option(args, "--format") or ""

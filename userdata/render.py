@@ -224,7 +224,7 @@ shift such as `1 << n` is none)."""
 
 def compact(script: str) -> str:
     """The node script as it ships (EC2 takes only 16 KiB of gzipped user data): its header
-    and shellcheck directives kept; every other full-line comment, every blank line and
+    and shellcheck directives kept (without their reasons); every other full-line comment, every blank line and
     every line's indentation dropped (they explain and lay out the template,
     `templates/node/`). Heredoc bodies and multi-line `python3 -c '...'` programs are kept
     exactly: their indentation is Python's. Pure."""
@@ -246,6 +246,8 @@ def compact(script: str) -> str:
         text = line.strip()
         if not text or (text.startswith("#") and "shellcheck " not in text):
             continue
+        if text.startswith("# shellcheck "):  # the directive, not its reason
+            text = text.split(" # ", 1)[0]
         kept.append(text)
         heredoc = _HEREDOC.search(text)
         if heredoc:

@@ -194,11 +194,13 @@ def test_session_manager_and_the_prune_are_scoped_to_instances_and_the_one_docum
 
 
 def _actions_in(script: str) -> set[str]:
-    """IAM actions of every `aws <service> <command>` a node script makes."""
+    """IAM actions of every `aws <service> <command>` a node script makes, and of every
+    `aws_call ANSWERS <service> <Operation>` it sends through `aws_api` (SSM, Logs)."""
     found = set()
-    for service, command in re.findall(r"\baws(?:_call '[^']*')? (ssm|ec2|autoscaling|logs|kms|s3) ([a-z][a-z-]+)",
-                                       script):
-        found.add(f"{service}:" + "".join(part.title() for part in command.split("-")))
+    for service, command in re.findall(r"\baws(?:_call (?:'[^']*'|[A-Za-z|]+))? (ssm|ec2|autoscaling|logs|kms|s3) "
+                                       r"([a-zA-Z][a-zA-Z-]+)", script):
+        found.add(f"{service}:" + (command if command[0].isupper() else
+                                   "".join(part.title() for part in command.split("-"))))
     return found
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nodefakes import api as fake_api
 from nodefakes import server as fakes
 
 from swarmstack.config.load import load_stack
@@ -64,7 +65,7 @@ class Node:
 
     def run(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {"PATH": f"{self.dir / 'bin'}:/usr/bin:/bin", "FAKE_DIR": str(self.dir), "LANG": "C.UTF-8",
-               "FAKE_PORT": str(fakes.port()), "FAKE_TOKEN": fakes.TOKEN,
+               "FAKE_PORT": str(fakes.port()), "FAKE_TOKEN": fakes.TOKEN, "AWS_ENDPOINT_URL": fake_api.endpoint(self.dir),
                "SWARMSTACK_STATE_DIR": str(self.dir / "state"), "SWARMSTACK_RUN_DIR": str(self.dir / "run"),
                "SWARMSTACK_LOG_FILE": str(self.dir / "bootstrap.log"),
                "SWARMSTACK_DAEMON_BASE": str(self.dir / "daemon.base.json"),
@@ -100,17 +101,23 @@ class Node:
         return dict(self.read("cloud.json")["parameters"])
 
 
-def make_node(tmp: Path, role: str, **overrides: Any) -> Node:
+def make_node(tmp: Path, role: str, real_api: bool = False, **overrides: Any) -> Node:
+    """A node of prod-aws in `tmp`. Its SSM and CloudWatch Logs calls go through the
+    script's own `aws_api` (python3, signed, over HTTP to nodefakes/api.py, every signature
+    checked) when `real_api`; else `aws_api` is stood in by a client of the same fakes (its
+    arguments and answers alike, without a Python start per call: nodefakes/api.main)."""
     settings = load_stack("prod-aws")
     pool = "managers" if role == "manager" else "general"
     params = replace(params_for(settings.cluster, settings.region, role, pool, GENERATION, KEY),
-                     docker_api=False, log_groups=None, **overrides)
+                     **{"docker_api": False, "log_groups": None, **overrides})
     files = files_of(render(params))
     # The one seam: managers' addresses are not probed over a network (no traffic leaves the
     # test); those listed in $FAKE_DIR/closed do not answer.
+    stand_in = "" if real_api else 'aws_api() { command aws_api "$@"; }\n'
     script = files[NODE_SCRIPT].replace(
         '\nmain "$@"',
-        '\nport_open() { ! grep -qxF "$1" "$FAKE_DIR/closed" 2>/dev/null; }\n' + VIRTUAL_CLOCK + 'main "$@"')
+        '\nport_open() { ! grep -qxF "$1" "$FAKE_DIR/closed" 2>/dev/null; }\n' + stand_in + VIRTUAL_CLOCK
+        + 'main "$@"')
     (tmp / "swarmstack-node").write_text(script)
     if role == "manager" and params.backup_store:  # what the stack writes to the bucket (stock_restore_tool)
         (tmp / "restore.sh").write_text(restore_tool(params))
@@ -130,7 +137,12 @@ def make_node(tmp: Path, role: str, **overrides: Any) -> Node:
     node.write("imds.json", {"meta-data/instance-id": ME, "meta-data/local-ipv4": "10.0.1.10",
                              "meta-data/placement/availability-zone": "eu-west-1a",
                              "meta-data/instance-type": "m6i.large",
-                             "meta-data/autoscaling/target-lifecycle-state": "InService"})
+                             "meta-data/autoscaling/target-lifecycle-state": "InService",
+                             # the instance role's credentials, which aws_api signs with (nodefakes/api.py)
+                             "meta-data/iam/security-credentials/": "node-role",
+                             "meta-data/iam/security-credentials/node-role": json.dumps(
+                                 {"AccessKeyId": "ASIANODEROLE", "SecretAccessKey": "node-secret",
+                                  "Token": "node-session-token", "Expiration": "2099-01-01T00:00:00Z"})})
     node.write("cloud.json", {"parameters": {}, "instances": {ME: "running"},
                               "groups": {GROUP: {"desired": 3, "instances": [ME]}}, "pending": []})
     node.write("engine.json", {"state": "inactive", "tokens": {"manager": MANAGER_TOKEN, "worker": WORKER_TOKEN},
@@ -148,6 +160,12 @@ def worker(tmp_path: Path) -> Iterator[Node]:
     yield make_node(tmp_path, "worker")
 
 
+@pytest.fixture
+def real_manager(tmp_path: Path) -> Iterator[Node]:
+    """A manager whose store calls go through the script's own signed aws_api."""
+    yield make_node(tmp_path, "manager", real_api=True)
+
+
 def formed_swarm(node: Node, owner: str = "i-0000000000000000f", age: int = 3600) -> None:
     """The store of a swarm that formed long ago; its first manager is gone."""
     node.update("cloud.json", parameters={
@@ -161,10 +179,11 @@ def formed_swarm(node: Node, owner: str = "i-0000000000000000f", age: int = 3600
 
 
 @pytest.mark.parametrize("fault", ["ThrottlingException", "InternalServerError", "AccessDeniedException"])
-def test_a_replacement_manager_never_inits_when_the_tokens_cannot_be_read(manager: Node, fault: str) -> None:
+def test_a_replacement_manager_never_inits_when_the_tokens_cannot_be_read(real_manager: Node, fault: str) -> None:
     """Issue 9, item 3: the token read error was swallowed (`|| true`); a replacement
     manager found an old marker whose owner was gone, took over, ran `swarm init` and
     overwrote the real join tokens."""
+    manager = real_manager
     formed_swarm(manager)
     marker = manager.parameters[f"{STORE}/init"]["Value"]
     manager.write("faults.json", {f"ssm get-parameter {STORE}/tokens/manager": fault,
@@ -217,13 +236,27 @@ def test_the_first_manager_inits_only_when_the_store_says_the_marker_is_absent(m
     assert manager.parameters[f"{STORE}/init"]["Value"].startswith(ME + " ")
 
 
-def test_the_first_manager_forms_the_swarm_with_the_fewest_store_calls(manager: Node) -> None:
+@pytest.mark.parametrize("owner", ['i-0dead", "Overwrite": true, "x": "', "i-0dead/../tokens/manager", ""])
+def test_a_stale_marker_whose_owner_is_no_instance_id_is_never_taken_over(manager: Node, owner: str) -> None:
+    """The owner becomes part of the takeover marker's name (and of its request's JSON): only
+    an instance id does. Anything else is not taken for a stale marker; no store write follows."""
+    manager.update("cloud.json", parameters={
+        f"{STORE}/init": {"Value": f"{owner} {int(time.time()) - 7200}", "Type": "String"}})
+    result = manager.run("bootstrap", "1")
+    assert result.returncode != 0
+    assert manager.read("engine.json").get("inits", 0) == 0, result.stderr
+    assert not [name for name in manager.parameters if "/takeover/" in name], manager.parameters
+    assert store_writes(manager) == [f"{STORE}/init"], manager.calls  # its own create, refused
+
+
+def test_the_first_manager_forms_the_swarm_with_the_fewest_store_calls(real_manager: Node) -> None:
     """Issue 13: each store call is a CLI start on the bootstrap's critical path. The winner
     creates the marker (created: nobody held it, no read-back) side by side with its one read
     of tokens, addresses and marker, inits, then at once and side by side stores both tokens
     without reading them first (a swarm it just made has new tokens) and writes the manager
     list as itself alone (the addresses of a swarm it just made), all before its own launch
     action: two calls side by side, then three."""
+    manager = real_manager
     result = manager.run("bootstrap", "10")
     assert result.returncode == 0, result.stderr
     lines = manager.calls.splitlines()
@@ -321,7 +354,8 @@ def test_a_leader_whose_tokens_were_never_stored_publishes_them(manager: Node) -
     assert stored[f"{STORE}/tokens/worker"]["Value"] == WORKER_TOKEN
 
 
-def test_a_rotated_token_is_republished_and_tokens_are_under_the_cluster_key(manager: Node) -> None:
+def test_a_rotated_token_is_republished_and_tokens_are_under_the_cluster_key(real_manager: Node) -> None:
+    manager = real_manager
     formed_swarm(manager)
     manager.update("engine.json", state="active", manager=True, leader=True,
                    tokens={"manager": MANAGER_TOKEN, "worker": WORKER_TOKEN + "-rotated"})
@@ -337,12 +371,73 @@ def test_a_rotated_token_is_republished_and_tokens_are_under_the_cluster_key(man
 # --- no secret on a command line -----------------------------------------------------------
 
 
-def test_the_join_token_is_never_on_a_command_line(worker: Node) -> None:
+def test_the_join_token_is_never_on_a_command_line(tmp_path: Path) -> None:
+    worker = make_node(tmp_path, "worker", real_api=True)
     formed_swarm(worker)
     result = worker.run("bootstrap", "10")
     assert result.returncode == 0, result.stderr
     assert worker.read("engine.json")["joined"]["JoinToken"] == WORKER_TOKEN
     assert WORKER_TOKEN not in worker.calls and MANAGER_TOKEN not in worker.calls
+    assert "security-credentials/node-role" in worker.calls  # the script's own client signed the reads
+
+
+# --- the bootstrap log to CloudWatch Logs (aws_api, signed, no CLI) --------------------------
+
+LOG_GROUPS = {"bootstrap": "/swarmstack/prod/bootstrap", "events": "/swarmstack/prod/events",
+              "containers": "/swarmstack/prod/containers", "prune": "/swarmstack/prod/prune"}
+
+
+def test_the_bootstrap_log_is_shipped_once_line_by_line_and_blank_lines_cost_no_call(tmp_path: Path) -> None:
+    """Each run ships the lines its log gained since the last shipment, a stream per
+    instance created once; a stretch of blank lines is passed over without a call
+    (PutLogEvents refuses an empty batch, which would stop the shipping for good)."""
+    worker = make_node(tmp_path, "worker", real_api=True, log_groups=LOG_GROUPS)
+    formed_swarm(worker)
+    assert worker.run("bootstrap", "10").returncode == 0
+    stream = f"/swarmstack/prod/bootstrap {ME}"
+    shipped = worker.read("cloud.json")["log_streams"][stream]
+    assert shipped and all(ME in line for line in shipped), shipped
+    assert shipped == (worker.dir / "bootstrap.log").read_text().splitlines()
+    with open(worker.dir / "bootstrap.log", "a") as log:
+        log.write("\n  \n\n")
+    # ship_file alone (every command logs a line before it ships): only blank lines are new
+    script = worker.dir / "swarmstack-node"
+    text = script.read_text()
+    script.write_text(text.replace('\nmain "$@"', '\nload_identity && ship_log'))
+    calls = len(worker.calls.splitlines())
+    result = worker.run()
+    assert result.returncode == 0 and "failed" not in result.stderr, result.stderr
+    assert not [line for line in worker.calls.splitlines()[calls:] if " logs " in line]
+    assert worker.read("cloud.json")["log_streams"][stream] == shipped
+    assert (worker.dir / "state" / "log.offset").read_text() == str((worker.dir / "bootstrap.log").stat().st_size)
+    script.write_text(text)
+    assert worker.run("bootstrap", "10").returncode == 0
+    again = worker.read("cloud.json")["log_streams"][stream]
+    assert again[:len(shipped)] == shipped and "" not in again and len(again) > len(shipped)
+    assert again == [line for line in (worker.dir / "bootstrap.log").read_text().splitlines() if line.strip()]
+    calls_made = worker.calls.splitlines()
+    assert sum(" logs create-log-stream " in line for line in calls_made) == 1
+    assert all(line.startswith("--via api logs ") for line in calls_made if " logs " in line)
+
+
+def test_a_long_backlog_ships_a_thousand_lines_a_run_and_does_not_end_the_run(tmp_path: Path) -> None:
+    """`head` ends the pipe that cuts a batch early; under pipefail SIGPIPE's 141 ended the
+    whole run (set -e) before the batch went, on every run after (watch ships the engine's
+    events this way: a manager's heal never ran)."""
+    worker = make_node(tmp_path, "worker", log_groups=LOG_GROUPS)
+    lines = [f"line {i} " + "x" * 60 for i in range(20000)]  # over a pipe's buffer: tail is cut off
+    # (each a statement of its own, as cmd_watch calls ship_events: set -e applies)
+    (worker.dir / "bootstrap.log").write_text("".join(f"{line}\n" for line in lines))
+    for directory in ("state", "run"):  # as main makes them
+        (worker.dir / directory).mkdir()
+    script = worker.dir / "swarmstack-node"
+    script.write_text(script.read_text().replace(
+        '\nmain "$@"', '\nload_identity\nship_file "$BOOTSTRAP_LOG_GROUP" "$LOG_FILE" log\necho shipped'))
+    for batch in range(2):
+        result = worker.run()
+        assert result.returncode == 0 and "shipped" in result.stdout and "failed" not in result.stderr, \
+            (batch, result.stderr)
+    assert worker.read("cloud.json")["log_streams"][f"/swarmstack/prod/bootstrap {ME}"] == lines[:2000]
 
 
 # --- destroy: the last manager leaves at once -----------------------------------------------
@@ -436,8 +531,8 @@ VENDOR_UNITS = {
 }
 
 
-def api_manager(tmp: Path, vendor: str) -> Node:
-    node = make_node(tmp, "manager")
+def api_manager(tmp: Path, vendor: str, real_api: bool = False) -> Node:
+    node = make_node(tmp, "manager", real_api=real_api)
     script = node.dir / "swarmstack-node"
     script.write_text(script.read_text().replace("readonly DOCKER_API=false", "readonly DOCKER_API=true"))
     unit = tmp / "docker.service"
@@ -503,14 +598,22 @@ def test_the_api_extends_the_distributions_own_command_line(tmp_path: Path, vend
 
 def test_without_certificates_the_engine_starts_without_the_api_and_keeps_the_last_good_ones(tmp_path: Path) -> None:
     """Issue 9, item 1: a manager booting before its TLS parameters exist failed once and
-    never started the engine."""
-    node = api_manager(tmp_path, "debian")
+    never started the engine. (The script's own signed client: the three files come through
+    a private directory, each written 0600; what a run stopped halfway left is cleared.)"""
+    node = api_manager(tmp_path, "debian", real_api=True)
     first = node.run("configure")
     assert first.returncode != 0 and "not in the store yet" in first.stderr
     assert not (tmp_path / "dropin.conf").exists() and "tlsverify" not in node.read("daemon.json")
     good = tls_set()
+    store_tls(node, {name: value for name, value in good.items() if name != "server-key"})
+    assert "not in the store yet" in node.run("configure").stderr  # two of three: none is written
+    assert not list((tmp_path / "tls").iterdir())
     store_tls(node, good)
+    (tmp_path / "tls" / ".fetch.left").mkdir()
     assert node.run("configure").returncode == 0 and node.read("daemon.json")["tlsverify"] is True
+    assert sorted(f.name for f in (tmp_path / "tls").iterdir()) == ["ca.pem", "server-cert.pem", "server-key.pem"]
+    assert {oct(f.stat().st_mode & 0o777) for f in (tmp_path / "tls").iterdir()} == {"0o600"}
+    assert (tmp_path / "tls" / "ca.pem").read_text() == good["ca-cert"].rstrip("\n") + "\n"
     node.write("faults.json", {"ssm get-parameters": "InternalServerError"})
     kept = node.run("configure")
     assert kept.returncode == 0 and "keeping the last good files" in kept.stderr

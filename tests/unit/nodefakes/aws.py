@@ -5,7 +5,8 @@ State: $FAKE_DIR/cloud.json = {"parameters": {name: {"Value", "Type", "KeyId"}},
 "instances": {id: state}, "groups": {name: {"desired": n, "instances": [ids]}},
 "actions": [...completed lifecycle actions...], "health": {id: status},
 "machines": [[id, pool, zone, type, "ip,ip"]] (what the cluster-wide listing answers),
-"objects": {key: {"bucket", "body" (hex), "sse", "kms"}} (the backup bucket)}.
+"objects": {key: {"bucket", "body" (hex), "sse", "kms"}} (the backup bucket),
+"log_streams": {"GROUP STREAM": [message, ...]} (CloudWatch Logs)}.
 Faults: $FAKE_DIR/faults.json = {"<service> <operation>": "<error code>"} makes every
 matching call fail as the CLI does (exit 254, the error on stderr); {"code": ..., "times": n}
 only the next n. Every call is
@@ -29,7 +30,8 @@ class Cli:
         self.argv = call.args
         args, rest = [], list(call.args)
         while rest:  # the global options, with their values, come before the service
-            if rest[0] in ("--endpoint-url", "--cli-connect-timeout", "--cli-read-timeout"):
+            # (--via api: a call aws_api made over HTTP, nodefakes/api.py)
+            if rest[0] in ("--endpoint-url", "--cli-connect-timeout", "--cli-read-timeout", "--via"):
                 rest = rest[2:]
                 continue
             args.append(rest.pop(0))
@@ -139,6 +141,18 @@ def handle(cli: Cli, state: dict[str, Any]) -> str | None:
             fail("NoSuchKey")
         cli.call.path(cli.argv[-1]).write_bytes(bytes.fromhex(objects[option("--key")]["body"]))
         return json.dumps({"ContentLength": 1})
-    if service == "logs":
+    if (service, operation) == ("logs", "create-log-stream"):
+        streams = state.setdefault("log_streams", {})
+        stream = f"{option('--log-group-name')} {option('--log-stream-name')}"
+        if stream in streams:
+            fail("ResourceAlreadyExistsException", "The specified log stream already exists")
+        streams[stream] = []
         return None
+    if (service, operation) == ("logs", "put-log-events"):  # the events from a file (as the CLI takes them)
+        stream = f"{option('--log-group-name')} {option('--log-stream-name')}"
+        if stream not in state.get("log_streams", {}):
+            fail("ResourceNotFoundException", "The specified log stream does not exist.")
+        events = json.loads(cli.call.path((option("--log-events") or "")[len("file://"):]).read_text())
+        state["log_streams"][stream] += [event["message"] for event in events]
+        return json.dumps({"nextSequenceToken": "1"})
     fail("UnknownOperation", f"the fake has no {service} {operation}")

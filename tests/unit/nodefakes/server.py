@@ -26,19 +26,20 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from . import aws, curl, docker
+from . import api, aws, curl, docker
 from .call import Call, Exit
 
 CLIENT = Path(__file__).with_name("client.sh")
-COMMANDS: dict[str, Callable[[Call], None]] = {"aws": aws.main, "docker": docker.main, "curl": curl.main}
-_LOCK = threading.Lock()
+COMMANDS: dict[str, Callable[[Call], None]] = {"aws": aws.main, "docker": docker.main, "curl": curl.main,
+                                               "aws_api": api.main}
+LOCK = threading.Lock()
 TOKEN = secrets.token_hex(16)
 """What a client must send first ($FAKE_TOKEN): no other local process gets an answer."""
 
 
 def answer(name: str, call: Call) -> tuple[int, str, str]:
     """What the stand-in `name` prints and exits with."""
-    with _LOCK:
+    with LOCK:
         try:
             COMMANDS[name](call)
         except Exit as end:
