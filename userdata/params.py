@@ -314,8 +314,8 @@ workers may take together (docs/scale.md)."""
 def worker_poll_for(workers: int) -> int:
     """Seconds between a waiting worker's reads of the store: all of them together read about
     WAITING_READS_PER_SECOND times a second at most, and no worker waits over a minute
-    (2 s up to 32 workers, 60 s from about 1000 workers). Pure."""
-    return max(2, min(60, -(-workers // WAITING_READS_PER_SECOND)))
+    (1 s up to 16 workers, 2 s up to 32, 60 s from about 1000 workers). Pure."""
+    return max(1, min(60, -(-workers // WAITING_READS_PER_SECOND)))
 
 
 def params_for(cluster: ClusterConfig, region: str, role: str, pool: str, generation: str,
