@@ -20,6 +20,11 @@ namespaces:
   formed swarm, where the other nodes may still read Unknown while swarmkit's new leader
   registers them again; the replacement's bootstrap must then also succeed), and until
   every node reads Ready again.
+- leader termination notice (scale-in, instance refresh): the leader's instance set to
+  Terminating:Wait and its notice given, the group's replacement booted at once; times to
+  a new leader (the leader demotes itself: raft hands leadership over), to the old
+  leader's lifecycle action completed, and until `docker node ls` shows the replacement
+  Ready and Reachable and the old node removed (timed as above).
 - drain: a worker's instance set to Terminating:Wait and its notice given; time until
   its lifecycle action is completed (the group may terminate it).
 
@@ -54,6 +59,9 @@ COLD = "cold start to converged swarm"
 LEADER = "leader loss to new leader"
 HEALED = "leader loss to replacement joined and dead node removed"
 SETTLED = "leader loss to every node Ready again (swarmkit)"
+NOTICE_LEADER = "leader's termination notice to new leader"
+NOTICE_LEFT = "leader's termination notice to its lifecycle action"
+NOTICE_HEALED = "leader's notice to replacement joined and old node removed"
 DRAINED = "drain notice to lifecycle action completed"
 
 
@@ -162,6 +170,39 @@ def floor(h: Harness, nodes: list[Node]) -> float:
     return sampler.wait()[FLOOR]
 
 
+def planned_leader_loss(h: Harness) -> dict[str, float]:
+    """The leader told it is going, as the group does on scale-in or instance refresh: its
+    instance Terminating:Wait and its notice in the metadata; the group's replacement
+    launched at once and booted beside it. The old node leaves by itself (drain, demote,
+    leave, lifecycle action); the sampler sees the new leader and the healed swarm of the
+    live nodes, the old one counted out once its instance is terminated."""
+    old = h.leader()
+    noticed = time.monotonic()
+    survivors = frozenset(n.name for n in h.live() if n is not old)
+    h.cloud.aws("autoscaling", "terminate_instance_in_auto_scaling_group", InstanceId=old.instance_id,
+                ShouldDecrementDesiredCapacity=False)
+    old.set_lifecycle("Terminated")
+    sampler = Sampler(h, {
+        NOTICE_LEADER: lambda rows: any(r["manager"] == "Leader" and r["host"] != old.name for r in rows),
+        NOTICE_HEALED: lambda rows: not old.alive and formed(h, 3, 2, survivors)(rows)})
+    replacement = h.add_node("managers", h.wait_new_instance("managers"))
+    booted: list[int] = []
+    boot = threading.Thread(target=lambda: booted.append(replacement.boot(image=False).returncode))
+    boot.start()
+    while h.cloud.instance_state(old.instance_id) != "terminated":
+        if time.monotonic() - noticed > 300:
+            raise RuntimeError("the old leader's lifecycle action was not completed in 300 s")
+        time.sleep(0.2)
+    figures = {NOTICE_LEFT: time.monotonic() - noticed}
+    old.stop()  # the instance is gone
+    for name, seconds in sampler.wait().items():
+        figures[name] = seconds + (sampler.start - noticed)
+    boot.join()
+    if booted != [0]:
+        raise RuntimeError("the replacement's bootstrap failed")
+    return figures
+
+
 def one_run(watch: float, cleanup: float) -> dict[str, float]:
     h = Harness(timer_period=watch, cleanup_period=cleanup)
     try:
@@ -203,6 +244,8 @@ def one_run(watch: float, cleanup: float) -> dict[str, float]:
         if booted != [0]:
             raise RuntimeError("the replacement's bootstrap failed")
         h.wait_converged(managers=3, workers=2, timeout=300)
+        figures.update(planned_leader_loss(h))
+        h.wait_converged(managers=3, workers=2, timeout=300)
 
         worker = h.live("worker")[0]
         asked = time.monotonic()
@@ -238,7 +281,7 @@ def main() -> None:
     print(f"median of {args.runs} runs (3 managers, 2 workers, real dockerd, moto; {timers} timers: "
           f"watch {watch:g} s, clean-up {cleanup:g} s)")
     medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    for key in (FLOOR, FORMED, COLD, LEADER, HEALED, SETTLED, DRAINED):
+    for key in (FLOOR, FORMED, COLD, LEADER, HEALED, SETTLED, NOTICE_LEADER, NOTICE_LEFT, NOTICE_HEALED, DRAINED):
         print(f"{key:<58} {medians[key]:7.1f} s")
     for key in (FORMED, COLD):
         ratio = statistics.median(r[key] / r[FLOOR] for r in runs)
