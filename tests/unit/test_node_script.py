@@ -441,6 +441,31 @@ def test_a_long_backlog_ships_a_thousand_lines_a_run_and_does_not_end_the_run(tm
     assert worker.read("cloud.json")["log_streams"][f"/swarmstack/prod/bootstrap {ME}"] == lines[:2000]
 
 
+
+def test_a_line_over_putlogevents_limits_is_cut_and_the_shipping_goes_on(tmp_path: Path) -> None:
+    """A batch is read as at most 800,000 bytes, but an invalid UTF-8 byte becomes a
+    3-byte U+FFFD and one line may hold the whole batch: PutLogEvents refused such a
+    batch (over 1,048,576 bytes, or an event over 256 KiB) on every run, the offset never
+    moved, and nothing after it was ever shipped. The script's own client cuts an event
+    to fit and stops the batch at the limit: what is cut is lost, the shipping goes on."""
+    worker = make_node(tmp_path, "worker", real_api=True, log_groups=LOG_GROUPS)
+    for directory in ("state", "run"):  # as main makes them
+        (worker.dir / directory).mkdir()
+    with open(worker.dir / "bootstrap.log", "wb") as log:
+        log.write(b"before\n" + b"\xff" * 300000 + b"\n" + b"y" * 400000 + b"\n")
+    script = worker.dir / "swarmstack-node"
+    text = script.read_text()
+    script.write_text(text.replace('\nmain "$@"', '\nload_identity\nship_log\necho shipped'))
+    assert worker.run().returncode == 0
+    stream = f"/swarmstack/prod/bootstrap {ME}"
+    shipped = worker.read("cloud.json")["log_streams"][stream]
+    assert shipped[0] == "before" and len(shipped) >= 2, [len(m) for m in shipped]
+    assert all(len(m.encode()) + 26 <= 262144 for m in shipped)
+    with open(worker.dir / "bootstrap.log", "ab") as log:
+        log.write(b"after\n")
+    assert worker.run().returncode == 0
+    assert worker.read("cloud.json")["log_streams"][stream][-1] == "after"
+
 # --- destroy: the last manager leaves at once -----------------------------------------------
 
 

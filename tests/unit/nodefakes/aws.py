@@ -153,6 +153,12 @@ def handle(cli: Cli, state: dict[str, Any]) -> str | None:
         if stream not in state.get("log_streams", {}):
             fail("ResourceNotFoundException", "The specified log stream does not exist.")
         events = json.loads(cli.call.path((option("--log-events") or "")[len("file://"):]).read_text())
+        # PutLogEvents' limits (API reference): a batch is at most 10,000 events and 1,048,576
+        # bytes, each message's UTF-8 plus 26 an event; an event at most 256 KiB (the older,
+        # stricter of the documented limits).
+        sizes = [len(event["message"].encode()) + 26 for event in events]
+        if len(events) > 10000 or sum(sizes) > 1048576 or max(sizes, default=0) > 262144:
+            fail("InvalidParameterException", f"{len(events)} events, {sum(sizes)} bytes, the largest {max(sizes)}")
         state["log_streams"][stream] += [event["message"] for event in events]
         return json.dumps({"nextSequenceToken": "1"})
     fail("UnknownOperation", f"the fake has no {service} {operation}")
