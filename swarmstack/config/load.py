@@ -6,6 +6,7 @@ Used by the Pulumi program (config from the engine) and by the offline toolkit
 
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,24 @@ from swarmstack.config.problems import MISSING, ConfigError, Problem
 STACKS_DIR = "stacks"
 REGION_KEYS = {"aws": "aws:region", "azure": "azure-native:location"}
 OWN_KEYS = {"swarmstack:cluster", "swarmstack:dockerApiCaKey"}
+
+AWS_REGION_NAME = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]+")
+AWS_OTHER_PARTITIONS = (("cn-", "in the aws-cn partition (amazonaws.com.cn)"),
+                        ("eusc-", "in the aws-eusc partition (amazonaws.eu)"),
+                        ("us-iso", "in an isolated partition"))
+"""Region prefixes of the partitions whose endpoints do not end in amazonaws.com: the nodes'
+own client (`aws_api`), the roles' `kms:ViaService` conditions and the registry's host all
+name `<service>.<region>.amazonaws.com`."""
+
+
+def aws_region_problem(region: str) -> str | None:
+    """Why swarmstack cannot deploy to AWS region `region`, or None. Pure."""
+    if not AWS_REGION_NAME.fullmatch(region):
+        why = "not an AWS region name (like eu-west-1 or us-gov-west-1)"
+    else:
+        why = next((text for prefix, text in AWS_OTHER_PARTITIONS if region.startswith(prefix)), "")
+    return why and (f"{why}; swarmstack deploys to the regions of the aws and aws-us-gov partitions, "
+                    "whose endpoints end in amazonaws.com") or None
 
 # Messages for constraints whose pydantic wording would not tell the user what is valid.
 _HINTS = {
@@ -119,6 +138,8 @@ def validate(stack: str, source: str, config: dict[str, Any]) -> StackConfig:
     if not isinstance(region, str) or not region:
         problems.append(Problem(region_key, region if region is not None else MISSING,
                                 f"a {cluster.cloud} stack needs its region: pulumi config set {region_key} <region>"))
+    elif cluster.cloud == "aws" and (why := aws_region_problem(region)):
+        problems.append(Problem(region_key, region, why))
     other = REGION_KEYS["azure" if cluster.cloud == "aws" else "aws"]
     if other in config:
         problems.append(Problem(other, config[other], f"is for the other cloud; this stack's cloud is {cluster.cloud}"))

@@ -254,6 +254,30 @@ def test_the_region_is_required_and_named_by_its_key() -> None:
         "pulumi config set aws:region <region>"]
 
 
+
+@pytest.mark.parametrize(("region", "why"), [
+    ("eu-west1", "not an AWS region name (like eu-west-1 or us-gov-west-1)"),
+    ("EU-WEST-1", "not an AWS region name (like eu-west-1 or us-gov-west-1)"),
+    ("cn-north-1", "in the aws-cn partition (amazonaws.com.cn)"),
+    ("eusc-de-east-1", "in the aws-eusc partition (amazonaws.eu)"),
+    ("us-isob-east-1", "in an isolated partition"),
+])
+def test_an_aws_region_outside_the_partitions_swarmstack_addresses_is_refused(region: str, why: str) -> None:
+    """The nodes call https://<service>.<region>.amazonaws.com, and the roles' conditions
+    name `ssm.<region>.amazonaws.com`: a region of another partition would deploy nodes
+    that never reach their store. Refused before anything is created."""
+    def mutate(_cluster: dict[str, Any], config: dict[str, Any]) -> None:
+        config["aws:region"] = region
+    assert errors("prod-aws", mutate) == [
+        f"stacks/Pulumi.prod-aws.yaml: aws:region = {region}: {why}; swarmstack deploys to the regions "
+        "of the aws and aws-us-gov partitions, whose endpoints end in amazonaws.com"]
+
+
+def test_a_govcloud_region_is_taken() -> None:
+    source, config = read_stack_file("prod-aws", ROOT)
+    config = {**copy.deepcopy(config), "aws:region": "us-gov-west-1"}
+    assert validate("prod-aws", source, config).region == "us-gov-west-1"
+
 def test_an_unknown_swarmstack_key_is_refused() -> None:
     def mutate(_cluster: dict[str, Any], config: dict[str, Any]) -> None:
         config["swarmstack:clustr"] = {"cloud": "aws"}
