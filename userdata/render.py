@@ -300,6 +300,10 @@ def files_of(user_data: str) -> dict[str, str]:
     return {entry["path"]: entry["content"] for entry in document.get("write_files", [])}
 
 
+class UserDataTooLarge(ValueError):
+    """Rendered user data past what the cloud takes (`LIMITS`)."""
+
+
 LIMITS = {"aws": ("EC2", EC2_USER_DATA_LIMIT), "azure": ("Azure", AZURE_CUSTOM_DATA_LIMIT)}
 """What each cloud takes of the user data / custom data, after base64 decoding."""
 
@@ -314,5 +318,5 @@ def encode(user_data: str, cloud: str = "aws") -> str:
     name, limit = LIMITS[cloud]
     packed = gzip.compress(user_data.encode(), compresslevel=9, mtime=0)
     if len(packed) > limit:
-        raise ValueError(f"user data is {len(packed)} bytes gzipped; {name} allows {limit}")
+        raise UserDataTooLarge(f"user data is {len(packed)} bytes gzipped; {name} allows {limit}")
     return base64.b64encode(packed).decode()

@@ -72,10 +72,21 @@ def node_params(settings: StackConfig, role: str, pool: str, vpc_cidr: str, gene
 
 def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
                    key_arn: str, backup_store: str = "") -> str:
-    """The base64 cloud-init of one node group, rendered by `userdata` (`node_params`). Pure."""
+    """The base64 cloud-init of one node group, rendered by `userdata` (`node_params`). Past
+    EC2's limit the error names the pools' labels, which the managers' user data carries
+    all of (the one part of it that grows with the config). Pure."""
     from userdata import encode, render
+    from userdata.render import UserDataTooLarge
 
-    return encode(render(node_params(settings, role, pool, vpc_cidr, generation, key_arn, backup_store)))
+    try:
+        return encode(render(node_params(settings, role, pool, vpc_cidr, generation, key_arn, backup_store)))
+    except UserDataTooLarge as err:
+        pools = [p for p in settings.cluster.workers if p.labels]
+        count = sum(len(p.labels) for p in pools)
+        raise pulumi.RunError(
+            f"swarmstack:cluster.workers[*].labels: the {pool} group's {err} (its node script carries "
+            f"{count} labels of {len(pools)} pools for the leader to put on the nodes): use fewer or "
+            "shorter labels, or fewer pools") from None
 
 
 def manager_restore_tool(settings: StackConfig, vpc_cidr: str, generation: str, key_arn: str, backup_store: str) -> str:

@@ -172,3 +172,20 @@ def test_the_azure_rules_catch_a_scale_set_before_its_grants_and_a_secret_before
         "machines may boot before it exists",
         "Secret 'secret' does not depend on RoleAssignment 'deployer': on destroy the deployer's grant may go first "
         "and the secret can no longer be deleted"]
+
+
+def test_pool_labels_past_ec2s_user_data_limit_are_named_as_the_cause() -> None:
+    """The managers' user data carries every pool's labels (the leader puts them on the
+    nodes the cloud says belong to each pool), and EC2 takes 16 KiB of it gzipped. Past
+    that the program stopped with "user data is N bytes gzipped; EC2 allows 16384",
+    naming neither the config key nor what to change; nothing was created either way."""
+    config = copy.deepcopy(read_stack_file("prod-aws", ROOT)[1])
+    config["swarmstack:cluster"]["workers"] = [
+        {"name": f"pool-{i}", "count": 1,
+         "labels": {f"team-{i}-{j}": f"{i * 7919 + j * 104729:x}{j}{i}value" for j in range(8)}}
+        for i in range(12)]
+    with ExitStack() as exits, pytest.raises(Exception) as caught:
+        run_stack("prod-aws", config, ROOT, backends=backends_for(config, exits))
+    message = str(caught.value)
+    assert "swarmstack:cluster.workers[*].labels" in message, message
+    assert "EC2 allows 16384" in message and "96 labels of 12 pools" in message, message
