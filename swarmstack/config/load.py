@@ -38,8 +38,10 @@ def aws_region_problem(region: str) -> str | None:
         why = "not an AWS region name (like eu-west-1 or us-gov-west-1)"
     else:
         why = next((text for prefix, text in AWS_OTHER_PARTITIONS if region.startswith(prefix)), "")
-    return why and (f"{why}; swarmstack deploys to the regions of the aws and aws-us-gov partitions, "
-                    "whose endpoints end in amazonaws.com") or None
+    if not why:
+        return None
+    return (f"{why}; swarmstack deploys to the regions of the aws and aws-us-gov partitions, "
+            "whose endpoints end in amazonaws.com")
 
 # Messages for constraints whose pydantic wording would not tell the user what is valid.
 _HINTS = {
