@@ -21,7 +21,7 @@ namespaces:
   registers them again; the replacement's bootstrap must then also succeed), and until
   every node reads Ready again.
 - leader termination notice (scale-in, instance refresh): the leader's instance set to
-  Terminating:Wait and its notice given, the group's replacement booted at once; times to
+  Terminating:Wait and its notice given, the replacement booted once moto launches it; times to
   a new leader (the leader demotes itself: raft hands leadership over), to the old
   leader's lifecycle action completed, and until `docker node ls` shows the replacement
   Ready and Reachable and the old node removed (timed as above).
@@ -173,9 +173,10 @@ def floor(h: Harness, nodes: list[Node]) -> float:
 def planned_leader_loss(h: Harness) -> dict[str, float]:
     """The leader told it is going, as the group does on scale-in or instance refresh: its
     instance Terminating:Wait and its notice in the metadata; the group's replacement
-    launched at once and booted beside it. The old node leaves by itself (drain, demote,
-    leave, lifecycle action); the sampler sees the new leader and the healed swarm of the
-    live nodes, the old one counted out once its instance is terminated."""
+    booted as soon as moto launches it (once the old instance is terminated). The old node
+    leaves by itself (drain, demote, leave, lifecycle action); the sampler sees the new
+    leader and the healed swarm of the live nodes, the old one counted out once its
+    instance is terminated."""
     old = h.leader()
     noticed = time.monotonic()
     survivors = frozenset(n.name for n in h.live() if n is not old)
@@ -185,16 +186,17 @@ def planned_leader_loss(h: Harness) -> dict[str, float]:
     sampler = Sampler(h, {
         NOTICE_LEADER: lambda rows: any(r["manager"] == "Leader" and r["host"] != old.name for r in rows),
         NOTICE_HEALED: lambda rows: not old.alive and formed(h, 3, 2, survivors)(rows)})
-    replacement = h.add_node("managers", h.wait_new_instance("managers"))
-    booted: list[int] = []
-    boot = threading.Thread(target=lambda: booted.append(replacement.boot(image=False).returncode))
-    boot.start()
     while h.cloud.instance_state(old.instance_id) != "terminated":
         if time.monotonic() - noticed > 300:
             raise RuntimeError("the old leader's lifecycle action was not completed in 300 s")
         time.sleep(0.2)
     figures = {NOTICE_LEFT: time.monotonic() - noticed}
     old.stop()  # the instance is gone
+    # moto launches the replacement once the old instance is terminated
+    replacement = h.add_node("managers", h.wait_new_instance("managers", timeout=120))
+    booted: list[int] = []
+    boot = threading.Thread(target=lambda: booted.append(replacement.boot(image=False).returncode))
+    boot.start()
     for name, seconds in sampler.wait().items():
         figures[name] = seconds + (sampler.start - noticed)
     boot.join()
