@@ -193,12 +193,18 @@ def planned_leader_loss(h: Harness) -> dict[str, float]:
     figures = {NOTICE_LEFT: time.monotonic() - noticed}
     old.stop()  # the instance is gone
     # moto launches the replacement once the old instance is terminated
-    replacement = h.add_node("managers", h.wait_new_instance("managers", timeout=120))
+    figures.update(boot_replacement(h, sampler, noticed, timeout=120))
+    return figures
+
+
+def boot_replacement(h: Harness, sampler: Sampler, since: float, timeout: float = 30) -> dict[str, float]:
+    """The managers group's new instance booted while `sampler` waits for its figures,
+    each counted from `since`; the replacement's bootstrap must succeed."""
+    replacement = h.add_node("managers", h.wait_new_instance("managers", timeout=timeout))
     booted: list[int] = []
     boot = threading.Thread(target=lambda: booted.append(replacement.boot(image=False).returncode))
     boot.start()
-    for name, seconds in sampler.wait().items():
-        figures[name] = seconds + (sampler.start - noticed)
+    figures = {name: seconds + (sampler.start - since) for name, seconds in sampler.wait().items()}
     boot.join()
     if booted != [0]:
         raise RuntimeError("the replacement's bootstrap failed")
@@ -236,15 +242,7 @@ def one_run(watch: float, cleanup: float) -> dict[str, float]:
         h.cloud.aws("ec2", "terminate_instances", InstanceIds=[old.instance_id])
         h.cloud.aws("autoscaling", "detach_instances", InstanceIds=[old.instance_id],
                     AutoScalingGroupName=old.group, ShouldDecrementDesiredCapacity=False)
-        replacement = h.add_node("managers", h.wait_new_instance("managers"))
-        booted: list[int] = []
-        boot = threading.Thread(target=lambda: booted.append(replacement.boot(image=False).returncode))
-        boot.start()
-        for name, seconds in heal.wait().items():
-            figures[name] = seconds + (heal.start - lost)
-        boot.join()
-        if booted != [0]:
-            raise RuntimeError("the replacement's bootstrap failed")
+        figures.update(boot_replacement(h, heal, lost))
         h.wait_converged(managers=3, workers=2, timeout=300)
         figures.update(planned_leader_loss(h))
         h.wait_converged(managers=3, workers=2, timeout=300)
