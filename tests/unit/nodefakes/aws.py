@@ -4,6 +4,7 @@ Auto Scaling calls the script makes, against a JSON state file, with faults on d
 State: $FAKE_DIR/cloud.json = {"parameters": {name: {"Value", "Type", "KeyId"}},
 "instances": {id: state}, "groups": {name: {"desired": n, "instances": [ids]}},
 "actions": [...completed lifecycle actions...], "health": {id: status},
+"lifecycle": {id: Auto Scaling lifecycle state} (InService when not given),
 "machines": [[id, pool, zone, type, "ip,ip"]] (what the cluster-wide listing answers),
 "objects": {key: {"bucket", "body" (hex), "sse", "kms"}} (the backup bucket),
 "log_streams": {"GROUP STREAM": [message, ...]} (CloudWatch Logs)}.
@@ -109,10 +110,15 @@ def handle(cli: Cli, state: dict[str, Any]) -> str | None:
         return "\t".join(state.get("instances", {}).get(i, "") for i in wanted if i in state.get("instances", {}))
     if (service, operation) == ("autoscaling", "describe-auto-scaling-instances"):
         ids = options("--instance-ids")
-        if ids:
-            group = next((g for g, v in state.get("groups", {}).items() if ids[0] in v["instances"]), "None")
-            return group
-        return state.get("terminating", "None")
+        if not ids:  # Auto Scaling lists every instance of the region, a page per 50: never asked
+            fail("ValidationError", "the fake answers for given instance ids only")
+        return next((g for g, v in state.get("groups", {}).items() if ids[0] in v["instances"]), "None")
+    if (service, operation) == ("autoscaling", "describe-auto-scaling-groups") and option("--filters"):
+        # leaving_instances: the cluster's groups (by tag), their instances Auto Scaling terminates
+        if "starts_with(LifecycleState, 'Terminating')" not in (option("--query") or ""):
+            fail("ValidationError", "the fake answers leaving_instances' query only")
+        leaving = [i for i, lifecycle in state.get("lifecycle", {}).items() if lifecycle.startswith("Terminating")]
+        return "\t".join(leaving)
     if (service, operation) == ("autoscaling", "describe-auto-scaling-groups"):
         return str(state["groups"][options("--auto-scaling-group-names")[0]]["desired"])
     if (service, operation) == ("autoscaling", "complete-lifecycle-action"):
