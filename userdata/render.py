@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import gzip
 import hashlib
 import json
 import re
@@ -24,7 +25,6 @@ from typing import Any
 
 import jinja2
 import yaml
-import zopfli.gzip  # type: ignore[import-untyped]
 
 from components.common.managers import MANAGER_POOL
 from components.common.namespace import tls_prefix
@@ -304,10 +304,6 @@ class UserDataTooLarge(ValueError):
     """Rendered user data past what the cloud takes (`LIMITS`)."""
 
 
-ZOPFLI_ITERATIONS = 5
-"""Zopfli's passes: 1 gives 15,907 bytes for a prod manager's 55 KB of user data, 5 give
-15,860 (0.08 s), 15 give 15,856 (0.17 s); zlib's level 9 gives 16,440."""
-
 LIMITS = {"aws": ("EC2", EC2_USER_DATA_LIMIT), "azure": ("Azure", AZURE_CUSTOM_DATA_LIMIT)}
 """What each cloud takes of the user data / custom data, after base64 decoding."""
 
@@ -316,13 +312,14 @@ def encode(user_data: str, cloud: str = "aws") -> str:
     """Base64 of gzip of the user data, for a launch template or a scale set's custom data
     (cloud-init un-gzips it on either cloud).
 
-    Zopfli's deflate: plain gzip, about 3 % smaller than zlib's best (EC2 counts these
-    bytes), in about 0.07 s for a node script. Deterministic (no timestamp in the gzip
-    header). Raises when even compressed it is over the cloud's limit (EC2: 16 KiB;
-    Azure: 65535 bytes).
+    Deterministic (no timestamp in the gzip header; zlib's level 9, whose output has not
+    changed across zlib 1.2 and 1.3: the launch template changes only with the text). Not
+    zopfli, about 3 % tighter: its floating-point cost model gives other bytes on other
+    platforms (google/zopfli#20), and one deploy from a laptop would then roll every node.
+    Raises when even compressed it is over the cloud's limit (EC2: 16 KiB; Azure: 65535 bytes).
     """
     name, limit = LIMITS[cloud]
-    packed = zopfli.gzip.compress(user_data.encode(), numiterations=ZOPFLI_ITERATIONS)
+    packed = gzip.compress(user_data.encode(), compresslevel=9, mtime=0)
     if len(packed) > limit:
         raise UserDataTooLarge(f"user data is {len(packed)} bytes gzipped; {name} allows {limit}")
     return base64.b64encode(packed).decode()

@@ -2,7 +2,7 @@
 state in $FAKE_DIR/engine.json ({"state": "inactive"|"active", "manager": bool,
 "leader": bool, "tokens": {...}, "inits": n, "managers": [...], "label_rows": ["ID CLAIMED-INSTANCE
 ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reachable|Unreachable"],
-"remote_managers": ["ADDR:PORT"], "node_table": ["ID STATE AVAIL ROLE CLAIMED ADDR MGR-ADDR REACH VERIFIED"],
+"remote_managers": ["ADDR:PORT"], "node_table": ["ID STATE AVAIL ROLE CLAIMED ADDR MGR-ADDR REACH VERIFIED LEAVING"],
 "roles": {id: role}, "configs": {name: {"id", "created" (unix seconds), "labels"}},
 "gone_nodes": [id], "leaderless": n (the next n `node inspect` calls find no leader), "init_locked": n
 (the next n `swarm init` calls find the raft log still locked)}); every call logged to
