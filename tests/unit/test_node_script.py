@@ -1378,6 +1378,24 @@ def test_a_throttled_leaving_check_costs_one_try_and_never_holds_up_a_removal(ma
     assert calls.index("docker node rm --force old-m") < calls.index("describe-auto-scaling-groups --filters")
 
 
+def test_a_throttled_removal_never_holds_up_the_drain_of_a_leaving_worker(manager: Node) -> None:
+    """The other order (review of c9ab7f3): the removal's EC2 look-up, retried up to 6 times,
+    30 s apart, held the drain behind it on every watch while EC2 throttled. One try each
+    (the next watch, 5 s later, tries again; the clean-up retries in full)."""
+    leaving_worker(manager)
+    table = manager.read("engine.json")["node_table"] + [
+        "old-m ready active manager i-0000000000000000d 10.0.1.5 10.0.1.5:2377 unreachable i-0000000000000000d -"]
+    manager.update("engine.json", node_table=table, node_ls=["me", "w1", "w2", "old-m"])
+    manager.write("faults.json", {"ec2 describe-instances": "RequestLimitExceeded"})
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert "docker node update --availability drain --label-add swarmstack.leaving=true w1" in manager.calls
+    assert manager.sleeps == [], manager.sleeps
+    manager.write("faults.json", {})
+    again = manager.run("watch")
+    assert "docker node rm --force old-m" in manager.calls, again.stderr
+
+
 def test_a_leaving_manager_marks_itself_when_it_drains(manager: Node) -> None:
     """The leader that follows it removes it once its machine is gone, as it does a worker."""
     terminating(manager, desired=3)
