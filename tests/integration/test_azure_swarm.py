@@ -206,6 +206,22 @@ def test_a_terminating_worker_is_drained_by_the_leader_before_it_leaves(harness)
              "the leader to remove the deleted worker")
 
 
+def test_the_leader_deletes_day_old_leaving_rows_and_keeps_recent_ones(harness) -> None:  # type: ignore[no-untyped-def]
+    """Rows in `leaving` were never deleted: a table that only grows pages past 1,000 rows,
+    which the leader's one read does not follow, and a new leaver would go undrained. The
+    leader deletes the rows a day old (or without a time) as it reads them."""
+    harness.start_timers()
+    now = int(time.time())
+    for row, at in (("stale-node", str(now - 2 * 86400)), ("timeless-node", "soon"), ("recent-node", str(now))):
+        harness.azure.storage.insert("leaving", {"PartitionKey": "nodes", "RowKey": row,
+                                                 "vm": f"00000000-0000-0000-0000-{row[:4].encode().hex()}0000", "at": at})
+    wait_for(lambda: {r["RowKey"] for r in harness.azure.state()["tables"]["leaving"]}.isdisjoint(
+        {"stale-node", "timeless-node"}), 120, "the leader to delete the day-old rows")
+    assert "recent-node" in {r["RowKey"] for r in harness.azure.state()["tables"]["leaving"]}
+    leader_logs = "".join(n.log.read_text() for n in harness.live("manager"))
+    assert "deleted the day-old leaving row of node stale-node" in leader_logs
+
+
 def test_a_spot_worker_leaves_within_its_eviction_notice(harness) -> None:  # type: ignore[no-untyped-def]
     harness.start_timers()
     spot = harness.add_azure_node("batch")
