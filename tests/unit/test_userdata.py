@@ -8,6 +8,7 @@ intended change to the templates, regenerate them and review the diff:
 
 from __future__ import annotations
 
+import ast
 import base64
 import dataclasses
 import gzip
@@ -35,6 +36,7 @@ GENERATION = "0a1b2c3d"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+TEMPLATES = Path(userdata.__file__).parent / "templates"
 AWS_STACKS = ("prod-aws", "dev-aws")
 
 
@@ -246,14 +248,17 @@ def python_programs(script: str) -> list[str]:
 
 @pytest.mark.parametrize(("stack", "role", "pool"), VARIANTS, ids=IDS)
 def test_the_compacted_script_keeps_its_python_intact(stack: str, role: str, pool: str) -> None:
-    """The shipped script loses its indentation (EC2's 16 KiB), but not inside the Python it
-    runs: every program still compiles, and none lost its indented lines."""
+    """The shipped script loses its indentation (EC2's 16 KiB), and its Python goes from 4
+    spaces a level to 1: every program is still the template's, syntax tree for syntax tree."""
     script = files_of(render(params(stack, role, pool)))[NODE_SCRIPT]
     programs = python_programs(script)
     assert len(programs) >= 3
+    template = "".join((TEMPLATES / name).read_text() for name in
+                       ("node/swarmstack-node.sh.j2", "aws/adapter.sh.j2"))
+    originals = {ast.dump(ast.parse(program)) for program in python_programs(template)}
     for program in programs:
-        compile(program, "<node script>", "exec")
-    assert any(line.startswith("    ") for program in programs for line in program.splitlines())
+        assert ast.dump(ast.parse(program)) in originals, program
+    assert any(line.startswith(" ") for program in programs for line in program.splitlines())
     assert not [line for line in script.splitlines() if line.startswith("  ") and "PY" not in line
                 and not any(line in program for program in programs)]
 
@@ -363,7 +368,11 @@ def test_no_one_shot_chain_can_strand_a_node(stack: str, role: str, pool: str) -
     document = yaml.safe_load(render(p))
     assert document["runcmd"] == [["systemctl", "daemon-reload"], [
         "systemctl", "enable", "--now", "--no-block", "swarmstack-converge.service", "swarmstack-converge.timer",
-        "swarmstack-watch.timer", *(["swarmstack-cleanup.timer"] if role == "manager" else [])]]
+        "swarmstack-watch.timer", "swarmstack-notice.service",
+        *(["swarmstack-cleanup.timer"] if role == "manager" else [])]]
+    notice = units["/etc/systemd/system/swarmstack-notice.service"]  # long-running: always back
+    assert f"ExecStart={NODE_SCRIPT} notice" in notice and "Restart=always" in notice
+    assert "RestartSec=5" in notice and "WantedBy=multi-user.target" in notice
 
 
 def test_the_fullest_ec2_user_data_keeps_room_and_its_files_cost_two_spaces_a_line() -> None:
