@@ -170,7 +170,6 @@ def node_files(params: NodeUserData) -> list[NodeFile]:
         NodeFile(f"{UNIT_DIR}/swarmstack-converge.timer", "0644", "common/swarmstack-converge.timer.j2"),
         NodeFile(f"{UNIT_DIR}/swarmstack-watch.service", "0644", "common/swarmstack-watch.service.j2"),
         NodeFile(f"{UNIT_DIR}/swarmstack-watch.timer", "0644", "common/swarmstack-watch.timer.j2"),
-        NodeFile(f"{UNIT_DIR}/swarmstack-notice.service", "0644", "common/swarmstack-notice.service.j2"),
     ]
     if params.role == "manager":
         files += [
@@ -271,8 +270,7 @@ def compact(script: str) -> str:
 
 def units_of(params: NodeUserData) -> list[str]:
     """The units cloud-init enables and starts, in order."""
-    units = ["swarmstack-converge.service", "swarmstack-converge.timer", "swarmstack-watch.timer",
-             "swarmstack-notice.service"]
+    units = ["swarmstack-converge.service", "swarmstack-converge.timer", "swarmstack-watch.timer"]
     if params.role == "manager":
         units.append("swarmstack-cleanup.timer")
     if params.backup_store:

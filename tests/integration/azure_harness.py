@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from azurite import ACCOUNT, Azurite, Storage, storage_tls
-from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _enter_netns, write_systemctl
+from harness import CLOUD_IP, ROOT, SUBNET, Harness, Network, Node, Procs, _enter_netns
 
 from userdata import NodeUserData, files_of, render
 from userdata.params import address_pool_for, pool_labels_of
@@ -198,8 +198,7 @@ class AzureHarness(Harness):
             for node in list(self.nodes):
                 if not node.alive or node.dockerd is None:
                     continue
-                # the notice service (long-running, Restart=always) restarted at the next tick
-                for command in ("watch", "cleanup", "notice") if node.role == "manager" else ("watch", "notice"):
+                for command in ("watch", "cleanup") if node.role == "manager" else ("watch",):
                     previous = node.timers.get(command)
                     if previous is not None and previous.poll() is None:
                         continue  # a timer never starts a unit that is still running
@@ -256,7 +255,7 @@ class AzureHarness(Harness):
         node = AzureNode(name=name, role=role, pool=pool, ip=ip, instance_id=vm_id, zone=zone,
                          instance_type="Standard_D2s_v5", group=pool, dir=node_dir, harness=self, vm_id=vm_id)
         files = self.user_data(role, pool)
-        write_systemctl(node_dir)
+        (node_dir / "bin").mkdir()
         (node_dir / "bin" / "apt-mark").write_text("#!/bin/sh\necho \"apt-mark $*: not on a harness node\" >&2\nexit 1\n")
         (node_dir / "bin" / "apt-mark").chmod(0o755)
         (node_dir / "swarmstack-node").write_text(files[NODE_SCRIPT])

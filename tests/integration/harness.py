@@ -385,7 +385,7 @@ class Node:
         aws = aws_cli()
         assert aws is not None
         return {
-            "PATH": f"{self.dir / 'bin'}:{Path(aws).parent}:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin",
+            "PATH": f"{Path(aws).parent}:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin",
             "HOME": str(self.dir),
             "LANG": "C.UTF-8",
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"{IMDS_URL}/",  # the role's credentials, as on EC2
@@ -406,10 +406,7 @@ class Node:
         }
 
     def command(self, command: str) -> list[str]:
-        # systemd runs one instance of a unit at a time: the watch, started by its timer or by
-        # the notice service (`systemctl start`, bin/systemctl), runs under one lock.
-        lock = ["flock", str(self.dir / "watch.lock")] if command == "watch" else []
-        return ["nsenter", f"--net={Network.path(self.ns)}", *lock, "bash", str(self.dir / "swarmstack-node"), command]
+        return ["nsenter", f"--net={Network.path(self.ns)}", "bash", str(self.dir / "swarmstack-node"), command]
 
     def run(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run a swarmstack-node command on this node, as its systemd unit would."""
@@ -493,27 +490,6 @@ class Node:
 
 
 # --- the harness -------------------------------------------------------------
-
-
-NOTICE_RESTART = 5.0
-"""swarmstack-notice.service's RestartSec."""
-SYSTEMCTL = """#!/bin/sh
-# systemd's part on a harness node (no systemd here): `systemctl start swarmstack-watch`, as
-# the notice service asks, runs the watch now, under the lock the timer's runs take
-# (Node.command); any other call fails, as the host's systemctl would.
-if [ "$1" = start ] && [ "$2" = swarmstack-watch ]; then
-  exec flock "$(dirname "$0")/../watch.lock" bash "$(dirname "$0")/../swarmstack-node" watch
-fi
-echo "systemctl $*: no systemd on a harness node" >&2
-exit 1
-"""
-
-
-def write_systemctl(node_dir: Path) -> None:
-    """The node's bin/systemctl (SYSTEMCTL): first on its PATH."""
-    (node_dir / "bin").mkdir(exist_ok=True)
-    (node_dir / "bin" / "systemctl").write_text(SYSTEMCTL)
-    (node_dir / "bin" / "systemctl").chmod(0o755)
 
 
 class Harness:
@@ -618,7 +594,6 @@ class Harness:
         params = self.userdata.params_for(self.stack.cluster, self.region, role, pool, self.generation,
                                           self.key_arn)
         files = self.userdata.files_of(self.userdata.render(params))
-        write_systemctl(node_dir)
         (node_dir / "swarmstack-node").write_text(files[NODE_SCRIPT])
         (node_dir / "daemon.base.json").write_text(files["/etc/swarmstack/daemon.json"])
         self.net.attach(node.ns, ip)
@@ -673,16 +648,15 @@ class Harness:
                     proc.wait(timeout=10)
 
     def _timers(self) -> None:
-        """Like `OnUnitInactiveSec=`: a unit starts `period` after its previous run ended; the
-        notice service (long-running) like `Restart=always`, `RestartSec=5`."""
+        """Like `OnUnitInactiveSec=`: a unit starts `period` after its previous run ended."""
         ended: dict[tuple[str, str], float] = {}
-        periods = {"watch": self.timer_period, "cleanup": self.cleanup_period, "notice": NOTICE_RESTART}
+        periods = {"watch": self.timer_period, "cleanup": self.cleanup_period}
         while not self._stop_timers.wait(0.5):
             now = time.monotonic()
             for node in list(self.nodes):
                 if not node.alive or node.dockerd is None:
                     continue
-                for command in ("watch", "cleanup", "notice") if node.role == "manager" else ("watch", "notice"):
+                for command in ("watch", "cleanup") if node.role == "manager" else ("watch",):
                     key = (node.name, command)
                     previous = node.timers.get(command)
                     if previous is not None and previous.poll() is None:

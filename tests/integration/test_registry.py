@@ -106,8 +106,7 @@ def node_env(node: Any) -> dict[str, str]:
     """The node's environment as the tool sees it: the helper where the CLI finds it, root's
     Docker config in the node's directory."""
     env = node.env()
-    return {**env, "PATH": env["PATH"] if env["PATH"].startswith(f"{node.dir / 'bin'}:") else
-            f"{node.dir / 'bin'}:{env['PATH']}",
+    return {**env, "PATH": f"{node.dir / 'bin'}:{env['PATH']}",
             "SWARMSTACK_CREDENTIAL_HELPER": str(node.dir / "bin" / "docker-credential-swarmstack"),
             "SWARMSTACK_DOCKER_CONFIG": str(node.dir / "docker-config")}
 
@@ -175,7 +174,7 @@ def swarm() -> Iterator[Swarm]:
         h.wait_converged(managers=1, workers=1)
         tool = registry_tool(RegistryTool(cluster=h.cluster, cloud="aws", registry=registry, region=REGION))
         for node in (manager, worker):
-            (node.dir / "bin").mkdir(exist_ok=True)  # the harness's bin/systemctl is there
+            (node.dir / "bin").mkdir()
             (node.dir / "swarmstack-registry").write_text(tool)
             (node.dir / "swarmstack-registry").chmod(0o755)  # as the association and the custom data write it
         yield Swarm(h, manager, worker, registry, f"{h.cloud.identities.account}-auth-token", tool)

@@ -1255,22 +1255,6 @@ def test_a_watch_that_never_finds_a_leader_gives_up_within_twenty_tries(manager:
     assert len(manager.sleeps) == 20, manager.sleeps
 
 
-def test_the_notice_service_starts_the_watch_the_second_the_notice_comes(worker: Node) -> None:
-    """Issue 13: a notice waited for the watch's timer (5 s after its previous run ended, and
-    that run's length on a leader): 6.6 s from notice to leaving in one run of the bootstrap
-    benchmark's planned loss. The notice service reads it every second and starts the watch
-    (`systemctl start`, which systemd runs once at a time) as soon as it is there."""
-    state = "meta-data/autoscaling/target-lifecycle-state"
-    worker.update("imds.json", **{state: "Terminated", "_hidden_for": {state: 3}})
-    (worker.dir / "bin" / "systemctl").write_text(  # which sleep it came after
-        '#!/bin/sh\necho "systemctl $* after $(wc -l <"$FAKE_DIR/sleeps.log") sleeps" >>"$FAKE_DIR/calls.log"\n')
-    with pytest.raises(subprocess.TimeoutExpired):  # it runs for as long as the machine does
-        worker.run("notice", timeout=3)
-    starts = [line for line in worker.calls.splitlines() if line.startswith("systemctl")]
-    assert starts and starts[0] == "systemctl start swarmstack-watch after 4 sleeps", starts[:3]
-    assert set(worker.sleeps) == {1.0}
-
-
 def test_a_termination_notice_ends_a_watch_s_wait_for_a_leader(manager: Node) -> None:
     """The wait for an election must not hold up a leave: a notice that arrives meanwhile
     ends it (the next watch, a period later, leaves at once)."""
