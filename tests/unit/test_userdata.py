@@ -377,10 +377,10 @@ def test_the_fullest_ec2_user_data_keeps_room_and_its_files_cost_two_spaces_a_li
     mark (issue 13) took 173 bytes of the 75 it had; each file's lines now cost 2 spaces of
     YAML, not 3 (79 bytes), and the units' descriptions are shorter. Zopfli would pack it 3 %
     tighter, but its bytes differ across platforms (google/zopfli#20): a deploy from a laptop
-    would roll every node. The node script's Python ships at 1 space a level (46 bytes)."""
+    would roll every node. The node script's Python ships at 1 space a level (33 bytes)."""
     manager = dataclasses.replace(params("prod-aws", "manager", "managers"),
                                   backup_store="s3://swarmstack-prod-backups-123456789012-eu-west-1")
-    # a name as a user would write one (the deploy test's): 28 a's packed 30 bytes tighter
+    # a name as a user would write one (the deploy test's): 28 a's packed 32 bytes tighter
     text = render(manager).replace("prod", "a-cluster-name-of-28-chars-x")
     packed = base64.b64decode(userdata.encode(text))
     assert gzip.decompress(packed).decode() == text
@@ -482,3 +482,19 @@ def test_an_azure_node_needs_its_store_and_identity() -> None:
     with pytest.raises(ValueError, match=r"vault_name '' is not a Key Vault name.*"
                                          r"identity_client_id '' is not a GUID"):
         dataclasses.replace(base(), cloud="azure", region="westeurope", os="ubuntu", key_arn="")
+
+
+def test_compact_refuses_to_ship_a_python_program_it_would_change() -> None:
+    """The shipped Python is re-indented at 1 space a level (EC2's 16 KiB); a program laid out
+    otherwise (2 spaces a level here: 2 and 4 would both become 1) must stop the render, not
+    ship changed. A multi-line `python3 -c '` program that starts on its opening line would be
+    flattened like bash: refused too (review of issue 13)."""
+    from userdata.render import compact
+
+    two_spaces = "#!/bin/bash\nf() {\n  python3 - <<'PY'\nif a:\n  b = 1\n  if c:\n    d = 2\nprint(b)\nPY\n}\n"
+    with pytest.raises(ValueError, match="Python program of the node script"):
+        compact(two_spaces)
+    moved = "#!/bin/bash\nf() {\n  python3 -c '\nfor e in x:\n    if e:\n        print(e)\n        break\n' a\n}\n"
+    assert "for e in x:\n if e:\n  print(e)\n  break\n' a" in compact(moved)
+    with pytest.raises(ValueError, match="must start on its own line"):
+        compact("#!/bin/bash\nf() {\n  python3 -c 'import sys\n    print(1)\n'\n}\n")
