@@ -1035,6 +1035,11 @@ def _launch_template(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str
         kwargs["TagSpecifications"] = tag_specs("launch-template", i)
     template = aws.ec2.create_launch_template(**kwargs)["LaunchTemplate"]
     tid = template["LaunchTemplateId"]
+    # What _check_architectures reads of a template this run made: its one version's image
+    # and type, without reading the version back (its user data, 16 KiB a group, serialised
+    # and parsed again).
+    data = kwargs["LaunchTemplateData"]
+    aws.state.setdefault("template_launch", {})[tid] = (data.get("ImageId", ""), data.get("InstanceType"))
     return tid, {"arn": aws.arn("ec2", f"launch-template/{tid}"), "name": template_name,
                  "latestVersion": template["LatestVersionNumber"],
                  "defaultVersion": template["DefaultVersionNumber"], **tags_all(i)}
@@ -1215,11 +1220,14 @@ def _check_architectures(aws: AwsBackend, type_: str, name: str, kwargs: dict[st
     spec = mixed["LaunchTemplate"]["LaunchTemplateSpecification"] if mixed else kwargs["LaunchTemplate"]
     if "LaunchTemplateId" not in spec:
         return
-    versions = aws.ec2.describe_launch_template_versions(LaunchTemplateId=spec["LaunchTemplateId"])
-    data = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"]
-    image = data.get("ImageId", "")
+    made = aws.state.get("template_launch", {}).get(spec["LaunchTemplateId"])
+    if made is None:
+        versions = aws.ec2.describe_launch_template_versions(LaunchTemplateId=spec["LaunchTemplateId"])
+        data = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        made = (data.get("ImageId", ""), data.get("InstanceType"))
+    image, instance_type = made
     types = [o["InstanceType"] for o in mixed["LaunchTemplate"]["Overrides"]] if mixed else \
-        [data["InstanceType"]] if data.get("InstanceType") else []
+        [instance_type] if instance_type else []
     if not image or image.startswith("resolve:ssm:") or not types:
         return
     images = aws.ec2.describe_images(ImageIds=[image])["Images"]
