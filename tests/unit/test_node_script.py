@@ -1406,6 +1406,36 @@ def test_a_leaving_manager_marks_itself_when_it_drains(manager: Node) -> None:
                      manager.calls), manager.calls
 
 
+def test_a_demoted_leader_leaves_once_raft_has_dropped_it_not_when_its_engine_hears(manager: Node) -> None:
+    """Measured on real engines (docs/figures.md, 2026-12-02): the other managers listed the
+    demoted leader without a manager status 0.3 s after its demotion (raft had dropped it),
+    while its own engine read `ControlAvailable: true` for 5 to 8 s more; the old leader
+    waited for its engine, and the replacement's heal with it."""
+    terminating(manager, desired=3)
+    manager.update("engine.json", node_ls=["true Leader", "false Reachable", "false Reachable"], role_lag=8)
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert "demoted myself to worker" in result.stderr and "leaving by force" not in result.stderr
+    assert 1 not in manager.sleeps, manager.sleeps  # not one second's wait for its engine
+    assert "docker swarm leave --force" in manager.calls  # what is left of its manager, stopped
+    assert manager.read("engine.json")["state"] == "inactive"
+    assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
+
+
+def test_a_demoted_manager_raft_cannot_drop_keeps_its_seat_until_the_drain_deadline(manager: Node) -> None:
+    """Raft keeps a demoted manager while dropping it would leave the others without a quorum
+    (another manager already unreachable): leaving then would lose the quorum, so it waits,
+    a member, until the drain's deadline, as before."""
+    terminating(manager, desired=3)
+    manager.update("engine.json", node_ls=["true Leader", "false Reachable", "false Unreachable"],
+                   removal_blocked=True)
+    result = manager.run("watch", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "raft did not let me demote within 300s" in result.stderr
+    assert sum(manager.sleeps) >= 290, manager.sleeps
+    assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
+
+
 def test_the_stand_ins_answer_only_their_own_tests(manager: Node) -> None:
     """The stand-ins' answers come from this process (tests/unit/nodefakes/server.py), which
     reads and writes the files a call names: a client without its token, or with a relative

@@ -5,7 +5,10 @@ ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reacha
 "remote_managers": ["ADDR:PORT"], "node_table": ["ID STATE AVAIL ROLE CLAIMED ADDR MGR-ADDR REACH VERIFIED LEAVING"],
 "roles": {id: role}, "configs": {name: {"id", "created" (unix seconds), "labels"}},
 "gone_nodes": [id], "leaderless": n (the next n `node inspect` calls find no leader), "init_locked": n
-(the next n `swarm init` calls find the raft log still locked)}); every call logged to
+(the next n `swarm init` calls find the raft log still locked), "role_lag": n (after `node demote`
+of itself, the engine still reads as a manager for n more `info` reads: raft has dropped it, the
+engine has not heard), "removal_blocked": bool (raft cannot drop the demoted node: the managers
+left would have no quorum)}); every call logged to
 $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
 in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
@@ -44,6 +47,9 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
         if "LocalNodeState" in fmt:
             return engine["state"]
         if "ControlAvailable" in fmt:
+            if engine.get("demoted") and engine.get("manager") and not engine.get("removal_blocked"):
+                engine["role_lag"] = engine.get("role_lag", 0) - 1  # the role change nears the engine
+                engine["manager"] = engine["role_lag"] >= 0
             return "true" if engine["state"] == "active" and engine.get("manager") else "false"
         if "RemoteManagers" in fmt:
             return " ".join(engine.get("remote_managers", []))
@@ -84,6 +90,9 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
     if args[:2] == ["node", "inspect"] and args[2] in engine.get("gone_nodes", []):
         fail(f"Error: No such node: {args[2]}\n")
     if args[:2] == ["node", "inspect"]:
+        if "if .ManagerStatus" in fmt:  # one of raft's members, as the swarm's leader sees it
+            dropped = engine.get("demoted") and not engine.get("removal_blocked")
+            return "m" if engine.get("manager") and not dropped else ""
         if "Leader" in fmt:
             return "true" if engine.get("leader") else "false"
         if "Reachability" in fmt:
@@ -100,7 +109,10 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
     if args[:2] == ["node", "demote"]:
         if engine.get("demote_refused"):
             fail("Error response from daemon: can't remove node: quorum\n")
-        engine.update(manager=False, leader=False)
+        # Raft hands leadership over at once, then drops the node from its members unless that
+        # would cost a quorum ("removal_blocked"); the engine reads as a worker "role_lag" reads later.
+        engine.update(leader=False, demoted=True,
+                      manager=bool(engine.get("role_lag") or engine.get("removal_blocked")))
         return None
     if args[0] == "ps":
         return ""
