@@ -1427,8 +1427,9 @@ def test_a_demoted_manager_raft_cannot_drop_keeps_its_seat_until_the_drain_deadl
     (another manager already unreachable): leaving then would lose the quorum, so it waits,
     a member, until the drain's deadline, as before."""
     terminating(manager, desired=3)
+    # and its engine's `docker info` hangs a while after the demotion: no answer is no news
     manager.update("engine.json", node_ls=["true Leader", "false Reachable", "false Unreachable"],
-                   removal_blocked=True)
+                   removal_blocked=True, demoted_info_unanswered=2)
     result = manager.run("watch", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "raft did not let me demote within 300s" in result.stderr

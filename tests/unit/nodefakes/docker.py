@@ -8,7 +8,8 @@ ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reacha
 (the next n `swarm init` calls find the raft log still locked), "role_lag": n (after `node demote`
 of itself, the engine still reads as a manager for n more `info` reads: raft has dropped it, the
 engine has not heard), "removal_blocked": bool (raft cannot drop the demoted node: the managers
-left would have no quorum)}); every call logged to
+left would have no quorum), "demoted_info_unanswered": n (after the demotion, the next n `info`
+calls hang, as a demoted manager's did on real engines)}); every call logged to
 $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
 in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
@@ -40,6 +41,8 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
     if args[0] == "version":
         return "20.10.24"
     if args[0] == "info":
+        if engine.get("demoted") and engine.get("demoted_info_unanswered", 0) > 0:
+            engine["info_unanswered"] = engine.get("info_unanswered", 0) + engine.pop("demoted_info_unanswered")
         if engine.get("info_unanswered", 0) > 0:  # a manager whose raft elects a leader: info hangs
             engine["info_unanswered"] -= 1
             path.write_text(json.dumps(engine))
