@@ -6,8 +6,8 @@ ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reacha
 "roles": {id: role}, "configs": {name: {"id", "created" (unix seconds), "labels"}},
 "gone_nodes": [id], "leaderless": n (the next n `node inspect` calls find no leader), "init_locked": n
 (the next n `swarm init` calls find the raft log still locked), "role_lag": n (after `node demote`
-of itself, the engine still reads as a manager for n more `info` reads: raft has dropped it, the
-engine has not heard), "removal_blocked": bool (raft cannot drop the demoted node: the managers
+of itself, the engine still reads as a manager for n more `info` reads: raft has dropped it and
+its manager has shut its control socket, which `{{.Swarm.Error}}` tells), "removal_blocked": bool (raft cannot drop the demoted node: the managers
 left would have no quorum), "demoted_info_unanswered": n (after the demotion, the next n `info`
 calls hang, as a demoted manager's did on real engines)}); every call logged to
 $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
@@ -50,10 +50,14 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
         if "LocalNodeState" in fmt:
             return engine["state"]
         if "ControlAvailable" in fmt:
+            error = ""
             if engine.get("demoted") and engine.get("manager") and not engine.get("removal_blocked"):
                 engine["role_lag"] = engine.get("role_lag", 0) - 1  # the role change nears the engine
                 engine["manager"] = engine["role_lag"] >= 0
-            return "true" if engine["state"] == "active" and engine.get("manager") else "false"
+                error = ('rpc error: code = Unavailable desc = connection error: desc = "transport: Error while '
+                         'dialing dial unix /var/run/docker/swarm/control.sock: connect: no such file or directory"')
+            available = "true" if engine["state"] == "active" and engine.get("manager") else "false"
+            return f"{available} {error}" if "Swarm.Error" in fmt else available
         if "RemoteManagers" in fmt:
             return " ".join(engine.get("remote_managers", []))
         if "NodeID" in fmt and engine.get("node_id_unanswered"):  # this query alone hangs (timeout's 124)
@@ -93,9 +97,6 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
     if args[:2] == ["node", "inspect"] and args[2] in engine.get("gone_nodes", []):
         fail(f"Error: No such node: {args[2]}\n")
     if args[:2] == ["node", "inspect"]:
-        if "if .ManagerStatus" in fmt:  # one of raft's members, as the swarm's leader sees it
-            dropped = engine.get("demoted") and not engine.get("removal_blocked")
-            return "m" if engine.get("manager") and not dropped else ""
         if "Leader" in fmt:
             return "true" if engine.get("leader") else "false"
         if "Reachability" in fmt:
