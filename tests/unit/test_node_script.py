@@ -1408,15 +1408,17 @@ def test_a_leaving_manager_marks_itself_when_it_drains(manager: Node) -> None:
 
 def test_a_demoted_leader_leaves_once_raft_has_dropped_it_not_when_its_engine_hears(manager: Node) -> None:
     """Measured on real engines (docs/figures.md, 2026-12-02): the other managers listed the
-    demoted leader without a manager status 0.3 s after its demotion (raft had dropped it),
-    while its own engine read `ControlAvailable: true` for 5 to 8 s more; the old leader
-    waited for its engine, and the replacement's heal with it."""
+    demoted leader without a manager status 0.3 s after its demotion (raft had dropped it, its
+    manager shut its control socket), while its own engine read `ControlAvailable: true` for 5
+    to 8 s more, and `docker node demote` often answered only then; the old leader waited for
+    both, and the replacement's heal with it."""
     terminating(manager, desired=3)
-    manager.update("engine.json", node_ls=["true Leader", "false Reachable", "false Reachable"], role_lag=8)
+    manager.update("engine.json", node_ls=["true Leader", "false Reachable", "false Reachable"], role_lag=8,
+                   demote_unanswered=1)  # and the demotion's answer cut off: the manager stopped
     result = manager.run("watch")
     assert result.returncode == 0, result.stderr
     assert "demoted myself to worker" in result.stderr and "leaving by force" not in result.stderr
-    assert 1 not in manager.sleeps, manager.sleeps  # not one second's wait for its engine
+    assert manager.sleeps == [1], manager.sleeps  # one look a second after the demotion, not eight
     assert "docker swarm leave --force" in manager.calls  # what is left of its manager, stopped
     assert manager.read("engine.json")["state"] == "inactive"
     assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]

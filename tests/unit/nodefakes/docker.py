@@ -9,7 +9,8 @@ ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reacha
 of itself, the engine still reads as a manager for n more `info` reads: raft has dropped it and
 its manager has shut its control socket, which `{{.Swarm.Error}}` tells), "removal_blocked": bool (raft cannot drop the demoted node: the managers
 left would have no quorum), "demoted_info_unanswered": n (after the demotion, the next n `info`
-calls hang, as a demoted manager's did on real engines)}); every call logged to
+calls hang, as a demoted manager's did on real engines), "demote_unanswered": n (the next n
+`node demote` calls take effect but time out: the manager's answer cut off as it stops)}); every call logged to
 $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
 in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
@@ -117,6 +118,10 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
         # would cost a quorum ("removal_blocked"); the engine reads as a worker "role_lag" reads later.
         engine.update(leader=False, demoted=True,
                       manager=bool(engine.get("role_lag") or engine.get("removal_blocked")))
+        if engine.get("demote_unanswered", 0) > 0:  # done, but its answer cut off with the manager
+            engine["demote_unanswered"] -= 1
+            path.write_text(json.dumps(engine))
+            fail("", 124)
         return None
     if args[0] == "ps":
         return ""
