@@ -7,11 +7,11 @@ ADDR MANAGER-ADDR VERIFIED-INSTANCE", ...], "manager_status": ["ID Leader|Reacha
 "gone_nodes": [id], "leaderless": n (the next n `node inspect` calls find no leader), "init_locked": n
 (the next n `swarm init` calls find the raft log still locked), "role_lag": n (after `node demote`
 of itself, the engine still reads as a manager for n more `info` reads: raft has dropped it and
-its manager has shut its control socket, which `{{.Swarm.Error}}` tells), "removal_blocked": bool (raft cannot drop the demoted node: the managers
-left would have no quorum), "demoted_info_unanswered": n (after the demotion, the next n `info`
+its manager has shut its control socket, which `{{.Swarm.Error}}` tells), "removal_blocked": bool
+(raft cannot drop the demoted node: the managers left would have no quorum), "demoted_info_unanswered": n (after the demotion, the next n `info`
 calls hang, as a demoted manager's did on real engines), "demote_unanswered": n (the next n
-`node demote` calls take effect but time out: the manager's answer cut off as it stops)}); every call logged to
-$FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
+`node demote` calls take effect but time out: the manager's answer cut off as it stops)});
+every call logged to $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
 in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
 from __future__ import annotations
