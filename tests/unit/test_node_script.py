@@ -1433,6 +1433,23 @@ def test_a_demoted_leader_leaves_once_raft_has_dropped_it_not_when_its_engine_he
     assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
 
 
+def test_a_demoted_leader_does_not_wait_for_its_engine_to_leave(manager: Node) -> None:
+    """Traced on real engines (docs/figures.md, 2026-12-02 afternoon): after raft had dropped
+    the old leader, its `docker swarm leave` took up to 7.7 s (the daemon waits for its
+    manager to stop), and the lifecycle action, the machine's end and the replacement with
+    it. Raft no longer counts the node and the leader removes it once its machine is gone:
+    one leave, bounded, not waited out, then the hook."""
+    terminating(manager, desired=3)
+    manager.update("engine.json", node_ls=["true Leader", "false Reachable", "false Reachable"], role_lag=2,
+                   leave_unanswered=2)
+    result = manager.run("watch")
+    assert result.returncode == 0, result.stderr
+    assert "demoted myself to worker" in result.stderr
+    assert manager.calls.count("docker swarm leave") == 1, manager.calls
+    assert "not waited for" in result.stderr
+    assert manager.read("cloud.json")["actions"] == [f"swarmstack-drain {ME} CONTINUE"]
+
+
 def test_a_demoted_manager_raft_cannot_drop_keeps_its_seat_until_the_drain_deadline(tmp_path: Path) -> None:
     """Raft keeps a demoted manager while dropping it would leave the others without a quorum
     (another manager already unreachable): leaving then would lose the quorum, so it waits,
@@ -1476,8 +1493,25 @@ def test_every_docker_info_outwaits_the_engines_own_raft_timeout() -> None:
     script = files_of(render(params_for(settings.cluster, settings.region, "manager", "managers", GENERATION,
                                         KEY)))[NODE_SCRIPT]
     # Every one but the prune's own check (components/common/prune.py: PRUNE_COMMANDS),
-    # which may wait as long as it takes.
-    lines = [line for line in script.splitlines() if "docker info" in line and "PRUNE_COMMANDS" not in line]
+    # which may wait as long as it takes, and demote_self's look, which no answer only
+    # repeats (test_a_demoting_leaders_look_that_hangs_is_repeated_not_waited_out).
+    lines = [line for line in script.splitlines() if "docker info" in line and "PRUNE_COMMANDS" not in line
+             and "{{.Swarm.ControlAvailable}} {{.Swarm.Error}}" not in line]
     bounds = [int(n) for line in lines for n in re.findall(r"timeout (\d+) docker info", line)]
     assert len(bounds) == sum(line.count("docker info") for line in lines), lines
     assert bounds and min(bounds) > 20, bounds
+
+
+def test_a_demoting_leaders_look_that_hangs_is_repeated_not_waited_out() -> None:
+    """Traced on real engines (docs/figures.md, 2026-12-02 afternoon): the old leader's first
+    look, sent 0.1 s after its demotion was committed, hung 8 s while its manager stopped and
+    then answered neither sign; a look sent after it had begun to stop answers at once. No
+    answer is never taken for demoted (test_a_demoted_manager_raft_cannot_drop_keeps_its_seat
+    _until_the_drain_deadline): a short bound costs only a look more."""
+    settings = load_stack("prod-aws")
+    script = files_of(render(params_for(settings.cluster, settings.region, "manager", "managers", GENERATION,
+                                        KEY)))[NODE_SCRIPT]
+    body = script[script.index("\ndemote_self() {"):]
+    body = body[:body.index("\n}\n")]
+    bounds = [int(n) for n in re.findall(r"timeout (\d+) docker (?:info|node demote)", body)]
+    assert len(bounds) == 2 and max(bounds) <= 3, body

@@ -7,13 +7,23 @@ notice that arrives later)."""
 from __future__ import annotations
 
 import json
-import os
+from pathlib import Path
 
 from .call import Call, fail
 
 
 def option(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args else None
+
+
+def answer(call: Call, out: Path | None, body: str, code: str) -> None:
+    """The engine's answer as curl gives it: the body to `-o FILE` (else to stdout), then
+    `-w`'s format with its status (`%{http_code}`, `\\n` a newline)."""
+    if out is not None:
+        out.write_text(body)
+    else:
+        call.write(body)
+    call.write((option(call.args, "-w") or "").replace("\\n", "\n").replace("%{http_code}", code))
 
 
 def main(call: Call) -> None:
@@ -26,7 +36,7 @@ def main(call: Call) -> None:
         engine = json.loads(engine_path.read_text())
         body_arg = option(args, "--data-binary") or ""
         body = json.loads(call.path(body_arg[1:]).read_text()) if body_arg.startswith("@") else {}
-        out = call.path(option(args, "-o") or os.devnull)
+        out = call.path(option(args, "-o") or "") if "-o" in args else None  # else the body on stdout, before -w's
         if url.endswith("/swarm/join"):  # every attempt's managers, in order
             with open(call.dir / "joins.log", "a") as joins:
                 joins.write(" ".join(body.get("RemoteAddrs", [])) + "\n")
@@ -36,16 +46,14 @@ def main(call: Call) -> None:
             engine.update(stuck_joins=engine["stuck_joins"] - 1, state="pending",
                           identity=bool(engine.get("stuck_identity")))
             engine_path.write_text(json.dumps(engine))
-            out.write_text(
-                '{"message":"Timeout was reached before node joined. The attempt to join the swarm will continue '
-                'in the background. Use the \\"docker info\\" command to see the current swarm status of your node."}')
-            call.write("503")
+            answer(call, out, '{"message":"Timeout was reached before node joined. The attempt to join the swarm '
+                   'will continue in the background. Use the \\"docker info\\" command to see the current swarm '
+                   'status of your node."}', "503")
             return
         if ok:
             engine.update(state="active", manager=body["JoinToken"].endswith("manager"), joined=body, identity=True)
             engine_path.write_text(json.dumps(engine))
-        out.write_text("" if ok else '{"message": "invalid join token"}')
-        call.write("200" if ok else "400")
+        answer(call, out, "" if ok else '{"message": "invalid join token"}', "200" if ok else "400")
         return
     metadata = json.loads((call.dir / "imds.json").read_text())
     if "-X" in args and option(args, "-X") == "PUT":

@@ -10,7 +10,9 @@ of itself, the engine still reads as a manager for n more `info` reads: raft has
 its manager has shut its control socket, which `{{.Swarm.Error}}` tells), "removal_blocked": bool
 (raft cannot drop the demoted node: the managers left would have no quorum), "demoted_info_unanswered": n (after the demotion, the next n `info`
 calls hang, as a demoted manager's did on real engines), "demote_unanswered": n (the next n
-`node demote` calls take effect but time out: the manager's answer cut off as it stops)});
+`node demote` calls take effect but time out: the manager's answer cut off as it stops),
+"leave_unanswered": n (the next n `swarm leave` calls time out, the engine still a member: a
+daemon waiting for its stopping manager)});
 every call logged to $FAKE_DIR/calls.log with its whole argv (so a test can see no secret was on it). Answered
 in the test process (server.py), one call at a time, as the engine's API serialises them."""
 
@@ -79,6 +81,10 @@ def run(engine: dict[str, Any], args: list[str], path: Path) -> str | None:
     if args[:2] == ["swarm", "join-token"]:
         return engine["tokens"][args[-1]]
     if args[:2] == ["swarm", "leave"]:
+        if engine.get("leave_unanswered", 0) > 0:
+            engine["leave_unanswered"] -= 1
+            path.write_text(json.dumps(engine))
+            fail("", 124)
         if engine.get("manager") and "--force" not in args:
             fail("You are attempting to leave the swarm on a node that is participating as a manager.\n")
         engine.update(state="inactive", manager=False, leader=False, left=True, identity=None)
