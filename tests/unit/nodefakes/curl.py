@@ -36,7 +36,8 @@ def main(call: Call) -> None:
         engine = json.loads(engine_path.read_text())
         body_arg = option(args, "--data-binary") or ""
         body = json.loads(call.path(body_arg[1:]).read_text()) if body_arg.startswith("@") else {}
-        out = call.path(option(args, "-o") or "") if "-o" in args else None  # else the body on stdout, before -w's
+        target = option(args, "-o")
+        out = call.path(target) if target else None  # else the body on stdout, before -w's
         if url.endswith("/swarm/join"):  # every attempt's managers, in order
             with open(call.dir / "joins.log", "a") as joins:
                 joins.write(" ".join(body.get("RemoteAddrs", [])) + "\n")
