@@ -56,6 +56,8 @@ class AwsBackend:
         self._amis_setting: str | None = None
         self.state: dict[str, Any] = {}
         """Facts handlers share that moto does not keep (e.g. SSM associations)."""
+        self.made: set[tuple[str, str]] = set()
+        """What this backend made itself, as (kind, key): `confirm` need not ask moto about it."""
 
     def __enter__(self) -> AwsBackend:
         import os
@@ -119,10 +121,23 @@ class AwsBackend:
                     ec2.create_subnet(VpcId=vpc_id, CidrBlock=".".join([*base, str(offset + index), "0/24"]),
                                       AvailabilityZone=zones[index % len(zones)])
 
+    def confirm(self, kind: str, key: str, check: Callable[[], object]) -> None:
+        """That the `kind` named `key` exists: `check()`, a call AWS refuses (or answers
+        empty) when it does not, unless this backend made it (`made`). The engine deletes
+        nothing it made, so what it made still exists and the call could only say so again:
+        each alarm asked after its topic, each bucket setting after its bucket, each launch
+        template after its image, about a tenth of a run's calls. What the program names
+        but did not make (a topic, bucket or image of the user's) is still asked after."""
+        if (kind, key) not in self.made:
+            check()
+
     def publish_image(self, image_id: str) -> None:
         """Make an AMI that AWS publishes (and a public SSM parameter names) exist in
         moto, from moto's own copy of the region's current Amazon images."""
+        if ("image", image_id) in self.made:
+            return
         if self.ec2.describe_images(Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]:
+            self.made.add(("image", image_id))
             return
         from moto.ec2.models import ec2_backends
         from moto.ec2.models.amis import Ami
@@ -140,6 +155,7 @@ class AwsBackend:
                 if image["ami_id"] == image_id:
                     backend = ec2_backends[self.account][self.region]
                     backend.amis[image_id] = Ami(backend, **{**image, "owner_alias": "amazon"})
+                    self.made.add(("image", image_id))
                     return
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
@@ -309,13 +325,28 @@ def check_name(type_: str, name: str, inputs: dict[str, Any]) -> str | None:
     return None
 
 
+UNSIGNED_SERVICES = frozenset({"autoscaling", "cloudwatch", "ec2", "elbv2", "iam", "kms", "logs", "scheduler", "sns",
+                               "ssm", "sts"})
+"""The services whose requests the engine sends unsigned. moto checks no signature unless
+IAM evaluation is on (`INITIAL_NO_AUTH_ACTION_COUNT`), which the engine's runs never are
+(the node-access tests turn it on afterwards, with their own signed clients), and signing
+(SigV4: canonical request, HMACs) was a twentieth of a call. Every other service, S3 above
+all (moto reads an unsigned S3 request as anonymous, as S3 does), is signed as before."""
+
+
 def _client(service: str, region: str) -> Any:
     """One boto3 client per service and region for the process: building one parses the
     service's model (a quarter of a second for EC2). moto intercepts requests while a
     mock is started, whichever mock the client was created under, so sharing is safe."""
     key = (service, region)
     if key not in _CLIENTS:
-        _CLIENTS[key] = boto3.client(service, region_name=region)
+        if service in UNSIGNED_SERVICES:
+            from botocore import UNSIGNED
+            from botocore.config import Config
+
+            _CLIENTS[key] = boto3.client(service, region_name=region, config=Config(signature_version=UNSIGNED))
+        else:
+            _CLIENTS[key] = boto3.client(service, region_name=region)
     return _CLIENTS[key]
 
 
@@ -890,7 +921,7 @@ def _ssm_association(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str
         if not bucket:
             raise EngineError(f"{type_} '{name}': outputLocation needs s3BucketName (S3 is the only output "
                               "location State Manager associations support)")
-        aws.client("s3").head_bucket(Bucket=bucket)
+        aws.confirm("bucket", bucket, lambda: aws.client("s3").head_bucket(Bucket=bucket))
     for key in ("maxConcurrency", "maxErrors"):
         value = i.get(key)
         if value is not None and not re.fullmatch(r"\d+%?", str(value)):
@@ -933,8 +964,11 @@ def _launch_template_data(aws: AwsBackend, name: str, i: dict[str, Any]) -> dict
     data: dict[str, Any] = {}
     if i.get("imageId"):
         image = i["imageId"]
-        if not image.startswith("resolve:ssm:") and not aws.ec2.describe_images(ImageIds=[image])["Images"]:
-            raise EngineError(f"{type_} '{name}': image {image} does not exist")
+        if not image.startswith("resolve:ssm:"):
+            def image_exists() -> None:
+                if not aws.ec2.describe_images(ImageIds=[image])["Images"]:
+                    raise EngineError(f"{type_} '{name}': image {image} does not exist")
+            aws.confirm("image", image, image_exists)
         data["ImageId"] = image
     if i.get("instanceType"):
         data["InstanceType"] = i["instanceType"]
@@ -1310,7 +1344,8 @@ def _load_balancer(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, 
                            "Value": str(bool(i["enableCrossZoneLoadBalancing"])).lower()})
     logs = i.get("accessLogs") or {}
     if logs.get("enabled"):
-        aws.client("s3").head_bucket(Bucket=need(logs, "bucket", type_, name))
+        bucket = need(logs, "bucket", type_, name)
+        aws.confirm("bucket", bucket, lambda: aws.client("s3").head_bucket(Bucket=bucket))
         attributes += [{"Key": "access_logs.s3.enabled", "Value": "true"},
                        {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
                        {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix", "")}]
@@ -1428,7 +1463,7 @@ def _metric_alarm(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, O
     actions = list(i.get("alarmActions") or []) + list(i.get("okActions") or [])
     for action in actions:
         if action.startswith("arn:aws:sns:"):
-            aws.client("sns").get_topic_attributes(TopicArn=action)
+            aws.confirm("topic", action, functools.partial(aws.client("sns").get_topic_attributes, TopicArn=action))
     kwargs: dict[str, Any] = {
         "AlarmName": alarm, "ComparisonOperator": operator, "EvaluationPeriods": periods,
         "MetricName": need(i, "metricName", type_, name), "Namespace": need(i, "namespace", type_, name),
@@ -1471,6 +1506,7 @@ def _topic(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs]
     if i.get("tags"):
         kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
     arn = aws.client("sns").create_topic(**kwargs)["TopicArn"]
+    aws.made.add(("topic", arn))
     return arn, {"arn": arn, "name": topic, **tags_all(i)}
 
 
@@ -1497,7 +1533,7 @@ def _topic_subscription(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[
         raise EngineError(f"{type_} '{name}': InvalidParameter: Invalid parameter: Endpoint must match the "
                           f"specified protocol ({endpoint} is not {protocol}://)")
     sns = aws.client("sns")
-    sns.get_topic_attributes(TopicArn=topic)
+    aws.confirm("topic", topic, lambda: sns.get_topic_attributes(TopicArn=topic))
     arn = sns.subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint,
                         ReturnSubscriptionArn=True)["SubscriptionArn"]
     pending = protocol in ("http", "https", "email", "email-json")
@@ -1528,7 +1564,7 @@ def _schedule(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outpu
     target = need(i, "target", type_, name)
     arn, role = need(target, "arn", type_, name), need(target, "roleArn", type_, name)
     if arn.startswith("arn:aws:sns:"):
-        aws.client("sns").get_topic_attributes(TopicArn=arn)
+        aws.confirm("topic", arn, lambda: aws.client("sns").get_topic_attributes(TopicArn=arn))
     aws.client("iam").get_role(RoleName=role.rsplit("/", 1)[-1])
     boto_target: dict[str, Any] = {"Arn": arn, "RoleArn": role}
     if target.get("input") is not None:
@@ -1562,6 +1598,7 @@ def _bucket(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs
     if aws.region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
     s3.create_bucket(**kwargs)
+    aws.made.add(("bucket", bucket))
     if i.get("tags"):
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in i["tags"].items()]})
     return bucket, {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "region": aws.region,
@@ -1570,7 +1607,7 @@ def _bucket(aws: AwsBackend, name: str, i: dict[str, Any]) -> tuple[str, Outputs
 
 def _existing_bucket(aws: AwsBackend, type_: str, name: str, i: dict[str, Any]) -> str:
     bucket = need(i, "bucket", type_, name)
-    aws.client("s3").head_bucket(Bucket=bucket)
+    aws.confirm("bucket", bucket, lambda: aws.client("s3").head_bucket(Bucket=bucket))
     return bucket
 
 

@@ -75,6 +75,9 @@ class EngineMocks(pulumi.runtime.Mocks):
         # The SDK registers resources from a thread pool; the models (moto above all)
         # are not thread-safe, so they see one call at a time, as a provider would.
         self._lock = threading.Lock()
+        self.received = threading.local()
+        """`received.inputs`: the inputs of the resource this thread last registered, as the
+        SDK's mock monitor deserialized them (secrets still wrapped), for `RecordingMonitor`."""
 
     def _backend(self, token: str) -> Backend:
         package = token.split(":", 1)[0]
@@ -87,6 +90,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         return backend
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.received.inputs = args.inputs
         if not args.custom:
             return f"{args.name}-component", {}
         if args.typ.startswith("pulumi:providers:"):
@@ -114,6 +118,7 @@ class RecordingMonitor(MockMonitor):
 
     def __init__(self, mocks: EngineMocks):
         super().__init__(mocks)
+        self.engine_mocks = mocks
         self.recorded: list[Resource] = []
         self.invoked: list[Invocation] = []
         self.errors: list[BaseException] = []
@@ -129,8 +134,11 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
+        self.engine_mocks.received.inputs = None
         response = self._guard(request.name, lambda: super(RecordingMonitor, self).RegisterResource(request))
-        wrapped = rpc.deserialize_properties(request.object)
+        wrapped = self.engine_mocks.received.inputs  # what the SDK's monitor deserialized of request.object
+        if wrapped is None:
+            wrapped = rpc.deserialize_properties(request.object)
         inputs: dict[str, Any] = {}
         secret_keys: set[str] = set()
         for key, value in wrapped.items():

@@ -303,3 +303,34 @@ def test_an_error_that_is_no_refusal_still_reaches_the_log_when_its_future_is_co
         loop.close()
     logged = [r.exc_info[1] if r.exc_info else None for r in records]
     assert len(logged) == 2 and logged[0] is bug and "another run's" in str(logged[1])
+
+
+def test_secret_inputs_are_recorded_unwrapped_and_named_as_secret(tmp_path: Path) -> None:
+    """The monitor records what the SDK's own mock monitor deserialized of each request
+    (one deserialization a resource, not two): the values unwrapped, the secret keys named."""
+    graph = run_program(tmp_path, """
+        import pulumi, pulumi_aws as aws
+        aws.ssm.Parameter("p", name="/x/token", type="SecureString", value=pulumi.Output.secret("s3cret"),
+                          description="plain")
+    """)
+    (parameter,) = [r for r in graph.resources if r.name == "p"]
+    assert parameter.inputs["value"] == "s3cret" and parameter.inputs["description"] == "plain"
+    assert parameter.secret_inputs == {"value"}
+
+
+def test_the_sdks_stack_traces_are_its_own_again_after_a_run_and_after_a_refused_one(tmp_path: Path) -> None:
+    import pulumi.runtime.resource as sdk_resource
+
+    original = sdk_resource._get_stack_trace
+    run_program(tmp_path, """
+        import pulumi_aws as aws
+        aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+    """)
+    assert sdk_resource._get_stack_trace is original
+    with pytest.raises(EngineError):
+        run_program(tmp_path, """
+            import pulumi_aws as aws
+            vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+            aws.ec2.Subnet("outside", vpc_id=vpc.id, cidr_block="10.1.0.0/24")
+        """)
+    assert sdk_resource._get_stack_trace is original

@@ -312,6 +312,23 @@ def test_an_alarm_sending_to_a_missing_topic_is_refused(aws: AwsBackend) -> None
             "alarmActions": [f"arn:aws:sns:{REGION}:123456789012:nope"]})
 
 
+def test_what_the_backend_made_is_taken_as_existing_and_anything_else_is_asked_after(aws: AwsBackend) -> None:
+    """`confirm` skips the existence call for a topic, bucket or published image this backend
+    made (the engine deletes nothing it made), and makes it for anything else: a missing
+    one is still refused, as the alarm, subscription and bucket-setting tests show."""
+    _, topic = aws.create("aws:sns/topic:Topic", "made-here", {"name": "made-here"})
+    bucket, _ = aws.create("aws:s3/bucket:Bucket", "made-here", {"bucket": "made-here-bucket"})
+    asked: list[str] = []
+    aws.confirm("topic", topic["arn"], lambda: asked.append(topic["arn"]))
+    aws.confirm("bucket", bucket, lambda: asked.append(bucket))
+    aws.confirm("topic", f"arn:aws:sns:{REGION}:123456789012:users-own", lambda: asked.append("users-own"))
+    aws.confirm("bucket", topic["arn"], lambda: asked.append("a topic is no bucket"))
+    assert asked == ["users-own", "a topic is no bucket"]
+    with pytest.raises(EngineError, match=r"NoSuchBucket|Not Found|404"):
+        aws.create("aws:s3/bucketVersioning:BucketVersioning", "v", {
+            "bucket": "no-such-bucket-here", "versioningConfiguration": {"status": "Enabled"}})
+
+
 def test_topic_subscriptions_subscribe_what_sns_takes(aws: AwsBackend) -> None:
     _, topic = aws.create("aws:sns/topic:Topic", "alarms", {"name": "alarms"})
     for protocol, endpoint in (("email", "ops@example.com"), ("https", "https://hooks.example.com/a")):
