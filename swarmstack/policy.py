@@ -27,6 +27,7 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
+    PolicyConfigSchema,
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
@@ -71,8 +72,22 @@ class PolicyConfigError(ValueError):
 # --- config, as the CLI reads `--policy-pack-config` ---------------------------------------------
 
 
+def schema_document(schema: PolicyConfigSchema) -> dict[str, Any]:
+    """The JSON schema a rule's settings (its defaults filled in) must meet."""
+    document: dict[str, Any] = {"type": "object", "properties": schema.properties, "additionalProperties": False}
+    if schema.required:
+        document["required"] = schema.required
+    return document
+
+
 def _normalise(config: Mapping[str, Any] | None, policies: Sequence[Policy]) -> dict[str, tuple[str | None, dict]]:
-    """{rule: (enforcement level or None, properties with schema defaults)}, validated."""
+    """{rule: (enforcement level or None, properties with schema defaults)}, validated: the
+    settings a config gives, and the defaults of any rule that is not the pack's own (the
+    pack's defaults are held valid by its tests, tests/unit/test_policy_pack.py, so a plan
+    with no config neither validates them again nor loads jsonschema, a tenth of a second)."""
+    from policies.pack import POLICIES
+
+    own = {id(p) for p in POLICIES}
     names = {p.name for p in policies}
     config = dict(config or {})
     problems = [f"{key}: no such rule in the pack (rules: {', '.join(sorted(names))})"
@@ -83,17 +98,11 @@ def _normalise(config: Mapping[str, Any] | None, policies: Sequence[Policy]) -> 
         level, properties = _split(config.get(policy.name), policy.name, problems)
         schema = policy.config_schema
         if schema is not None:
-            given = bool(properties)
+            check = bool(properties) or id(policy) not in own
             for key, spec in schema.properties.items():
                 if key not in properties and "default" in spec:
                     properties[key] = copy.deepcopy(spec["default"])
-            document = {"type": "object", "properties": schema.properties, "additionalProperties": False}
-            if schema.required:
-                document["required"] = schema.required
-            # A rule the config gives no settings runs on its schema's defaults, which the pack's
-            # tests hold valid: only given settings need validating (and jsonschema, a tenth of a
-            # second of imports, is loaded only then).
-            for error in _schema_errors(document, properties) if given or schema.required else ():
+            for error in _schema_errors(schema_document(schema), properties) if check else ():
                 where = ".".join(str(p) for p in error.path)
                 problems.append(f"{policy.name}{'.' + where if where else ''}: {error.message}")
         elif properties:

@@ -136,9 +136,12 @@ class RecordingMonitor(MockMonitor):
             return super().RegisterResource(request)
         self.engine_mocks.received.inputs = None
         response = self._guard(request.name, lambda: super(RecordingMonitor, self).RegisterResource(request))
-        wrapped = self.engine_mocks.received.inputs  # what the SDK's monitor deserialized of request.object
+        # what the SDK's monitor deserialized of request.object and handed to new_resource,
+        # which it calls for every resource but the stack (returned above)
+        wrapped = self.engine_mocks.received.inputs
         if wrapped is None:
-            wrapped = rpc.deserialize_properties(request.object)
+            raise AssertionError(f"{request.type} '{request.name}': the SDK's mock monitor registered it "
+                                 "without calling new_resource; the engine cannot record its inputs")
         inputs: dict[str, Any] = {}
         secret_keys: set[str] = set()
         for key, value in wrapped.items():

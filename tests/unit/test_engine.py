@@ -318,14 +318,30 @@ def test_secret_inputs_are_recorded_unwrapped_and_named_as_secret(tmp_path: Path
     assert parameter.secret_inputs == {"value"}
 
 
-def test_the_sdks_stack_traces_are_its_own_again_after_a_run_and_after_a_refused_one(tmp_path: Path) -> None:
+def test_the_engine_takes_no_stack_traces_and_the_sdk_gets_its_own_back_even_after_a_refusal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
     import pulumi.runtime.resource as sdk_resource
 
-    original = sdk_resource._get_stack_trace
-    run_program(tmp_path, """
+    from swarmstack.engine import run as engine_run
+
+    frames: list[int] = []
+
+    class Recording(engine_run.RecordingMonitor):  # type: ignore[misc, name-defined]
+        def RegisterResource(self, request):  # type: ignore[no-untyped-def]
+            if request.type != "pulumi:pulumi:Stack":
+                frames.append(len(request.stackTrace.frames))
+            return super().RegisterResource(request)
+
+    monkeypatch.setattr(engine_run, "RecordingMonitor", Recording)
+    program = """
         import pulumi_aws as aws
         aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
-    """)
+    """
+    original = sdk_resource._get_stack_trace
+    run_program(tmp_path, program)
+    assert frames == [0]  # none taken while the engine ran the program
     assert sdk_resource._get_stack_trace is original
     with pytest.raises(EngineError):
         run_program(tmp_path, """
@@ -334,3 +350,7 @@ def test_the_sdks_stack_traces_are_its_own_again_after_a_run_and_after_a_refused
             aws.ec2.Subnet("outside", vpc_id=vpc.id, cidr_block="10.1.0.0/24")
         """)
     assert sdk_resource._get_stack_trace is original
+    frames.clear()
+    monkeypatch.setattr(engine_run, "_without_stack_traces", contextlib.nullcontext)
+    run_program(tmp_path, program)
+    assert frames and frames[0] > 0  # the SDK's own takes them: what the engine spares

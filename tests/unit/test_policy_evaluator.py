@@ -90,6 +90,16 @@ def test_schema_defaults_reach_the_rule() -> None:
     assert seen == {"limit": 2, "names": ["a"]}
 
 
+def test_the_defaults_of_a_rule_from_outside_the_pack_are_validated_too() -> None:
+    """The pack's own defaults are held valid by test_policy_pack; a rule handed to `evaluate`
+    from elsewhere is validated with its defaults, settings given or not."""
+    policy = ResourceValidationPolicy(name="odd-default", description="odd.", validate=lambda args, report: None,
+                                      config_schema=PolicyConfigSchema(
+                                          properties={"n": {"type": "integer", "default": "two"}}))
+    with pytest.raises(PolicyConfigError, match=r"odd-default.n: 'two' is not of type 'integer'"):
+        evaluate(graph(resource(INGRESS, "r", {})), {}, policies=[policy])
+
+
 def test_preview_makes_ids_and_strings_built_from_them_unknown() -> None:
     seen: list[Any] = []
 

@@ -23,7 +23,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceVali
 
 from policies.pack import BY_NAME, PACK_NAME, PACK_VERSION, POLICIES, SCANNER_EQUIVALENTS
 from swarmstack.engine.run import ROOT
-from swarmstack.policy import evaluate
+from swarmstack.policy import evaluate, schema_document
 
 PACK = ROOT / "policies"
 DOCS = ROOT / "docs" / "policies.md"
@@ -53,11 +53,9 @@ def test_every_rule_is_complete(policy: Any) -> None:
     assert isinstance(policy, ResourceValidationPolicy | StackValidationPolicy)
     if policy.config_schema is not None:
         jsonschema.Draft7Validator.check_schema({"type": "object", "properties": policy.config_schema.properties})
-        # a rule the config leaves alone runs on these defaults, unvalidated (swarmstack.policy._normalise)
+        # a rule of the pack the config leaves alone runs on these defaults, unvalidated (swarmstack.policy._normalise)
         defaults = {key: spec["default"] for key, spec in policy.config_schema.properties.items() if "default" in spec}
-        document = {"type": "object", "properties": policy.config_schema.properties, "additionalProperties": False,
-                    **({"required": policy.config_schema.required} if policy.config_schema.required else {})}
-        assert not list(jsonschema.Draft7Validator(document).iter_errors(defaults))
+        assert not list(jsonschema.Draft7Validator(schema_document(policy.config_schema)).iter_errors(defaults))
 
 
 def test_the_cli_files() -> None:
