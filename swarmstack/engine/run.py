@@ -98,7 +98,7 @@ def run_stack(stack: str, config: dict[str, Any], root: Path = ROOT,
     """Run `root/__main__.py` as stack `stack` with `config` (the stack file's `config:`);
     without `backends`, fresh ones with the stand-ins of an existing network (`backends_for`)."""
     with ExitStack() as exits:
-        exits.enter_context(_without_stack_traces())
+        exits.enter_context(_without_unread_sdk_work())
         mocks = EngineMocks(backends if backends is not None else backends_for(config, exits, stand_ins=True))
         monitor = RecordingMonitor(mocks)
         loop = asyncio.new_event_loop()
@@ -114,20 +114,45 @@ def run_stack(stack: str, config: dict[str, Any], root: Path = ROOT,
 
 
 @contextmanager
-def _without_stack_traces() -> Iterator[None]:
-    """The SDK takes a stack trace of every resource it registers (`traceback.extract_stack`,
-    each frame's source line read, for the Pulumi service to show where a resource was
-    declared): about 3 % of a run. The engine keeps no source positions, so while it runs
-    the program the SDK gets an empty trace, as it does itself when it finds no user frame."""
+def _without_unread_sdk_work() -> Iterator[None]:
+    """Two things the SDK computes for every resource that nothing in an engine run reads;
+    while the engine runs the program, the SDK skips them:
+
+    - a stack trace (`traceback.extract_stack`, each frame's source line read, for the
+      Pulumi service to show where a resource was declared): about 3 % of an AWS run. The
+      engine keeps no source positions; the SDK gets an empty trace, as it makes itself
+      when it finds no user frame.
+    - each alias collapsed to a URN (`Resource._aliases`, an Output chain per alias): with
+      azure-native's version aliases, dozens a resource, over a quarter of an Azure run. The
+      SDK reads `_aliases` only to compute a child's alias URNs for a monitor without alias
+      specs (`all_aliases`); the engine's monitor, as the SDK's mock monitor and today's
+      Pulumi engine, takes alias specs, which the SDK sends as before
+      (`prepare_aliases`)."""
+    import pulumi.resource as sdk_resources
     from pulumi.runtime import resource as sdk_resource
     from pulumi.runtime.proto import source_pb2
 
-    original = sdk_resource._get_stack_trace
+    stack_trace, collapse = sdk_resource._get_stack_trace, sdk_resources.collapse_alias_to_urn
     sdk_resource._get_stack_trace = source_pb2.StackTrace
+    sdk_resources.collapse_alias_to_urn = _uncollapsed  # type: ignore[assignment]
     try:
         yield
     finally:
-        sdk_resource._get_stack_trace = original
+        sdk_resource._get_stack_trace, sdk_resources.collapse_alias_to_urn = stack_trace, collapse
+
+
+class _Uncollapsed:
+    """What `Resource._aliases` holds in an engine run: an alias the engine never reads as a URN."""
+
+    def __init__(self, alias: Any) -> None:
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"<alias {self.alias!r}, not collapsed to a URN in an engine run>"
+
+
+def _uncollapsed(alias: Any, name: str, type_: str, parent: Any) -> _Uncollapsed:
+    return _Uncollapsed(alias)
 
 
 def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,

@@ -318,39 +318,46 @@ def test_secret_inputs_are_recorded_unwrapped_and_named_as_secret(tmp_path: Path
     assert parameter.secret_inputs == {"value"}
 
 
-def test_the_engine_takes_no_stack_traces_and_the_sdk_gets_its_own_back_even_after_a_refusal(
+def test_the_engine_spares_the_sdk_what_nothing_reads_and_gives_it_back_even_after_a_refusal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No stack traces, no alias URNs (`Resource._aliases`) while the engine runs a program;
+    the alias specs still reach the monitor; the SDK has its own functions back after a
+    run and after a refused one; and without the cut the SDK does do that work."""
     import contextlib
 
+    import pulumi.resource as sdk_resources
     import pulumi.runtime.resource as sdk_resource
 
     from swarmstack.engine import run as engine_run
 
-    frames: list[int] = []
+    seen: list[tuple[int, list[str]]] = []
 
     class Recording(engine_run.RecordingMonitor):  # type: ignore[misc, name-defined]
         def RegisterResource(self, request):  # type: ignore[no-untyped-def]
             if request.type != "pulumi:pulumi:Stack":
-                frames.append(len(request.stackTrace.frames))
+                seen.append((len(request.stackTrace.frames), [a.spec.name for a in request.aliases]))
             return super().RegisterResource(request)
 
     monkeypatch.setattr(engine_run, "RecordingMonitor", Recording)
     program = """
-        import pulumi_aws as aws
-        aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+        import pulumi, pulumi_aws as aws
+        vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16", opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="old")]))
+        pulumi.export("collapsed", [type(a).__name__ for a in vpc._aliases])
     """
-    original = sdk_resource._get_stack_trace
-    run_program(tmp_path, program)
-    assert frames == [0]  # none taken while the engine ran the program
-    assert sdk_resource._get_stack_trace is original
+    originals = sdk_resource._get_stack_trace, sdk_resources.collapse_alias_to_urn
+    graph = run_program(tmp_path, program)
+    assert seen == [(0, ["old"])]  # no frames; the alias spec as the program gave it
+    assert graph.outputs["collapsed"] == ["_Uncollapsed"]
+    assert (sdk_resource._get_stack_trace, sdk_resources.collapse_alias_to_urn) == originals
     with pytest.raises(EngineError):
         run_program(tmp_path, """
             import pulumi_aws as aws
             vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
             aws.ec2.Subnet("outside", vpc_id=vpc.id, cidr_block="10.1.0.0/24")
         """)
-    assert sdk_resource._get_stack_trace is original
-    frames.clear()
-    monkeypatch.setattr(engine_run, "_without_stack_traces", contextlib.nullcontext)
-    run_program(tmp_path, program)
-    assert frames and frames[0] > 0  # the SDK's own takes them: what the engine spares
+    assert (sdk_resource._get_stack_trace, sdk_resources.collapse_alias_to_urn) == originals
+    seen.clear()
+    monkeypatch.setattr(engine_run, "_without_unread_sdk_work", contextlib.nullcontext)
+    graph = run_program(tmp_path, program)
+    assert seen[0][0] > 0 and seen[0][1] == ["old"]  # the SDK's own work: what the engine spares
+    assert graph.outputs["collapsed"] == ["Output"]
