@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import Stack, wait_for_rpcs
 
 from swarmstack.engine.graph import Graph
@@ -151,7 +152,21 @@ class _Uncollapsed:
         return f"<alias {self.alias!r}, not collapsed to a URN in an engine run>"
 
 
-def _uncollapsed(alias: Any, name: str, type_: str, parent: Any) -> _Uncollapsed:
+def _uncollapsed(alias: Any, name: str, type_: str, parent: Any) -> Any:
+    """`collapse_alias_to_urn` without the URN: the alias kept as given, after the checks
+    the SDK's own makes (an alias that leaves no name or type fails the run with the SDK's
+    message, here when the resource is made, there when the run ends). An alias the program
+    hands as an Output goes to the SDK's own (none does: it costs only where it is used)."""
+    from pulumi.runtime.resource import collapse_alias_to_urn
+
+    if isinstance(alias, str):
+        return _Uncollapsed(alias)
+    if not isinstance(alias, pulumi.Alias):
+        return collapse_alias_to_urn(alias, name, type_, parent)
+    if (alias.name if alias.name is not ... else name) is None:
+        raise Exception("No valid 'name' passed in for alias.")
+    if (alias.type_ if alias.type_ is not ... else type_) is None:
+        raise Exception("No valid 'type_' passed in for alias.")
     return _Uncollapsed(alias)
 
 
@@ -161,6 +176,9 @@ def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
     pulumi_settings.SETTINGS.outputs.clear()  # tasks a failed earlier run left on its closed loop
     set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, [])
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    if not pulumi_settings.monitor_supports_feature(resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS):
+        raise AssertionError("the engine's monitor must take alias specs: the SDK reads Resource._aliases "
+                             "without them, and the engine leaves those uncollapsed (_without_unread_sdk_work)")
     stack_resource = pulumi_settings.get_root_resource()
     assert isinstance(stack_resource, Stack)
     try:

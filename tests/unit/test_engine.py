@@ -361,3 +361,14 @@ def test_the_engine_spares_the_sdk_what_nothing_reads_and_gives_it_back_even_aft
     graph = run_program(tmp_path, program)
     assert seen[0][0] > 0 and seen[0][1] == ["old"]  # the SDK's own work: what the engine spares
     assert graph.outputs["collapsed"] == ["Output"]
+
+
+@pytest.mark.parametrize("alias", ["pulumi.Alias(type_=None)", "pulumi.Alias(name=None)"])
+def test_an_alias_the_sdk_would_refuse_still_fails_the_run(tmp_path: Path, alias: str) -> None:
+    """The engine leaves aliases uncollapsed, but keeps the SDK's checks: an alias that leaves
+    no name or type fails the run with the SDK's own message, as `pulumi up` would."""
+    with pytest.raises(Exception, match=r"No valid '(name|type_)' passed in for alias"):
+        run_program(tmp_path, f"""
+            import pulumi, pulumi_random as random
+            random.RandomId("t", byte_length=4, opts=pulumi.ResourceOptions(aliases=[{alias}]))
+        """)
