@@ -37,6 +37,7 @@ from components.common.plan import ClusterPlan, plan_cluster
 from components.common.ports import DOCKER_TLS_PORT
 from components.common.summary import cluster_summary, cluster_tags
 from swarmstack.config.load import StackConfig
+from swarmstack.config.problems import Problem
 
 if TYPE_CHECKING:
     from userdata.params import NodeUserData
@@ -47,12 +48,12 @@ def network_args(settings: StackConfig, account: Account, log_key_arn: pulumi.In
     if cfg.network.existing is not None:
         e = cfg.network.existing
         return ExistingNetworkArgs(vpc_id=e.network_id, private_subnet_ids=list(e.private_subnet_ids),
-                                   public_subnet_ids=list(e.public_subnet_ids))
+                                   public_subnet_ids=list(e.public_subnet_ids), source=settings.source)
     n = cfg.network.new
     assert n is not None
     return NewNetworkArgs(cidr=n.cidr, zones=n.zones, nat=n.nat, flow_logs=n.flow_logs,
                           flow_log_retention_days=cfg.logging.retention_days, tags=cluster_tags(settings),
-                          account=account, flow_log_kms_key_arn=log_key_arn)
+                          account=account, source=settings.source, flow_log_kms_key_arn=log_key_arn)
 
 
 def node_params(settings: StackConfig, role: str, pool: str, vpc_cidr: str, generation: str,
@@ -83,10 +84,10 @@ def node_user_data(settings: StackConfig, role: str, pool: str, vpc_cidr: str, g
     except UserDataTooLarge as err:
         pools = [p for p in settings.cluster.workers if p.labels]
         count = sum(len(p.labels) for p in pools)
-        raise pulumi.RunError(
-            f"swarmstack:cluster.workers[*].labels: the {pool} group's {err} (its node script carries "
-            f"{count} labels of {len(pools)} pools for the leader to put on the nodes): use fewer or "
-            "shorter labels, or fewer pools") from None
+        raise pulumi.RunError(Problem(
+            "workers[*].labels", f"{count} labels of {len(pools)} pools",
+            f"the {pool} group's {err} (its node script carries every pool's labels for the leader to put on "
+            "the nodes): use fewer or shorter labels, or fewer pools").line(settings.source)) from None
 
 
 def manager_restore_tool(settings: StackConfig, vpc_cidr: str, generation: str, key_arn: str, backup_store: str) -> str:

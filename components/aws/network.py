@@ -12,6 +12,7 @@ from components.aws.identity import Account
 from components.common.cidr import split
 from components.common.names import LIMITS, fit
 from components.common.namespace import cluster_tree
+from swarmstack.config.problems import Problem
 
 
 def subnet_problem(vpc_id: str, subnets: list[tuple[str, str, str]]) -> str | None:
@@ -57,6 +58,8 @@ class NewNetworkArgs:
     """Tags for every resource."""
     account: Account
     """The account, partition and region (looked up once by the cluster: `account_of`)."""
+    source: str
+    """The stack file, which a refusal of the zones names (as every config problem reads)."""
     flow_log_kms_key_arn: pulumi.Input[str] | None = None
     """Encrypt the flow log group with this key (when the stack encrypts its logs)."""
 
@@ -71,6 +74,8 @@ class ExistingNetworkArgs:
     """Subnets for the nodes, one per zone."""
     public_subnet_ids: list[str]
     """Subnets for an internet-facing load balancer, one per zone."""
+    source: str
+    """The stack file, which a refusal of the subnets names (as every config problem reads)."""
 
 
 class Network(pulumi.ComponentResource):
@@ -106,7 +111,8 @@ class Network(pulumi.ComponentResource):
             subnets = [aws.ec2.get_subnet(id=subnet, opts=invoke) for subnet in ids]
             problem = subnet_problem(args.vpc_id, [(s.id, s.vpc_id, s.availability_zone) for s in subnets])
             if problem:
-                raise pulumi.RunError(f"network.existing.{kind}SubnetIds: {problem}")
+                refused = Problem(f"network.existing.{kind}SubnetIds", list(ids), problem)
+                raise pulumi.RunError(refused.line(args.source))
         self.vpc_id = pulumi.Output.from_input(args.vpc_id)
         self.cidr = pulumi.Output.from_input(vpc.cidr_block)
         self.cidr_text = vpc.cidr_block
@@ -119,8 +125,8 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         available = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names
         if len(available) < args.zones:
-            raise pulumi.RunError(f"network.new.zones = {args.zones}: this region has only "
-                                  f"{len(available)} zones available ({', '.join(available)})")
+            raise pulumi.RunError(Problem("network.new.zones", args.zones, f"this region has only {len(available)} "
+                                          f"zones available ({', '.join(available)})").line(args.source))
         zones = list(available[: args.zones])
         private = args.nat != "none"
         cidrs = split(args.cidr, 2 * args.zones)

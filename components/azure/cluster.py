@@ -58,7 +58,7 @@ def network_args(settings: StackConfig, resource_group: pulumi.Input[str],
     cfg = settings.cluster
     if cfg.network.existing is not None:
         e = cfg.network.existing
-        return ExistingNetworkArgs(vnet_id=e.network_id, subnet_ids=list(e.private_subnet_ids))
+        return ExistingNetworkArgs(vnet_id=e.network_id, subnet_ids=list(e.private_subnet_ids), source=settings.source)
     n = cfg.network.new
     assert n is not None
     return NewNetworkArgs(resource_group=resource_group, location=settings.region, cidr=n.cidr, nat=n.nat,

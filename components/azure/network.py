@@ -15,6 +15,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.common.cidr import split
+from swarmstack.config.problems import Problem
 
 ROLES = ("managers", "workers", "lb")
 
@@ -54,6 +55,8 @@ class ExistingNetworkArgs:
     """The VNet resource id."""
     subnet_ids: list[str]
     """Node subnets: [managers, workers, load balancer]; fewer means roles share the last one."""
+    source: str
+    """The stack file, which a refusal of the subnets names (as every config problem reads)."""
 
 
 def _parse_subnet_id(subnet_id: str) -> tuple[str, str, str]:
@@ -86,8 +89,9 @@ class Network(pulumi.ComponentResource):
         invoke = pulumi.InvokeOptions(parent=self)
         for subnet_id in args.subnet_ids:
             if not subnet_id.lower().startswith(args.vnet_id.lower() + "/subnets/"):
-                raise pulumi.RunError(f"network.existing.privateSubnetIds: {subnet_id} is not a subnet of "
-                                      f"network.existing.networkId {args.vnet_id}")
+                raise pulumi.RunError(Problem("network.existing.privateSubnetIds", list(args.subnet_ids),
+                                              f"{subnet_id} is not a subnet of network.existing.networkId "
+                                              f"{args.vnet_id}").line(args.source))
         self.subnet_ids = {}
         for index, role in enumerate(ROLES):
             subnet_id = args.subnet_ids[min(index, len(args.subnet_ids) - 1)]

@@ -68,7 +68,10 @@ class WorkerPool(Model):
     spot: bool = False
     """Run on spot / Spot VMs (interruptible, cheaper)."""
     labels: dict[str, str] = Field(default_factory=dict)
-    """Swarm node labels put on every node of the pool."""
+    """Swarm node labels put on every node of the pool. AWS: every pool's labels travel in the
+    managers' user data (the leader puts them on the nodes), which EC2 takes up to 16 KiB
+    gzipped, with little room beside the node script: a few short labels a pool fit;
+    `swarmstack plan` names the labels when they no longer do."""
 
     @field_validator("instance_type", mode="before")
     @classmethod

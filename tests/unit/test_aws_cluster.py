@@ -722,8 +722,12 @@ def test_existing_subnets_sharing_a_zone_are_refused() -> None:
         config["swarmstack:cluster"]["network"]["existing"]["privateSubnetIds"] = [
             ids["private0"], ids["private1"], ids["public0"]]
 
-    with pytest.raises(Exception, match=r"privateSubnetIds: two subnets share zone"):
+    with pytest.raises(Exception) as caught:
         deploy("same-zone", config, same_zone)
+    message = str(caught.value)  # as every config problem reads: the file, the key, the value, what is wrong
+    assert message.startswith("stacks/Pulumi.same-zone.yaml: swarmstack:cluster.network.existing.privateSubnetIds"
+                              " = [\"subnet-"), message
+    assert "two subnets share zone" in message and "list one subnet per availability zone" in message, message
 
 
 def test_the_policy_pack_finds_nothing_mandatory(deployed: Deployed) -> None:

@@ -624,3 +624,19 @@ def test_a_provided_ca_signs_the_server_and_client_certificates() -> None:
     assert not graph.of_type("tls:index/selfSignedCert:SelfSignedCert")
     assert all("PRIVATE KEY" not in repr(r.inputs) for r in graph.custom if r.type.startswith("azure-native:")
                and r.type != SECRET)
+
+
+def test_a_subnet_of_another_vnet_is_refused_naming_the_stack_file() -> None:
+    """The program refuses an existing subnet outside the named VNet as every config problem
+    reads: the file, the key, the value, what is wrong (it named neither file nor value)."""
+    stack, config, backend = family("existing")
+    _, others = backend.seed_network("network-rg", "other", ["10.71.0.0/16"], {"stray": "10.71.1.0/24"})
+    subnets = config["swarmstack:cluster"]["network"]["existing"]["privateSubnetIds"]
+    subnets[1] = others["stray"]
+    with pytest.raises(Exception) as caught:
+        run_stack(stack, config, backends={"azure-native": backend, "tls": TlsBackend(),  # type: ignore[dict-item]
+                                           "random": RandomBackend()})
+    message = str(caught.value)
+    assert message.startswith(f"stacks/Pulumi.{stack}.yaml: swarmstack:cluster.network.existing.privateSubnetIds = "
+                              f'["{subnets[0]}", "{others["stray"]}", '), message
+    assert f"{others['stray']} is not a subnet of network.existing.networkId" in message, message

@@ -187,5 +187,7 @@ def test_pool_labels_past_ec2s_user_data_limit_are_named_as_the_cause() -> None:
     with ExitStack() as exits, pytest.raises(Exception) as caught:
         run_stack("prod-aws", config, ROOT, backends=backends_for(config, exits))
     message = str(caught.value)
-    assert "swarmstack:cluster.workers[*].labels" in message, message
-    assert "EC2 allows 16384" in message and "96 labels of 12 pools" in message, message
+    # as every config problem reads: the file, the key, the value, what is wrong and what would do
+    assert message.startswith("stacks/Pulumi.prod-aws.yaml: swarmstack:cluster.workers[*].labels = "
+                              "96 labels of 12 pools: "), message
+    assert "EC2 allows 16384" in message and "use fewer or shorter labels, or fewer pools" in message, message
