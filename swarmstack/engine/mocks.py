@@ -122,6 +122,8 @@ class RecordingMonitor(MockMonitor):
         self.recorded: list[Resource] = []
         self.invoked: list[Invocation] = []
         self.errors: list[BaseException] = []
+        self.raised: BaseException | None = None
+        """What the run raised to its caller, who reports it (the program's own refusal)."""
 
     def _guard(self, what: str, call: Callable[[], Any]) -> Any:
         try:

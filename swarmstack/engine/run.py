@@ -188,6 +188,7 @@ def _run(stack: str, config: dict[str, Any], root: Path, mocks: EngineMocks,
         engine_errors = [e for e in monitor.errors if isinstance(e, EngineError)]
         if engine_errors:
             raise engine_errors[0] from None
+        monitor.raised = err
         raise err
     if monitor.errors:
         raise monitor.errors[0]
@@ -201,11 +202,14 @@ def _unreported_only(monitor: RecordingMonitor, loop: asyncio.AbstractEventLoop,
                      context: dict[str, Any]) -> None:
     """The loop's exception handler: a future that carried the cloud model's refusal of a
     resource (the SDK sets it on every output of a refused resource, and nothing awaits most
-    of them; the run raises the first refusal) logs nothing when it is collected, which may
-    be long after, during another command. Anything else, a bug beside a refusal too, goes
-    to asyncio's default handler."""
+    of them; the run raises the first refusal), or the error the run raised (the program's
+    own refusal, a `RunError` in an apply), logs nothing when it is collected, which may be
+    long after, during another command: the caller reports it. Anything else, a bug beside
+    a refusal too, goes to asyncio's default handler."""
     error = context.get("exception")
     if isinstance(error, EngineError) and any(error is err for err in monitor.errors):
+        return
+    if error is not None and error is monitor.raised:
         return
     loop.default_exception_handler(context)
 

@@ -283,10 +283,38 @@ def test_a_refused_run_leaves_no_unretrieved_error_behind_for_a_later_command(tm
     assert [r.getMessage() for r in records] == []
 
 
-def test_an_error_that_is_no_refusal_still_reaches_the_log_when_its_future_is_collected() -> None:
-    """The handler above drops only the model's refusals the run recorded: a bug beside a
-    refusal (a KeyError in a backend) keeps asyncio's "never retrieved" log, its last trace."""
+def test_the_programs_own_refusal_leaves_no_unretrieved_error_behind_either(tmp_path: Path) -> None:
+    """A config problem the program finds while it runs (a `pulumi.RunError` in an apply: the
+    labels past EC2's user data limit) is the run's error, which the command prints; the
+    SDK's futures that carried it logged asyncio's "Future exception was never retrieved",
+    with its traceback, once collected (a unit run printed it a dozen times)."""
     import asyncio
+    import gc
+
+    with pytest.raises(Exception, match=r"stacks/Pulumi.test.yaml: swarmstack:cluster.x = 1: refused"):
+        run_program(tmp_path, """
+            import pulumi, pulumi_aws as aws
+            vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+            def refuse(_):
+                raise pulumi.RunError("stacks/Pulumi.test.yaml: swarmstack:cluster.x = 1: refused")
+            aws.ec2.Subnet("subnet", vpc_id=vpc.id, cidr_block=vpc.cidr_block.apply(refuse))
+        """)
+    left = [o for o in gc.get_objects() if isinstance(o, asyncio.Future) and getattr(o, "_log_traceback", False)
+            and "swarmstack:cluster.x = 1: refused" in str(getattr(o, "_exception", ""))]
+    assert left, "the run left no future carrying its error: this test no longer shows anything"
+    with asyncio_log() as records:
+        for future in left:
+            future.__del__()  # what the collector does with it, whenever that is
+    assert [r.getMessage() for r in records] == []
+
+
+def test_an_error_that_is_no_refusal_still_reaches_the_log_when_its_future_is_collected() -> None:
+    """The handler above drops only the model's refusals the run recorded and the error the
+    run raised: a bug beside a refusal (a KeyError in a backend), or a program's refusal the
+    run did not raise, keeps asyncio's "never retrieved" log, its last trace."""
+    import asyncio
+
+    from pulumi import RunError
 
     from swarmstack.engine.mocks import EngineMocks, RecordingMonitor
     from swarmstack.engine.run import _unreported_only
@@ -294,15 +322,17 @@ def test_an_error_that_is_no_refusal_still_reaches_the_log_when_its_future_is_co
     monitor = RecordingMonitor(EngineMocks({}))
     refusal, bug = EngineError("refused"), KeyError("a bug")
     monitor.errors += [refusal, bug]
+    monitor.raised = RunError("the program's refusal, which the run raised")
     loop = asyncio.new_event_loop()
     try:
         with asyncio_log() as records:
-            for error in (refusal, bug, EngineError("another run's")):
+            for error in (refusal, bug, EngineError("another run's"), monitor.raised, RunError("not raised")):
                 _unreported_only(monitor, loop, {"message": "Future exception was never retrieved", "exception": error})
     finally:
         loop.close()
     logged = [r.exc_info[1] if r.exc_info else None for r in records]
-    assert len(logged) == 2 and logged[0] is bug and "another run's" in str(logged[1])
+    assert len(logged) == 3 and logged[0] is bug, logged
+    assert "another run's" in str(logged[1]) and "not raised" in str(logged[2]), logged
 
 
 def test_secret_inputs_are_recorded_unwrapped_and_named_as_secret(tmp_path: Path) -> None:
