@@ -239,9 +239,7 @@ def one_run(watch: float, cleanup: float) -> dict[str, float]:
             LEADER: lambda rows: any(r["manager"] == "Leader" and r["host"] != old.name for r in rows),
             HEALED: formed(h, 3, 2, survivors),
             SETTLED: formed(h, 3, 2)})
-        h.cloud.aws("ec2", "terminate_instances", InstanceIds=[old.instance_id])
-        h.cloud.aws("autoscaling", "detach_instances", InstanceIds=[old.instance_id],
-                    AutoScalingGroupName=old.group, ShouldDecrementDesiredCapacity=False)
+        h.lose_instance(old)
         figures.update(boot_replacement(h, heal, lost))
         h.wait_converged(managers=3, workers=2, timeout=300)
         figures.update(planned_leader_loss(h))

@@ -609,6 +609,13 @@ class Harness:
     def add_nodes(self, pool: str) -> list[Node]:
         return [self.add_node(pool, instance) for instance in self.unassigned(pool)]
 
+    def lose_instance(self, node: Node) -> None:
+        """`node`'s machine died: EC2 terminates it and its group lets it go without lowering its
+        desired count, so moto launches a replacement (see `wait_new_instance`)."""
+        self.cloud.aws("ec2", "terminate_instances", InstanceIds=[node.instance_id])
+        self.cloud.aws("autoscaling", "detach_instances", InstanceIds=[node.instance_id],
+                       AutoScalingGroupName=node.group, ShouldDecrementDesiredCapacity=False)
+
     def wait_new_instance(self, pool: str, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

@@ -275,9 +275,7 @@ def test_5_leader_loss_new_leader_replacement_and_cleanup(cluster: Cluster) -> N
     old.stop(graceful=False)  # the instance dies with its dockerd: SIGKILL, no goodbye
     wait_for("a new leader", lambda: (rows := h.view()) and any(
         r["manager"] == "Leader" and r["host"] != old.name for r in rows), 90)
-    h.cloud.aws("ec2", "terminate_instances", InstanceIds=[old.instance_id])
-    h.cloud.aws("autoscaling", "detach_instances", InstanceIds=[old.instance_id], AutoScalingGroupName=old.group,
-                ShouldDecrementDesiredCapacity=False)
+    h.lose_instance(old)
     replacement = h.add_node("managers", h.wait_new_instance("managers"))
     result = replacement.boot()
     assert result.returncode == 0, result.stderr[-1500:]
@@ -370,9 +368,7 @@ def test_8_a_join_sent_while_raft_has_no_quorum_is_sent_anew_once_a_leader_is_ba
     held = next(n for n in h.live("manager") if n is not old)
     old.stop(graceful=False)
     held.stop(graceful=False)  # its port closed: the replacement's join goes to the live follower
-    h.cloud.aws("ec2", "terminate_instances", InstanceIds=[old.instance_id])
-    h.cloud.aws("autoscaling", "detach_instances", InstanceIds=[old.instance_id], AutoScalingGroupName=old.group,
-                ShouldDecrementDesiredCapacity=False)
+    h.lose_instance(old)
     replacement = h.add_node("managers", h.wait_new_instance("managers"))
     booted: list[subprocess.CompletedProcess[str]] = []
     boot = threading.Thread(target=lambda: booted.append(replacement.boot()))
