@@ -445,7 +445,13 @@ class Node:
         self.dockerd = self.harness.procs.start(args, self.dir / "dockerd.log", env=env)
         deadline = time.monotonic() + 60
         while True:
-            if self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).strip():
+            # A manager's engine started while raft has no quorum may hold `docker info` past 10 s
+            # (CI, 0bf7e39: integration test 8); no answer yet is "not up yet", as a refusal is.
+            try:
+                up = self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).strip()
+            except subprocess.TimeoutExpired:
+                up = ""
+            if up:
                 if not image:
                     return
                 loaded = subprocess.run([DOCKER, "-H", f"unix://{self.socket}", "load", "-i", str(self.harness.image)],
@@ -487,6 +493,13 @@ class Node:
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text() if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def raft_tail(self, lines: int = 12) -> str:
+        """The engine's last raft and cluster lines: why a manager has no leader."""
+        log = self.dir / "dockerd.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        picked = [line for line in text.splitlines() if "raft" in line or "cluster" in line or "swarm" in line]
+        return f"== {self.name} dockerd\n" + "\n".join(line[:300] for line in picked[-lines:])
 
 
 # --- the harness -------------------------------------------------------------

@@ -383,8 +383,12 @@ def test_8_a_join_sent_while_raft_has_no_quorum_is_sent_anew_once_a_leader_is_ba
     finally:
         held.start_engine(image=False)  # raft has its quorum again, and elects
         held.alive = True
-    leader_at = wait_for("a new leader", lambda: (rows := h.view(timeout=1.0)) and any(
-        r["manager"] == "Leader" and r["host"] != old.name for r in rows) and time.time(), 120, every=0.2)
+    try:
+        leader_at = wait_for("a new leader", lambda: (rows := h.view(timeout=1.0)) and any(
+            r["manager"] == "Leader" and r["host"] != old.name for r in rows) and time.time(), 120, every=0.2)
+    except AssertionError as e:
+        raise AssertionError("\n".join([str(e), *(n.raft_tail() for n in h.live("manager")),
+                                         replacement.tail(12)])) from None
     boot.join(timeout=300)
     assert booted and booted[0].returncode == 0, booted[0].stderr[-1500:] if booted else "the boot hung"
     assert "joined the swarm as manager" in booted[0].stderr
