@@ -445,8 +445,9 @@ class Node:
         self.dockerd = self.harness.procs.start(args, self.dir / "dockerd.log", env=env)
         deadline = time.monotonic() + 60
         while True:
-            # A manager's engine started while raft has no quorum may hold `docker info` past 10 s
-            # (CI, 0bf7e39: integration test 8); no answer yet is "not up yet", as a refusal is.
+            # dockerd serves its API only once its swarm node is ready or 20 s have passed (moby's
+            # Cluster.Start): a manager started while raft has no quorum holds `docker info` past
+            # 10 s. No answer yet is "not up yet", as a refusal is.
             try:
                 up = self.docker("info", "--format", "{{.ID}}", check=False, timeout=10).strip()
             except subprocess.TimeoutExpired:
